@@ -1,0 +1,417 @@
+"""The one inference pipeline every model goes through.
+
+``inpaint(image, mask, model=...)``:
+
+* image: RGB uint8 or uint16, HxWx3 (alpha is the caller's business: keep it aside).
+* mask:  uint8 HxW, 255 = fill, 0 = keep; values in between are a soft edge (the fill is
+  alpha-blended there). Pixels where mask == 0 come out byte-identical to the input, for every
+  model, strategy, dtype and size: compositing happens only in :func:`composite_window`.
+* returns an array of the same shape and dtype as ``image``.
+
+HD strategies (:class:`HDStrategy`):
+
+* ``original``: the model sees the whole image (capped at the model's ``max_size``).
+* ``resize``: images whose longest side exceeds ``resize_limit`` are downscaled for the model;
+  the fill is upscaled back and only masked pixels are replaced.
+* ``crop``: above ``crop_trigger``, one window per connected mask region (bbox + ``crop_margin``),
+  shifted inward at image borders, overlapping windows merged; the model only sees windows, so
+  the cost follows the mask area, not the photo size. Windows larger than ``resize_limit`` are
+  downscaled for the model.
+* ``tile``: the mask's bounding boxes are covered by ``tile_size`` tiles (overlap
+  ``tile_overlap``); tiles run in sequence and each sees the fill of the previous ones as known
+  context. For masks larger than the model's comfortable size.
+
+Each window is padded (bottom/right, model's ``pad_mode``) to the model's ``pad_mod`` /
+``min_size`` / square constraints, predicted, cropped back and composited.
+"""
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Iterable, Optional
+
+import cv2
+import numpy as np
+
+from . import devices
+from .progress import CancelToken, Cancelled, ProgressCallback, Reporter, as_reporter
+from .models.base import InpaintModel
+from .registry import ModelSpec, get_spec, resolve_loader
+
+STRATEGIES = ("original", "resize", "crop", "tile")
+
+Box = "tuple[int, int, int, int]"  # (y0, x0, y1, x1), end-exclusive
+
+
+class MaskSizeError(ValueError):
+    """The mask does not have the image's height and width."""
+
+
+@dataclass(frozen=True)
+class HDStrategy:
+    """How large images are handed to a model (shared by GUI and CLI).
+
+    name: "original" | "resize" | "crop" | "tile".
+    resize_limit: longest side the model sees in "resize" (and for oversized crop windows).
+    crop_trigger: "crop" only crops when the image's longest side exceeds this.
+    crop_margin: context pixels around each mask region in "crop".
+    tile_size: tile side in "tile" (0 = twice the model's native size).
+    tile_overlap: context shared by neighbouring tiles.
+    """
+
+    name: str = "crop"
+    resize_limit: int = 1280
+    crop_trigger: int = 800
+    crop_margin: int = 128
+    tile_size: int = 0
+    tile_overlap: int = 64
+
+    def __post_init__(self) -> None:
+        if self.name not in STRATEGIES:
+            raise ValueError(f"unknown strategy {self.name!r}; choose one of {', '.join(STRATEGIES)}")
+        if self.resize_limit < 16 or self.crop_trigger < 16:
+            raise ValueError("resize_limit and crop_trigger must be at least 16 pixels")
+        if self.crop_margin < 0 or self.tile_overlap < 0 or self.tile_size < 0:
+            raise ValueError("crop_margin, tile_size and tile_overlap must not be negative")
+
+    @classmethod
+    def coerce(cls, value: "HDStrategy | str | None", spec: Optional[ModelSpec] = None) -> "HDStrategy":
+        if isinstance(value, HDStrategy):
+            return value
+        if value is None:
+            value = spec.default_strategy if spec is not None else "crop"
+        return cls(name=str(value))
+
+
+# ----------------------------------------------------------------------------- model cache
+
+class _ModelCache:
+    """A small LRU of loaded models keyed by (model, weights identity, device, precision, options)."""
+
+    def __init__(self, capacity: int = 2) -> None:
+        self.capacity = capacity
+        self._items: "OrderedDict[tuple, tuple]" = OrderedDict()
+
+    @staticmethod
+    def _weights_key(weights):
+        if weights is None:
+            return ("default",)
+        if isinstance(weights, (str, Path)):
+            p = Path(weights)
+            try:
+                st = p.stat()
+                return ("path", str(p.resolve()), st.st_mtime_ns, st.st_size)
+            except OSError:
+                return ("path", str(p), None, None)
+        return ("object", id(weights))
+
+    def get(self, spec: ModelSpec, weights, device: str, precision: str, options: dict):
+        key = (spec.name, self._weights_key(weights), device, precision,
+               tuple(sorted((k, repr(v)) for k, v in options.items())))
+        hit = self._items.get(key)
+        if hit is not None and (key[1][0] != "object" or hit[1] is weights):
+            self._items.move_to_end(key)
+            return hit[0]
+        model = resolve_loader(spec)(spec, weights=weights, device=device, precision=precision, **options)
+        self._items[key] = (model, weights)
+        while len(self._items) > self.capacity:
+            _, (old, _w) = self._items.popitem(last=False)
+            old.close()
+        return model
+
+    def clear(self) -> None:
+        for model, _w in self._items.values():
+            model.close()
+        self._items.clear()
+
+
+MODEL_CACHE = _ModelCache()
+
+
+def load_model(name: str, weights=None, device: str = "auto", precision: str = "fp32", **options):
+    """Load (or fetch from the cache) the :class:`InpaintModel` for ``name``."""
+    spec = get_spec(name)
+    return MODEL_CACHE.get(spec, weights, devices.pick_device(device), precision, options)
+
+
+# ----------------------------------------------------------------------------- validation
+
+def _check_inputs(image: np.ndarray, mask: np.ndarray) -> None:
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"image must be an HxWx3 RGB array, got shape {getattr(image, 'shape', None)}")
+    if image.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"image must be uint8 or uint16, got {image.dtype}")
+    if not isinstance(mask, np.ndarray) or mask.ndim != 2:
+        raise MaskSizeError(f"mask must be an HxW array, got shape {getattr(mask, 'shape', None)}")
+    if mask.shape != image.shape[:2]:
+        raise MaskSizeError(f"mask is {mask.shape[1]}x{mask.shape[0]} but the image is "
+                            f"{image.shape[1]}x{image.shape[0]}")
+    if mask.dtype != np.uint8:
+        raise ValueError(f"mask must be uint8 (255 = fill), got {mask.dtype}")
+
+
+def _max_value(dtype) -> float:
+    return 65535.0 if dtype == np.uint16 else 255.0
+
+
+def to_float01(image: np.ndarray) -> np.ndarray:
+    return image.astype(np.float32) * np.float32(1.0 / _max_value(image.dtype))
+
+
+# ----------------------------------------------------------------------------- windows
+
+def mask_regions(mask: np.ndarray) -> "list[tuple[int, int, int, int]]":
+    """Bounding boxes (y0, x0, y1, x1) of the 8-connected regions where mask > 0."""
+    binary = (mask > 0).astype(np.uint8)
+    n, _labels, stats, _c = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    boxes = []
+    for i in range(1, n):
+        x, y, w, h = stats[i, :4]
+        boxes.append((int(y), int(x), int(y + h), int(x + w)))
+    return boxes
+
+
+def _fit_interval(start: int, end: int, limit: int) -> "tuple[int, int]":
+    """Shift [start, end) inward so it lies in [0, limit), keeping its length when possible."""
+    length = min(end - start, limit)
+    if start < 0:
+        start = 0
+    if start + length > limit:
+        start = limit - length
+    return start, start + length
+
+
+def expand_box(box, margin: int, shape) -> "tuple[int, int, int, int]":
+    """Grow ``box`` by ``margin`` on every side, shifting it inward at the image borders."""
+    y0, x0, y1, x1 = box
+    h, w = shape[:2]
+    y0, y1 = _fit_interval(y0 - margin, y1 + margin, h)
+    x0, x1 = _fit_interval(x0 - margin, x1 + margin, w)
+    return y0, x0, y1, x1
+
+
+def _overlap(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def merge_boxes(boxes: Iterable) -> "list[tuple[int, int, int, int]]":
+    """Merge overlapping boxes into their union until no two overlap."""
+    boxes = [tuple(b) for b in boxes]
+    merged = True
+    while merged:
+        merged = False
+        out: list = []
+        for b in boxes:
+            for i, o in enumerate(out):
+                if _overlap(b, o):
+                    out[i] = (min(b[0], o[0]), min(b[1], o[1]), max(b[2], o[2]), max(b[3], o[3]))
+                    merged = True
+                    break
+            else:
+                out.append(b)
+        boxes = out
+    return sorted(boxes)
+
+
+def crop_windows(mask: np.ndarray, margin: int) -> "list[tuple[int, int, int, int]]":
+    """One window per connected mask region (bbox + margin, inside the image), merged on overlap."""
+    return merge_boxes(expand_box(b, margin, mask.shape) for b in mask_regions(mask))
+
+
+def tile_windows(mask: np.ndarray, tile: int, overlap: int) -> "list[tuple[int, int, int, int]]":
+    """Tiles of side ``tile`` covering every mask region's bbox, neighbours sharing ``overlap`` px.
+
+    Only tiles that contain masked pixels are returned, in raster order."""
+    h, w = mask.shape
+    tile = max(16, min(tile, max(h, w)))
+    stride = max(1, tile - overlap)
+    out = []
+    for (y0, x0, y1, x1) in merge_boxes(mask_regions(mask)):
+        ys = _starts(y0, y1, tile, stride, h)
+        xs = _starts(x0, x1, tile, stride, w)
+        for ty in ys:
+            for tx in xs:
+                box = (ty, tx, min(h, ty + tile), min(w, tx + tile))
+                if box not in out and mask[box[0]:box[2], box[1]:box[3]].any():
+                    out.append(box)
+    return out
+
+
+def _starts(lo: int, hi: int, tile: int, stride: int, limit: int) -> "list[int]":
+    span = hi - lo
+    if span <= tile:
+        s, _ = _fit_interval(lo - (tile - span) // 2, lo - (tile - span) // 2 + tile, limit)
+        return [s]
+    n = math.ceil((span - tile) / stride) + 1
+    step = (span - tile) / (n - 1)
+    return [_fit_interval(int(round(lo + i * step)), int(round(lo + i * step)) + tile, limit)[0]
+            for i in range(n)]
+
+
+# ----------------------------------------------------------------------------- model run
+
+def _pad_to_constraints(img: np.ndarray, msk: np.ndarray, spec: ModelSpec, pad_mode: str):
+    h, w = msk.shape
+    mod = max(1, spec.pad_mod)
+    th = max(spec.min_size, int(math.ceil(h / mod) * mod))
+    tw = max(spec.min_size, int(math.ceil(w / mod) * mod))
+    if spec.square:
+        th = tw = max(th, tw)
+    th = int(math.ceil(th / mod) * mod)
+    tw = int(math.ceil(tw / mod) * mod)
+    if (th, tw) == (h, w):
+        return img, msk
+    pad = ((0, th - h), (0, tw - w))
+    mode = pad_mode
+    if mode == "reflect" and (th - h >= h or tw - w >= w):
+        mode = "symmetric"  # reflect needs the pad to be shorter than the side
+    img_p = np.pad(img, pad + ((0, 0),), mode=mode)
+    msk_p = np.pad(msk, pad, mode=mode)
+    return img_p, msk_p
+
+
+def predict_window(model, image01: np.ndarray, mask01: np.ndarray, limit: Optional[int]) -> np.ndarray:
+    """Run ``model`` on one window: downscale to ``limit`` (and the model's max_size) if needed,
+    pad to its constraints, predict, crop back, upscale. Returns float32 HxWx3 in [0, 1]."""
+    spec = model.spec
+    h, w = mask01.shape
+    caps = [c for c in (limit, spec.max_size) if c]
+    cap = min(caps) if caps else None
+    img, msk = image01, mask01
+    if cap is not None and max(h, w) > cap:
+        scale = cap / max(h, w)
+        sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
+        img = cv2.resize(image01, (sw, sh), interpolation=cv2.INTER_AREA)
+        msk = (cv2.resize(mask01, (sw, sh), interpolation=cv2.INTER_AREA) > 0).astype(np.float32)
+    ph, pw = msk.shape
+    img_p, msk_p = _pad_to_constraints(img, msk, spec, getattr(model, "pad_mode", "symmetric"))
+    pred = model.predict(np.ascontiguousarray(img_p, dtype=np.float32),
+                         np.ascontiguousarray(msk_p, dtype=np.float32))[:ph, :pw]
+    if (ph, pw) != (h, w):
+        pred = cv2.resize(pred, (w, h), interpolation=cv2.INTER_CUBIC)
+    return np.clip(pred, 0.0, 1.0).astype(np.float32, copy=False)
+
+
+def composite_window(out: np.ndarray, box, pred01: np.ndarray, mask: np.ndarray) -> None:
+    """THE compositing step: write ``pred01`` (float [0,1]) into ``out[box]`` where mask > 0.
+
+    mask == 255 takes the prediction; 0 < mask < 255 alpha-blends it with what ``out`` holds;
+    mask == 0 leaves ``out`` untouched (byte-identical)."""
+    y0, x0, y1, x1 = box
+    region = out[y0:y1, x0:x1]
+    m = mask[y0:y1, x0:x1]
+    sel = m > 0
+    if not sel.any():
+        return
+    maxv = _max_value(out.dtype)
+    pred = pred01[sel] * np.float32(maxv)
+    alpha = m[sel].astype(np.float32)[:, None] * np.float32(1 / 255.0)
+    soft = alpha < 1.0
+    if soft.any():
+        pred = np.where(soft, region[sel].astype(np.float32) * (1 - alpha) + pred * alpha, pred)
+    region[sel] = np.clip(np.rint(pred), 0, maxv).astype(out.dtype)
+
+
+def plan_windows(shape, mask: np.ndarray, strategy: HDStrategy, spec: ModelSpec):
+    """(windows, size limit for the model, sequential) for a strategy; windows are (y0,x0,y1,x1)."""
+    h, w = shape[:2]
+    full = [(0, 0, h, w)]
+    if strategy.name == "original":
+        return full, None, False
+    if strategy.name == "resize":
+        return full, strategy.resize_limit, False
+    if strategy.name == "crop":
+        if max(h, w) <= strategy.crop_trigger:
+            return full, None, False
+        return crop_windows(mask, strategy.crop_margin), strategy.resize_limit, False
+    tile = strategy.tile_size or 2 * spec.native_size
+    if max(h, w) <= tile:
+        return full, None, False
+    return tile_windows(mask, tile, strategy.tile_overlap), None, True
+
+
+def _run(image, mask, model, strategy: HDStrategy, rep: Reporter) -> np.ndarray:
+    out = image.copy()
+    windows, limit, sequential = plan_windows(image.shape, mask, strategy, model.spec)
+    remaining = mask.copy() if sequential else mask
+    src = out if sequential else image
+    n = len(windows)
+    for i, box in enumerate(windows):
+        rep.stage(f"{model.spec.title}: window {i + 1}/{n}" if n > 1 else model.spec.title, i, n)
+        y0, x0, y1, x1 = box
+        win_mask = remaining[y0:y1, x0:x1]
+        if not win_mask.any():
+            continue
+        pred = predict_window(model, to_float01(src[y0:y1, x0:x1]),
+                              (win_mask > 0).astype(np.float32), limit)
+        rep.check()
+        composite_window(out, box, pred, remaining)
+        if sequential:
+            remaining[y0:y1, x0:x1] = 0  # filled: known context for the next tiles
+    rep.stage("composited", n, n)
+    return out
+
+
+def inpaint(image: np.ndarray, mask: np.ndarray, model: "str | InpaintModel" = "telea", weights=None,
+            strategy: "HDStrategy | str | None" = None, blend=None, device: str = "auto",
+            precision: str = "fp32", progress: "Optional[ProgressCallback | Reporter]" = None,
+            cancel: Optional[CancelToken] = None, model_options: Optional[dict] = None) -> np.ndarray:
+    """Fill ``mask`` (uint8 HxW, 255 = fill) in ``image`` (RGB uint8/uint16 HxWx3) with ``model``.
+
+    model: a registry name, or an already loaded :class:`InpaintModel` (run as it is).
+    weights: None (best available weight set), a file path, or a state dict.
+    strategy: HD strategy name or :class:`HDStrategy` (default: the model's own default).
+    blend: seam treatment after compositing ("none", "feather", "poisson", "color" or a
+    ``blending.BlendSettings``); it only changes pixels where mask > 0.
+    device: "auto" | "cpu" | "cuda" | "mps"; a CUDA out-of-memory error retries with the
+    "tile" strategy, then on the CPU (reported through ``progress``).
+    Raises :class:`Cancelled` if ``cancel`` is set between stages; returns a new array.
+    """
+    _check_inputs(image, mask)
+    rep = as_reporter(progress, cancel)
+    if not mask.any():
+        return image.copy()
+    if isinstance(model, InpaintModel):  # an already loaded model: run it as it is
+        strat = HDStrategy.coerce(strategy, model.spec)
+        out = _run(image, mask, model, strat, rep)
+        return _blend(image, out, mask, blend, rep)
+    spec = get_spec(model)
+    strat = HDStrategy.coerce(strategy, spec)
+    options = dict(model_options or {})
+    dev = devices.pick_device(device)
+    rep.stage(f"loading {spec.title}", 0, 1)
+    attempts = [(dev, strat)]
+    if dev != "cpu":
+        if strat.name != "tile":
+            attempts.append((dev, replace(strat, name="tile", tile_size=spec.native_size)))
+        attempts.append(("cpu", strat))
+    last_exc: Optional[BaseException] = None
+    for attempt_dev, attempt_strat in attempts:
+        try:
+            net = MODEL_CACHE.get(spec, weights, attempt_dev, precision, options)
+            out = _run(image, mask, net, attempt_strat, rep)
+            break
+        except Cancelled:
+            raise
+        except Exception as exc:
+            if not devices.is_out_of_memory(exc) or attempt_dev == "cpu":
+                raise
+            last_exc = exc
+            devices.free_device_memory(attempt_dev)
+            rep.stage(f"out of memory on {attempt_dev}: retrying", 0, 1)
+    else:  # pragma: no cover - the cpu attempt either returns or raises
+        raise last_exc  # type: ignore[misc]
+    return _blend(image, out, mask, blend, rep)
+
+
+def _blend(image, out, mask, blend, rep: Reporter) -> np.ndarray:
+    if blend is None or blend == "none":
+        return out
+    from .blending import BlendSettings, apply_blend
+    settings = blend if not isinstance(blend, str) else BlendSettings(mode=blend)
+    if getattr(settings, "mode", "none") == "none":
+        return out
+    rep.stage("blending seams", 0, 1)
+    return apply_blend(image, out, mask, settings)

@@ -1,0 +1,110 @@
+"""Model registry: one :class:`ModelSpec` per model, one :class:`WeightSet` per weight file.
+
+Specs are plain data (no torch import), so ``list_models()`` is cheap for the CLI and GUI.
+Each adapter module in ``inpaint_gui.engine.models`` defines ``SPEC`` and a loader named by
+``SPEC.loader`` ("module:function"); the loader builds an :class:`~.models.base.InpaintModel`.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Optional
+
+# Adapter modules, in the order models are listed.
+MODEL_MODULES = ("classical", "rfr", "aot", "srn", "lama", "pennet")
+
+
+@dataclass(frozen=True)
+class WeightSet:
+    """One released or bundled weight file for a model.
+
+    kind: "starter" (trained by us, shipped in ``models/``), "official" (the authors'
+    release, downloaded by the user) or "imported" (any other file the user added).
+    """
+
+    name: str
+    kind: str
+    filename: str
+    source: str = ""
+    licence: str = ""
+    training_data: str = ""
+    resolution: Optional[int] = None
+    sha256: Optional[str] = None
+    card: Optional[str] = None
+    variant: str = "official"
+    options: tuple = ()  # (key, value) pairs passed to the network constructor
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the pipeline needs to know about a model.
+
+    task: "inpaint" or "outpaint". native_size: side the model was trained at.
+    pad_mod: input sides are padded to a multiple of this. min_size: smallest side.
+    square: the network only takes square inputs. max_size: cap on the working side
+    (quadratic attention); None = no cap. value_range: what the network consumes.
+    """
+
+    name: str
+    title: str
+    task: str
+    native_size: int
+    pad_mod: int = 1
+    min_size: int = 1
+    square: bool = False
+    max_size: Optional[int] = None
+    value_range: str = "uint8"
+    needs_weights: bool = True
+    default_strategy: str = "crop"
+    description: str = ""
+    loader: str = ""
+    weight_sets: tuple = field(default_factory=tuple)
+
+    def weight_set(self, name: Optional[str] = None) -> Optional[WeightSet]:
+        for ws in self.weight_sets:
+            if name is None or ws.name == name:
+                return ws
+        return None
+
+
+_SPECS: "dict[str, ModelSpec] | None" = None
+
+
+def _load_specs() -> "dict[str, ModelSpec]":
+    global _SPECS
+    if _SPECS is None:
+        specs: dict[str, ModelSpec] = {}
+        for mod_name in MODEL_MODULES:
+            try:
+                mod = importlib.import_module(f"inpaint_gui.engine.models.{mod_name}")
+            except ModuleNotFoundError as exc:  # adapter not written yet
+                if exc.name and exc.name.endswith(f"models.{mod_name}"):
+                    continue
+                raise
+            for spec in getattr(mod, "SPECS", None) or [mod.SPEC]:
+                specs[spec.name] = spec
+        _SPECS = specs
+    return _SPECS
+
+
+def list_models(task: Optional[str] = None) -> "list[ModelSpec]":
+    """All registered models (optionally only those for ``task``)."""
+    return [s for s in _load_specs().values() if task is None or s.task == task]
+
+
+def get_spec(name: str) -> ModelSpec:
+    specs = _load_specs()
+    key = name.lower()
+    if key not in specs:
+        raise UnknownModelError(f"unknown model {name!r}; available: {', '.join(specs)}")
+    return specs[key]
+
+
+def resolve_loader(spec: ModelSpec):
+    mod_name, func = spec.loader.split(":")
+    return getattr(importlib.import_module(mod_name), func)
+
+
+class UnknownModelError(KeyError):
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0])

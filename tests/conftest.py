@@ -1,0 +1,15 @@
+"""Shared test setup: headless Qt, small thread counts, isolated user model folder."""
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _isolated_user_models(tmp_path_factory, monkeypatch):
+    """Never read or write the real ~/.local/share/inpaint-gui/models during tests."""
+    d = tmp_path_factory.mktemp("user_models")
+    monkeypatch.setenv("INPAINT_GUI_MODELS", str(d))
+    yield d
