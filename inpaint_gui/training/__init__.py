@@ -1,0 +1,1 @@
+"""Qt-free training and evaluation: data, masks, losses, trainer, metrics."""
