@@ -27,9 +27,7 @@ Each window is padded (bottom/right, model's ``pad_mode``) to the model's ``pad_
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Callable, Iterable, Optional
 
 import cv2
@@ -37,8 +35,9 @@ import numpy as np
 
 from . import devices
 from .progress import CancelToken, Cancelled, ProgressCallback, Reporter, as_reporter
+from .model_cache import shared_cache
 from .models.base import InpaintModel
-from .registry import ModelSpec, get_spec, resolve_loader
+from .registry import ModelSpec, get_spec
 
 STRATEGIES = ("original", "resize", "crop", "tile")
 
@@ -87,47 +86,8 @@ class HDStrategy:
 
 # ----------------------------------------------------------------------------- model cache
 
-class _ModelCache:
-    """A small LRU of loaded models keyed by (model, weights identity, device, precision, options)."""
-
-    def __init__(self, capacity: int = 2) -> None:
-        self.capacity = capacity
-        self._items: "OrderedDict[tuple, tuple]" = OrderedDict()
-
-    @staticmethod
-    def _weights_key(weights):
-        if weights is None:
-            return ("default",)
-        if isinstance(weights, (str, Path)):
-            p = Path(weights)
-            try:
-                st = p.stat()
-                return ("path", str(p.resolve()), st.st_mtime_ns, st.st_size)
-            except OSError:
-                return ("path", str(p), None, None)
-        return ("object", id(weights))
-
-    def get(self, spec: ModelSpec, weights, device: str, precision: str, options: dict):
-        key = (spec.name, self._weights_key(weights), device, precision,
-               tuple(sorted((k, repr(v)) for k, v in options.items())))
-        hit = self._items.get(key)
-        if hit is not None and (key[1][0] != "object" or hit[1] is weights):
-            self._items.move_to_end(key)
-            return hit[0]
-        model = resolve_loader(spec)(spec, weights=weights, device=device, precision=precision, **options)
-        self._items[key] = (model, weights)
-        while len(self._items) > self.capacity:
-            _, (old, _w) = self._items.popitem(last=False)
-            old.close()
-        return model
-
-    def clear(self) -> None:
-        for model, _w in self._items.values():
-            model.close()
-        self._items.clear()
-
-
-MODEL_CACHE = _ModelCache()
+# The session-wide LRU of loaded models (memory-bounded; see model_cache.py).
+MODEL_CACHE = shared_cache()
 
 
 def load_model(name: str, weights=None, device: str = "auto", precision: str = "fp32", **options):

@@ -1,0 +1,189 @@
+"""The "Auto" model choice: pick a model from the shape of the job, explain it in one line.
+
+Rules, first match wins (all thresholds are module constants so the GUI, the CLI and the tests
+agree on them):
+
+* any outpaint margin > 0 → ``"srn"`` (the only model trained for image extension); without
+  SRN weights → ``"telea"``, which the outpaint pipeline runs as its classical edge extension.
+* empty mask → ``"telea"`` (nothing to fill; the run is a no-op).
+* **large holes** → ``"rfr"`` (recurrent feature reasoning fills big continuous holes from the
+  outside in): the hole covers at least :data:`LARGE_HOLE_RATIO` (20 %) of the image, *or* the
+  largest connected hole covers at least :data:`LARGE_COMPONENT_RATIO` (8 %) of the image,
+  *or* its bounding box spans at least :data:`LARGE_COMPONENT_SPAN` (50 %) of the shorter
+  image side in both directions.
+* **small defects** → ``"telea"``: the hole covers less than :data:`TINY_HOLE_RATIO` (1 %) of
+  the image and no part of it is thicker than :data:`TINY_THICKNESS` (12 px, twice the largest
+  distance from a hole pixel to the nearest known pixel) — dust, scratches and thin wires,
+  where the classical fill is instant and indistinguishable.
+* **large images with moderate holes** → ``"aot"`` (AOT-GAN's aggregated contextual
+  transformations cope well with high-resolution context): the longer side is at least
+  :data:`LARGE_IMAGE_SIDE` (1024 px).
+* anything else (small/medium images, moderate holes) → ``"aot"`` as well.
+
+When the chosen network has no weights (``available`` lacks it) the next network in its
+fallback chain (:data:`FALLBACKS`) that has weights is used, ending with ``"telea"``, which
+is always available; the reason line says so.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Optional, Sequence
+
+import numpy as np
+
+LARGE_HOLE_RATIO = 0.20
+LARGE_COMPONENT_RATIO = 0.08
+LARGE_COMPONENT_SPAN = 0.50
+TINY_HOLE_RATIO = 0.01
+TINY_THICKNESS = 12
+LARGE_IMAGE_SIDE = 1024
+
+#: Always-available classical models (no weights needed).
+CLASSICAL = ("telea", "ns")
+
+#: Where each preferred network falls back to when its weights are missing.
+FALLBACKS = {
+    "srn": ("telea",),
+    "rfr": ("lama", "aot", "pennet", "telea"),
+    "aot": ("lama", "rfr", "pennet", "telea"),
+}
+
+TITLES = {"srn": "SRN", "rfr": "RFR", "aot": "AOT-GAN", "lama": "LaMa", "pennet": "PEN-Net",
+          "telea": "Telea", "ns": "Navier-Stokes"}
+
+
+@dataclass(frozen=True)
+class HoleStats:
+    """Measurements of the mask that the rules use (ratios are of the whole image area)."""
+
+    height: int
+    width: int
+    hole_ratio: float
+    components: int
+    largest_ratio: float
+    largest_bbox: tuple  # (height, width) of the largest connected hole's bounding box
+    thickness: float  # 2 x the largest distance from a hole pixel to a known pixel (px)
+
+
+@dataclass(frozen=True)
+class AutoChoice:
+    """``model``: the registry name to run; ``reason``: one line for the GUI/CLI."""
+
+    model: str
+    reason: str
+    preferred: str = ""  # the rule's first choice before the weights fallback
+    stats: Optional[HoleStats] = field(default=None, compare=False)
+
+    def __str__(self) -> str:
+        return f"{self.model}: {self.reason}"
+
+
+def hole_stats(mask: np.ndarray) -> HoleStats:
+    """Hole ratio and connected-component sizes of ``mask`` (HxW, > 0 = fill)."""
+    m = np.asarray(mask)
+    if m.ndim == 3:
+        m = m[..., 0]
+    if m.ndim != 2:
+        raise ValueError(f"mask must be HxW, got shape {np.shape(mask)}")
+    h, w = m.shape
+    hole = (m > 0).astype(np.uint8)
+    area = max(1, h * w)
+    total = int(hole.sum())
+    if total == 0:
+        return HoleStats(h, w, 0.0, 0, 0.0, (0, 0), 0.0)
+    import cv2
+    n, _labels, st, _c = cv2.connectedComponentsWithStats(hole, connectivity=8)
+    st = st[1:]  # drop the background label
+    areas = st[:, cv2.CC_STAT_AREA]
+    i = int(np.argmax(areas))
+    bbox = (int(st[i, cv2.CC_STAT_HEIGHT]), int(st[i, cv2.CC_STAT_WIDTH]))
+    # pad with known pixels so holes touching the border still measure their true thickness
+    known = np.pad(1 - hole, 1, constant_values=1)
+    dist = cv2.distanceTransform(1 - known, cv2.DIST_L2, 5)
+    thickness = 2.0 * float(dist.max())
+    return HoleStats(h, w, total / area, int(n - 1), float(areas[i]) / area, bbox, thickness)
+
+
+def available_models() -> "set[str]":
+    """Names of registry models that can run now (weights present or none needed)."""
+    from . import registry, weights
+    out = set(CLASSICAL)
+    try:
+        specs = registry.list_models()
+    except Exception:  # a broken adapter must not break the Auto entry
+        return out
+    for spec in specs:
+        try:
+            if weights.weight_status(spec)[0] != "missing":
+                out.add(spec.name)
+        except Exception:
+            continue
+    return out
+
+
+def _pick(preferred: str, available: "set[str]") -> "tuple[str, str]":
+    """(model, suffix for the reason) after the weights fallback."""
+    if preferred in available or preferred in CLASSICAL:
+        return preferred, ""
+    for alt in FALLBACKS.get(preferred, ("telea",)):
+        if alt in available or alt in CLASSICAL:
+            return alt, f"; {TITLES.get(preferred, preferred)} weights missing, using {TITLES.get(alt, alt)}"
+    return "telea", f"; {TITLES.get(preferred, preferred)} weights missing, using Telea"
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:.1f}%" if x < 0.1 else f"{x * 100:.0f}%"
+
+
+def choose_model(image_shape: Sequence[int], mask: Optional[np.ndarray],
+                 margins: Sequence[int] = (0, 0, 0, 0),
+                 available: Optional[Iterable[str]] = None) -> AutoChoice:
+    """Choose a model for inpainting ``mask`` in an image of ``image_shape`` (H, W[, C]),
+    or for outpainting by ``margins`` (top, left, bottom, right).
+
+    ``available``: model names whose weights are present (default: asked from the registry
+    and :func:`weights.weight_status`); classical models are always available.
+    """
+    avail = set(available_models() if available is None else available) | set(CLASSICAL)
+    h, w = int(image_shape[0]), int(image_shape[1])
+
+    if margins is not None and any(int(m) > 0 for m in margins):
+        t, l, b, r = (int(m) for m in margins)
+        model, suffix = _pick("srn", avail)
+        if model == "srn":
+            return AutoChoice("srn", f"outpaint by {t}/{l}/{b}/{r} px (top/left/bottom/right): "
+                                     "SRN is trained to extend images", "srn")
+        return AutoChoice(model, f"outpaint by {t}/{l}/{b}/{r} px: SRN weights missing, "
+                                 "using the classical edge extension", "srn")
+
+    if mask is None:
+        return AutoChoice("telea", "no mask: nothing to fill", "telea")
+    m = np.asarray(mask)
+    if m.shape[:2] != (h, w):
+        raise ValueError(f"mask shape {m.shape[:2]} does not match the image {(h, w)}")
+    st = hole_stats(m)
+    if st.components == 0:
+        return AutoChoice("telea", "empty mask: nothing to fill", "telea", st)
+
+    short = max(1, min(h, w))
+    span_large = (st.largest_bbox[0] >= LARGE_COMPONENT_SPAN * short
+                  and st.largest_bbox[1] >= LARGE_COMPONENT_SPAN * short)
+    if (st.hole_ratio >= LARGE_HOLE_RATIO or st.largest_ratio >= LARGE_COMPONENT_RATIO
+            or span_large):
+        model, suffix = _pick("rfr", avail)
+        why = (f"large hole ({_pct(st.hole_ratio)} of the image, largest region "
+               f"{_pct(st.largest_ratio)}): RFR fills big holes from the outside in")
+        return AutoChoice(model, why + suffix, "rfr", st)
+
+    if st.hole_ratio < TINY_HOLE_RATIO and st.thickness <= TINY_THICKNESS:
+        return AutoChoice("telea", f"small defects ({_pct(st.hole_ratio)} of the image, at most "
+                                   f"{st.thickness:.0f} px thick): the classical fill is instant",
+                          "telea", st)
+
+    model, suffix = _pick("aot", avail)
+    if max(h, w) >= LARGE_IMAGE_SIDE:
+        why = (f"large image ({w}x{h}) with moderate holes ({_pct(st.hole_ratio)}): "
+               "AOT-GAN uses wide context well")
+    else:
+        why = f"moderate holes ({_pct(st.hole_ratio)} of a {w}x{h} image): AOT-GAN"
+    return AutoChoice(model, why + suffix, "aot", st)

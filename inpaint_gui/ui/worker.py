@@ -1,0 +1,509 @@
+"""Running fills off the GUI thread.
+
+:class:`FillWorker` (a QObject moved to a QThread) runs one job: a single fill or a comparison
+(several :class:`RunSettings` on the same input). It calls the engine with a progress callback
+and a :class:`CancelToken`; cancellation is cooperative only (the engine checks the token
+between stages/tiles; ``QThread.terminate()`` is never used). A cancelled job emits
+``cancelled`` and no result. Errors never escape: they become ``failed(message, kind)``.
+
+CUDA/MPS out of memory is retried with smaller work (smaller tiles, then a smaller resize
+limit), then on the CPU; each step is reported through ``notice`` and kept in the result's
+``notes``. Loaded models live in the shared, memory-bounded :mod:`~inpaint_gui.engine.model_cache`.
+
+:class:`FillRunner` is what the main window uses: it owns the threads, starts jobs, forwards
+the signals of the current job only (a newer job supersedes and cancels an older one) and
+shuts down cleanly.
+"""
+from __future__ import annotations
+
+import inspect
+import logging
+import time
+from dataclasses import dataclass, replace
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
+
+from inpaint_gui.engine import devices, model_cache
+from inpaint_gui.engine.progress import CancelToken, Cancelled, ProgressEvent
+from inpaint_gui.engine.settings import RunSettings
+
+log = logging.getLogger(__name__)
+
+# failed(message, kind) kinds
+MISSING_WEIGHTS = "missing_weights"
+BAD_WEIGHTS = "bad_weights"
+UNKNOWN_MODEL = "unknown_model"
+INVALID_INPUT = "invalid_input"
+OUT_OF_MEMORY = "out_of_memory"
+ERROR = "error"
+
+
+@dataclass
+class FillResult:
+    """One model's output. ``array`` is None when this model failed inside a comparison."""
+
+    model: str
+    weights: str  # label for captions: "default", a weight-set name or a file name
+    array: Optional[np.ndarray]
+    seconds: float
+    settings: Optional[RunSettings] = None
+    reason: str = ""  # the Auto choice's explanation when settings.model was "auto"
+    notes: tuple = ()  # what the worker did on the way (out-of-memory retries, ...)
+    margins: tuple = (0, 0, 0, 0)
+    error: str = ""
+    error_kind: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.array is not None
+
+    @property
+    def label(self) -> str:
+        return f"{self.model} · {self.weights} · {self.seconds:.1f} s"
+
+
+@dataclass
+class FillJob:
+    image: np.ndarray
+    mask: Optional[np.ndarray]
+    runs: Sequence[RunSettings]
+    margins: tuple = (0, 0, 0, 0)
+    compare: bool = False
+    job_id: int = 0
+
+
+class _RunFailed(Exception):
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def classify_error(exc: BaseException) -> "tuple[str, str]":
+    """(user message, kind) for an exception raised by the engine."""
+    from inpaint_gui.engine import weights as W
+    from inpaint_gui.engine.registry import UnknownModelError
+    if isinstance(exc, _RunFailed):
+        return str(exc), exc.kind
+    if isinstance(exc, W.MissingWeightsError):
+        return str(exc), MISSING_WEIGHTS
+    if isinstance(exc, W.WeightsError):
+        return str(exc), BAD_WEIGHTS
+    if isinstance(exc, UnknownModelError):
+        return str(exc), UNKNOWN_MODEL
+    if devices.is_out_of_memory(exc):
+        return f"out of memory: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", OUT_OF_MEMORY
+    if isinstance(exc, ValueError):
+        return str(exc), INVALID_INPUT
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__, ERROR
+
+
+def _call_filtered(fn: Callable, *args, **kwargs):
+    """Call ``fn`` with only the keyword arguments it accepts (engines differ slightly)."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return fn(*args, **kwargs)
+    if any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
+        return fn(*args, **kwargs)
+    return fn(*args, **{k: v for k, v in kwargs.items() if k in sig.parameters})
+
+
+def _default_inpaint(*args, **kwargs):
+    from inpaint_gui.engine.pipeline import inpaint
+    return inpaint(*args, **kwargs)
+
+
+def _default_outpaint(*args, **kwargs):
+    from inpaint_gui.engine.outpaint import outpaint
+    return outpaint(*args, **kwargs)
+
+
+def oom_fallbacks(strategy, native_size: int, device: str) -> "list[tuple[str, object, str]]":
+    """The retry plan after an out-of-memory error: [(device, strategy, what it says), ...]."""
+    plan = []
+    tile0 = strategy.tile_size or 2 * native_size
+    tile = max(128, tile0 // 2)
+    if strategy.name != "tile" or tile < tile0:
+        t = replace(strategy, name="tile", tile_size=tile, tile_overlap=min(strategy.tile_overlap, tile // 4))
+        plan.append((device, t, f"retrying with {tile} px tiles"))
+    limit = max(256, min(strategy.resize_limit, 1024) // 2)
+    plan.append((device, replace(strategy, name="resize", resize_limit=limit),
+                 f"retrying downscaled to {limit} px"))
+    if device.split(":")[0] != "cpu":
+        plan.append(("cpu", strategy, "retrying on the CPU"))
+    return plan
+
+
+class FillWorker(QObject):
+    """Runs one :class:`FillJob`; move it to a QThread and connect ``thread.started`` to :meth:`run`.
+
+    Signals:
+      progress(stage: str, fraction: float, elapsed: float) - fraction over the whole job.
+      notice(text: str)            - something the user should know (auto choice, OOM retry).
+      finished(result: FillResult) - single run done.
+      result_ready(result)         - one model of a comparison done (ok or failed).
+      compare_finished(results: list[FillResult]) - comparison done (failed models have
+                                     ``array`` None and ``error``/``error_kind`` set).
+      failed(message: str, kind: str) - single run failed (or every model of a comparison);
+                                     kinds: missing_weights, bad_weights, unknown_model,
+                                     invalid_input, out_of_memory, error.
+      cancelled()                  - cancelled; nothing else is emitted for the job.
+      done()                       - always last (for thread clean-up).
+    """
+
+    progress = Signal(str, float, float)
+    notice = Signal(str)
+    finished = Signal(object)
+    result_ready = Signal(object)
+    compare_finished = Signal(list)
+    failed = Signal(str, str)
+    cancelled = Signal()
+    done = Signal()
+
+    def __init__(self, job: FillJob, engine: Optional[Callable] = None,
+                 outpaint_engine: Optional[Callable] = None,
+                 cache: Optional[model_cache.ModelCache] = None,
+                 auto_available: Optional[set] = None, parent=None) -> None:
+        super().__init__(parent)
+        self.job = job
+        self.token = CancelToken()
+        self._engine = engine or _default_inpaint
+        self._outpaint = outpaint_engine or _default_outpaint
+        self._auto_available = auto_available
+        self._cache = cache
+        if engine is None:  # the real pipeline: share the memory-bounded model cache
+            self._cache = model_cache.install(cache)
+        self._t0 = 0.0
+
+    # called from the GUI thread: only sets a thread-safe flag
+    def cancel(self) -> None:
+        self.token.cancel()
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.token.cancelled
+
+    @Slot()
+    def run(self) -> None:
+        self._t0 = time.perf_counter()
+        try:
+            self._run_job()
+        except Exception:  # pragma: no cover - last line of defence, never crash the app
+            log.exception("fill job crashed")
+            if not self.token.cancelled:
+                self.failed.emit("internal error (see the log)", ERROR)
+            else:
+                self.cancelled.emit()
+        finally:
+            app = QCoreApplication.instance()
+            if app is not None and self.thread() is not app.thread():
+                self.moveToThread(app.thread())  # so Python may delete it from the GUI thread
+            self.done.emit()
+
+    # ------------------------------------------------------------------ job
+    def _run_job(self) -> None:
+        job = self.job
+        runs = list(job.runs)
+        if not runs:
+            self.failed.emit("nothing to run", INVALID_INPUT)
+            return
+        results = []
+        for i, settings in enumerate(runs):
+            if self.token.cancelled:
+                self.cancelled.emit()
+                return
+            try:
+                res = self._run_one(settings, i, len(runs))
+            except Cancelled:
+                self.cancelled.emit()
+                return
+            except Exception as exc:  # noqa: BLE001 - every error becomes a message
+                msg, kind = classify_error(exc)
+                if kind == ERROR:
+                    log.exception("fill failed")
+                if self.token.cancelled:
+                    self.cancelled.emit()
+                    return
+                if not job.compare:
+                    self.failed.emit(msg, kind)
+                    return
+                res = FillResult(model=settings.model, weights=settings.weights_label(), array=None,
+                                 seconds=0.0, settings=settings, margins=tuple(job.margins),
+                                 error=msg, error_kind=kind)
+            if self.token.cancelled:  # cancelled while the last stage finished: no result
+                self.cancelled.emit()
+                return
+            if job.compare:
+                self.result_ready.emit(res)
+            results.append(res)
+        if not job.compare:
+            self.finished.emit(results[0])
+            return
+        if not any(r.ok for r in results):
+            kinds = {r.error_kind for r in results}
+            kind = kinds.pop() if len(kinds) == 1 else ERROR
+            self.failed.emit("; ".join(f"{r.model}: {r.error}" for r in results), kind)
+            return
+        self.compare_finished.emit(results)
+
+    def _progress_cb(self, index: int, count: int, prefix: str):
+        def cb(ev: ProgressEvent) -> None:
+            frac = (index + ev.fraction) / max(1, count)
+            stage = f"{prefix}: {ev.stage}" if prefix else ev.stage
+            self.progress.emit(stage, float(frac), time.perf_counter() - self._t0)
+        return cb
+
+    def _resolve_model(self, settings: RunSettings) -> "tuple[RunSettings, str]":
+        if not settings.is_auto:
+            return settings, ""
+        from inpaint_gui.engine.auto import choose_model
+        job = self.job
+        choice = choose_model(job.image.shape, job.mask, job.margins, available=self._auto_available)
+        self.notice.emit(f"Auto: {choice.model} ({choice.reason})")
+        return settings.with_model(choice.model, None), choice.reason
+
+    def _run_one(self, settings: RunSettings, index: int, count: int) -> FillResult:
+        from inpaint_gui.engine import weights as W
+        from inpaint_gui.engine.registry import UnknownModelError, get_spec
+        job = self.job
+        settings, reason = self._resolve_model(settings)
+        try:
+            spec = get_spec(settings.model)
+        except UnknownModelError:
+            if self._engine is _default_inpaint:
+                raise
+            spec = None  # an injected engine may know models the registry does not
+        if spec is not None and spec.needs_weights and settings.weights is None:
+            status, _ws, _p = W.weight_status(spec)
+            if status == "missing":
+                files = ", ".join(ws.filename for ws in spec.weight_sets) or "a weight file"
+                raise W.MissingWeightsError(
+                    f"{spec.title} has no weights installed: import {files} in the model manager "
+                    f"(or put it into {W.user_models_dir()}), or use a classical fill")
+        kwargs = settings.engine_kwargs(spec)
+        prefix = (spec.title if spec is not None else settings.model) if count > 1 else ""
+        cb = self._progress_cb(index, count, prefix)
+        outpainting = any(int(m) > 0 for m in job.margins)
+        notes: list[str] = []
+        t0 = time.perf_counter()
+        device = kwargs["device"]
+        attempts = [(device, kwargs["strategy"], "")]
+        native = spec.native_size if spec is not None else 512
+        out = None
+        n = 0
+        while n < len(attempts):
+            dev, strat, _what = attempts[n]
+            self.token.check()
+            kw = dict(kwargs, device=dev, strategy=strat)
+            try:
+                if outpainting:
+                    out = _call_filtered(self._outpaint, job.image, margins=tuple(job.margins),
+                                         progress=cb, cancel=self.token, **kw)
+                else:
+                    out = _call_filtered(self._engine, job.image, job.mask,
+                                         progress=cb, cancel=self.token, **kw)
+                break
+            except Cancelled:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                oom = devices.is_out_of_memory(exc)
+                if oom and len(attempts) == 1:  # plan the retries only when needed (imports torch)
+                    real = devices.pick_device(device) if device == "auto" else device
+                    attempts += oom_fallbacks(kwargs["strategy"], native, real)
+                if not oom or n + 1 >= len(attempts):
+                    if oom:
+                        raise _RunFailed(
+                            f"{settings.model}: out of memory even after "
+                            + ", ".join(a[2] for a in attempts[1:]) + "; try a smaller tile size "
+                            "or the CPU", OUT_OF_MEMORY) from exc
+                    raise
+                nxt = attempts[n + 1]
+                what_dev = dev if dev != "auto" else "the device"
+                text = f"{settings.model}: out of memory on {what_dev} ({strat.name}); {nxt[2]}"
+                notes.append(text)
+                self.notice.emit(text)
+                cb(ProgressEvent(f"out of memory: {nxt[2]}", 0, 1, 0.0))
+                cache = self._cache
+                if cache is not None:
+                    cache.unload_device(dev if dev != "auto" else devices.pick_device("auto"))
+                devices.free_device_memory(dev)
+                n += 1
+        self.token.check()
+        seconds = time.perf_counter() - t0
+        return FillResult(model=settings.model, weights=settings.weights_label(),
+                          array=np.asarray(out), seconds=seconds, settings=settings, reason=reason,
+                          notes=tuple(notes), margins=tuple(job.margins))
+
+
+class FillRunner(QObject):
+    """Owns the worker threads; the main window talks to this.
+
+    ``run(image, mask, settings)`` / ``compare(image, mask, [settings, ...])`` start a job
+    (copies of the arrays are taken) and return its id; a job started while another runs
+    cancels the older one, whose signals are then ignored. Signals are those of
+    :class:`FillWorker` for the current job, plus ``running_changed(bool)``.
+    Call :meth:`shutdown` from the window's ``closeEvent``.
+    """
+
+    progress = Signal(str, float, float)
+    notice = Signal(str)
+    finished = Signal(object)
+    result_ready = Signal(object)
+    compare_finished = Signal(list)
+    failed = Signal(str, str)
+    cancelled = Signal()
+    running_changed = Signal(bool)
+
+    def __init__(self, parent=None, engine: Optional[Callable] = None,
+                 outpaint_engine: Optional[Callable] = None,
+                 cache: Optional[model_cache.ModelCache] = None,
+                 auto_available: Optional[set] = None, warm_up: bool = True) -> None:
+        super().__init__(parent)
+        if warm_up:
+            # Import torch and the registry here, in the GUI thread at start-up: importing
+            # torch inside the first worker run would hold the GIL and freeze the GUI for a
+            # moment (the pipeline asks torch which devices exist).
+            try:
+                devices.available_devices()
+                from inpaint_gui.engine import registry
+                registry.list_models()
+            except Exception:  # pragma: no cover - the run will report the real error
+                log.exception("warm-up failed")
+        self._engine = engine
+        self._outpaint = outpaint_engine
+        self._cache = cache
+        self.auto_available = auto_available
+        self._threads: "dict[FillWorker, QThread]" = {}
+        self._current: Optional[FillWorker] = None
+        self._next_id = 1
+
+    # ------------------------------------------------------------------ control
+    def run(self, image: np.ndarray, mask: Optional[np.ndarray], settings: RunSettings,
+            margins: Sequence[int] = (0, 0, 0, 0)) -> int:
+        return self._start(FillJob(image, mask, [settings], tuple(margins), compare=False))
+
+    def compare(self, image: np.ndarray, mask: Optional[np.ndarray],
+                settings: Sequence[RunSettings], margins: Sequence[int] = (0, 0, 0, 0)) -> int:
+        return self._start(FillJob(image, mask, list(settings), tuple(margins), compare=True))
+
+    def cancel(self) -> None:
+        """Ask the current job to stop (it emits ``cancelled`` when it has)."""
+        if self._current is not None:
+            self._current.cancel()
+
+    def is_running(self) -> bool:
+        return self._current is not None
+
+    @property
+    def current_job_id(self) -> int:
+        return self._current.job.job_id if self._current is not None else 0
+
+    def wait(self, msecs: int = -1) -> bool:
+        """Block until every worker thread has finished (tests, shutdown)."""
+        deadline = None if msecs < 0 else time.monotonic() + msecs / 1000
+        for thread in list(self._threads.values()):
+            left = -1 if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
+            if not (thread.wait() if left < 0 else thread.wait(left)):
+                return False
+        return True
+
+    def shutdown(self, msecs: int = 5000) -> bool:
+        """Cancel everything and wait for the threads (from ``closeEvent``)."""
+        for w in list(self._threads):
+            w.cancel()
+        ok = self.wait(msecs)
+        if ok:
+            self._threads.clear()
+        self._current = None
+        return ok
+
+    # ------------------------------------------------------------------ internals
+    def _start(self, job: FillJob) -> int:
+        job.image = np.array(job.image, copy=True)
+        job.mask = None if job.mask is None else np.array(job.mask, copy=True)
+        job.job_id = self._next_id
+        self._next_id += 1
+        if self._current is not None:
+            self._current.cancel()
+        worker = FillWorker(job, engine=self._engine, outpaint_engine=self._outpaint,
+                            cache=self._cache, auto_available=self.auto_available)
+        thread = QThread()
+        thread.setObjectName(f"fill-{job.job_id}")
+        worker.moveToThread(thread)
+        thread.started.connect(worker.run)
+        worker.progress.connect(self._on_progress)
+        worker.notice.connect(self._on_notice)
+        worker.finished.connect(self._on_finished)
+        worker.result_ready.connect(self._on_result_ready)
+        worker.compare_finished.connect(self._on_compare_finished)
+        worker.failed.connect(self._on_failed)
+        worker.cancelled.connect(self._on_cancelled)
+        # direct: quit() is thread-safe and must not wait for the GUI loop (shutdown blocks it)
+        worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
+        thread.finished.connect(self._on_thread_finished)
+        self._threads[worker] = thread
+        was_running = self._current is not None
+        self._current = worker
+        thread.start()
+        if not was_running:
+            self.running_changed.emit(True)
+        return job.job_id
+
+    def _is_current(self) -> bool:
+        return self.sender() is self._current and self._current is not None
+
+    @Slot(str, float, float)
+    def _on_progress(self, stage: str, fraction: float, elapsed: float) -> None:
+        if self._is_current():
+            self.progress.emit(stage, fraction, elapsed)
+
+    @Slot(str)
+    def _on_notice(self, text: str) -> None:
+        if self._is_current():
+            self.notice.emit(text)
+
+    @Slot(object)
+    def _on_result_ready(self, res) -> None:
+        if self._is_current():
+            self.result_ready.emit(res)
+
+    def _end(self) -> None:
+        self._current = None
+        self.running_changed.emit(False)
+
+    @Slot(object)
+    def _on_finished(self, res) -> None:
+        if self._is_current():
+            self._end()
+            self.finished.emit(res)
+
+    @Slot(list)
+    def _on_compare_finished(self, results) -> None:
+        if self._is_current():
+            self._end()
+            self.compare_finished.emit(results)
+
+    @Slot(str, str)
+    def _on_failed(self, message: str, kind: str) -> None:
+        if self._is_current():
+            self._end()
+            self.failed.emit(message, kind)
+
+    @Slot()
+    def _on_cancelled(self) -> None:
+        if self._is_current():
+            self._end()
+            self.cancelled.emit()
+
+    @Slot()
+    def _on_thread_finished(self) -> None:
+        thread = self.sender()
+        for w, t in list(self._threads.items()):
+            if t is thread:
+                t.wait()
+                del self._threads[w]
+                if w is self._current:  # ended without a final signal (should not happen)
+                    self._end()

@@ -1,0 +1,155 @@
+"""Auto model choice (engine/auto.py) and run settings (engine/settings.py): Qt-free."""
+import json
+
+import numpy as np
+import pytest
+
+from inpaint_gui.engine import auto
+from inpaint_gui.engine.auto import AutoChoice, choose_model, hole_stats
+from inpaint_gui.engine.pipeline import HDStrategy
+from inpaint_gui.engine.settings import RunSettings, SettingsError
+
+ALL = {"srn", "rfr", "aot", "lama", "pennet"}
+
+
+def _mask(h, w, *boxes):
+    m = np.zeros((h, w), np.uint8)
+    for (y0, x0, y1, x1) in boxes:
+        m[y0:y1, x0:x1] = 255
+    return m
+
+
+def test_outpaint_margins_choose_srn():
+    c = choose_model((400, 600, 3), None, margins=(0, 64, 0, 0), available=ALL)
+    assert isinstance(c, AutoChoice) and c.model == "srn"
+    assert "outpaint" in c.reason and "\n" not in c.reason
+
+
+def test_outpaint_without_srn_weights_falls_back_to_classical():
+    c = choose_model((400, 600), np.zeros((400, 600), np.uint8), margins=(10, 0, 0, 0), available=set())
+    assert c.model == "telea" and c.preferred == "srn" and "missing" in c.reason
+
+
+def test_large_hole_by_ratio_chooses_rfr():
+    m = _mask(400, 400, (50, 50, 300, 300))  # 39 %
+    c = choose_model(m.shape, m, available=ALL)
+    assert c.model == "rfr" and "large hole" in c.reason
+    assert c.stats.hole_ratio == pytest.approx(250 * 250 / 400 ** 2)
+
+
+def test_large_hole_by_component_size_chooses_rfr():
+    # total ratio under LARGE_HOLE_RATIO but one region over LARGE_COMPONENT_RATIO
+    m = _mask(1000, 1000, (100, 100, 400, 400))  # 9 %
+    assert 0.08 <= hole_stats(m).largest_ratio < auto.LARGE_HOLE_RATIO
+    assert choose_model(m.shape, m, available=ALL).model == "rfr"
+
+
+def test_many_small_holes_are_not_large():
+    m = np.zeros((1000, 1000), np.uint8)
+    for y in range(0, 1000, 100):
+        for x in range(0, 1000, 100):
+            m[y:y + 40, x:x + 40] = 255  # 16 % total, each region 0.16 %
+    st = hole_stats(m)
+    assert st.components == 100 and st.largest_ratio < 0.01
+    c = choose_model(m.shape, m, available=ALL)
+    assert c.model == "aot"
+
+
+def test_large_image_moderate_holes_choose_aot():
+    m = _mask(1600, 2400, (500, 500, 700, 800))
+    c = choose_model((1600, 2400, 3), m, available=ALL)
+    assert c.model == "aot" and "large image" in c.reason
+
+
+def test_thin_scratches_choose_telea():
+    m = _mask(600, 800, (100, 100, 103, 500), (300, 50, 304, 60))
+    st = hole_stats(m)
+    assert st.thickness <= auto.TINY_THICKNESS
+    c = choose_model(m.shape, m, available=ALL)
+    assert c.model == "telea" and "defects" in c.reason
+
+
+def test_empty_mask():
+    c = choose_model((100, 100), np.zeros((100, 100), np.uint8), available=ALL)
+    assert c.model == "telea" and "nothing" in c.reason
+
+
+@pytest.mark.parametrize("available,expected", [
+    (set(), "telea"), ({"aot"}, "aot"), ({"lama", "aot"}, "lama"), ({"rfr"}, "rfr")])
+def test_missing_weights_fallback_chain(available, expected):
+    m = _mask(400, 400, (50, 50, 300, 300))
+    c = choose_model(m.shape, m, available=available)
+    assert c.model == expected and c.preferred == "rfr"
+    if expected != "rfr":
+        assert "missing" in c.reason
+
+
+def test_default_available_uses_registry(monkeypatch, tmp_path):
+    monkeypatch.setenv("INPAINT_GUI_MODELS", str(tmp_path))
+    avail = auto.available_models()
+    assert {"telea", "ns"} <= avail
+    m = _mask(400, 400, (50, 50, 300, 300))
+    c = choose_model(m.shape, m)  # registry default: networks without weights are not available
+    assert c.model in avail
+
+
+def test_mask_shape_mismatch_raises():
+    with pytest.raises(ValueError):
+        choose_model((100, 100), np.zeros((50, 50), np.uint8))
+
+
+# ------------------------------------------------------------------ settings
+
+def test_settings_roundtrip_dict_and_json():
+    s = RunSettings(model="AOT", weights="official", strategy=HDStrategy("tile", tile_size=512, tile_overlap=32),
+                    model_strategy=False, blend="feather", blend_radius=12, device="cpu", precision="fp16",
+                    model_options={"radius": 3})
+    d = s.to_dict()
+    assert d["model"] == "aot" and d["strategy"] == "tile" and d["tile_size"] == 512
+    back = RunSettings.from_dict(json.loads(json.dumps(d)))
+    assert back == s
+
+
+def test_settings_from_qsettings_strings():
+    d = {"model": "telea", "strategy": "resize", "resize_limit": "1024", "model_strategy": "false",
+         "blend": "poisson", "blend_radius": "4", "device": "CUDA", "precision": "bf16", "weights": ""}
+    s = RunSettings.from_dict(d)
+    assert s.strategy == HDStrategy("resize", resize_limit=1024) and not s.model_strategy
+    assert s.device == "cuda" and s.weights is None and s.blend_radius == 4
+
+
+def test_settings_validation():
+    with pytest.raises(SettingsError):
+        RunSettings(blend="smudge")
+    with pytest.raises(SettingsError):
+        RunSettings(device="tpu")
+    with pytest.raises(SettingsError):
+        RunSettings(precision="int8")
+    with pytest.raises(SettingsError):
+        RunSettings(strategy=HDStrategy("tile", tile_size=64, tile_overlap=64))
+    with pytest.raises(SettingsError):
+        RunSettings.from_dict({"tile_size": "big"})
+    with pytest.raises(ValueError):
+        RunSettings.from_dict({"strategy": "zoom"})
+    with pytest.raises(SettingsError):
+        RunSettings(model="nosuchmodel").validate()
+    RunSettings(model="telea").validate()
+
+
+def test_settings_lenient_restore_keeps_valid_fields():
+    s = RunSettings.from_dict({"model": "ns", "device": "tpu", "blend": "feather", "tile_size": "x"},
+                              strict=False)
+    assert s.model == "ns" and s.device == "auto" and s.blend == "feather"
+    assert s.strategy.tile_size == 0
+
+
+def test_engine_kwargs_use_model_default_strategy():
+    from inpaint_gui.engine.registry import get_spec
+    spec = get_spec("telea")
+    s = RunSettings(model="telea", strategy=HDStrategy("tile", resize_limit=900))
+    kw = s.engine_kwargs(spec)
+    assert kw["strategy"].name == spec.default_strategy and kw["strategy"].resize_limit == 900
+    s2 = RunSettings(model="telea", strategy=HDStrategy("tile"), model_strategy=False)
+    assert s2.engine_kwargs(spec)["strategy"].name == "tile"
+    assert kw["weights"] is None and kw["device"] == "auto"
+    assert RunSettings(weights="/x/y/aot.pth").weights_label() == "aot.pth"
