@@ -1,0 +1,636 @@
+"""Command-line interface: ``inpaint`` (also ``python -m inpaint_gui.cli``).
+
+Subcommands::
+
+    inpaint run IMAGE MASK -o OUT [--model NAME] [--weights PATH] [--strategy S] ...
+    inpaint batch --images DIR --masks DIR_OR_FILE --out DIR [same options as run]
+    inpaint models [--json]
+    inpaint models convert-srn CKPT_PREFIX -o OUT.pt [--overwrite]
+    inpaint train|eval|bench|data ...   (options belong to those tools; see their --help)
+
+Exit status: 0 success; 1 a failure (bad input, missing weights, some batch items failed);
+2 wrong usage; 130 interrupted. Errors are one line on stderr: ``inpaint: error: ...``.
+
+EXIF, ICC profile, alpha channel and 16-bit depth of the input are written back to the output
+(where the output format can hold them; otherwise a warning says what was dropped). An empty
+mask writes the image unchanged (a byte copy of the file when the output format is the same).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+import time
+import warnings
+from dataclasses import replace
+from pathlib import Path
+from typing import Optional, Sequence
+
+PROG = "inpaint"
+
+#: Subcommands owned by other modules: name -> (module, function, what it is).
+PASSTHROUGH = {
+    "train": ("inpaint_gui.training.cli_train", "main_train", "train or fine-tune a model"),
+    "eval": ("inpaint_gui.training.cli_eval", "main_eval", "evaluate models on a test set"),
+    "bench": ("inpaint_gui.bench", "main_bench", "measure speed and memory"),
+    "data": ("inpaint_gui.training.collect", "main_collect",
+             "collect training data (data collect OUT)"),
+}
+
+STRATEGIES = ("original", "resize", "crop", "tile")
+BLENDS = ("none", "feather", "poisson", "color")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+MASK_SUFFIXES = ("", "_mask", "-mask", ".mask", "_Mask", "_MASK")
+
+
+class CliError(Exception):
+    """A user-facing failure: printed as ``inpaint: error: <message>``, exit status 1."""
+
+
+# ============================================================================ output helpers
+
+def _err(msg: str) -> None:
+    print(f"{PROG}: error: {msg}", file=sys.stderr)
+
+
+def _warn(msg: str) -> None:
+    print(f"{PROG}: warning: {msg}", file=sys.stderr)
+
+
+def _info(args, msg: str) -> None:
+    if not getattr(args, "quiet", False):
+        print(f"{PROG}: {msg}", file=sys.stderr)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return " ".join(text.split())
+
+
+class _Bar:
+    """A progress bar on stderr: redrawn in place on a terminal, one line per step otherwise."""
+
+    def __init__(self, total: int, enabled: bool = True, width: int = 24) -> None:
+        self.total = max(1, total)
+        self.enabled = enabled
+        self.width = width
+        self.tty = sys.stderr.isatty()
+        self._drawn = False
+
+    def _bar(self, done: int) -> str:
+        filled = int(round(self.width * done / self.total))
+        return "[" + "#" * filled + "-" * (self.width - filled) + "]"
+
+    def update(self, done: int, label: str) -> None:
+        """Redraw the bar (terminal only; elsewhere :meth:`step` lines carry the count)."""
+        if not self.enabled or not self.tty:
+            return
+        sys.stderr.write(f"\r\x1b[K{self._bar(done)} {done}/{self.total} {label}")
+        sys.stderr.flush()
+        self._drawn = True
+
+    def step(self, done: int, text: str, force: bool = False) -> None:
+        """Report one finished item: a line with the bar (not on a terminal unless ``force``:
+        there the redrawn bar is enough, but errors are always printed)."""
+        if self.tty and not force:
+            return
+        if self.enabled or force:
+            self.message(f"{self._bar(done)} {done}/{self.total} {text}")
+
+    def message(self, text: str) -> None:
+        """Print a line without garbling the bar."""
+        if self.tty and self._drawn:
+            sys.stderr.write("\r\x1b[K")
+        print(text, file=sys.stderr)
+
+    def close(self) -> None:
+        if self.enabled and self.tty and self._drawn:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+# ============================================================================ argument parsing
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
+    return value
+
+
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model")
+    g.add_argument("--model", "-m", default="auto",
+                   help="model name (see 'inpaint models'), or 'auto' to choose from the mask "
+                        "(default: auto)")
+    g.add_argument("--weights", "-w", metavar="PATH",
+                   help="weight file to use instead of the installed one")
+    g.add_argument("--device", choices=DEVICES, default="auto",
+                   help="where networks run (default: auto = cuda, then mps, then cpu)")
+    g.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default="fp32",
+                   help="network precision on CUDA (default: fp32)")
+    h = p.add_argument_group("large images")
+    h.add_argument("--strategy", choices=STRATEGIES,
+                   help="how large images reach the model (default: the model's own)")
+    h.add_argument("--resize-limit", type=_positive_int, metavar="N",
+                   help="longest side the model sees with 'resize' (and for big crop windows)")
+    h.add_argument("--crop-margin", type=_positive_int, metavar="N",
+                   help="context pixels around each hole with 'crop'")
+    h.add_argument("--crop-trigger", type=_positive_int, metavar="N",
+                   help="'crop' only crops images whose longest side exceeds N")
+    m = p.add_argument_group("mask and seams")
+    m.add_argument("--resize-mask", action="store_true",
+                   help="scale a mask of a different size to the image (nearest neighbour)")
+    m.add_argument("--mask-alpha", action="store_true",
+                   help="the mask's transparent pixels are the hole (instead of white ones)")
+    m.add_argument("--grow", type=_positive_int, default=0, metavar="PX",
+                   help="grow the mask by PX pixels before filling")
+    m.add_argument("--blend", choices=BLENDS, default="none",
+                   help="seam treatment inside the hole (default: none)")
+    m.add_argument("--blend-radius", type=_positive_int, default=8, metavar="PX",
+                   help="width of the feather / colour-matching band (default: 8)")
+    o = p.add_argument_group("output")
+    o.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    o.add_argument("--quality", type=int, default=95, metavar="Q",
+                   help="JPEG/WebP quality 1-100 (default: 95; WebP 100 = lossless)")
+    o.add_argument("-q", "--quiet", action="store_true", help="only print errors and warnings")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Offline image inpainting from the command line.",
+        epilog="Run 'inpaint COMMAND --help' for the options of a command.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="fill the masked part of one image",
+                         description="Fill the masked part of IMAGE and write OUT.")
+    run.add_argument("image", metavar="IMAGE", help="input image (PNG, JPEG, WebP, TIFF, BMP)")
+    run.add_argument("mask", metavar="MASK", help="mask image: white (or any bright) = fill")
+    run.add_argument("-o", "--output", required=True, metavar="OUT",
+                     help="output file; its extension picks the format")
+    _add_model_options(run)
+
+    batch = sub.add_parser("batch", help="fill many images",
+                           description="Fill every image in a folder. Masks are matched by "
+                                       "file name stem (photo.jpg <- photo.png or "
+                                       "photo_mask.png), or one mask file is used for all.")
+    batch.add_argument("--images", required=True, metavar="DIR", help="folder of input images")
+    batch.add_argument("--masks", required=True, metavar="DIR_OR_FILE",
+                       help="folder of masks (matched by stem) or one mask for every image")
+    batch.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
+    batch.add_argument("--ext", metavar="EXT",
+                       help="output format extension, e.g. png (default: same as the input)")
+    batch.add_argument("--suffix", default="", metavar="TEXT",
+                       help="appended to each output file's stem (e.g. _filled)")
+    _add_model_options(batch)
+
+    models = sub.add_parser("models", help="list models and their weights",
+                            description="List every model with the state of its weights.")
+    models.add_argument("--json", action="store_true", help="machine-readable output")
+    msub = models.add_subparsers(dest="models_command", metavar="ACTION")
+    conv = msub.add_parser("convert-srn", help="convert the official SRN TensorFlow checkpoint",
+                           description="Convert an official SRN TensorFlow checkpoint "
+                                       "(e.g. .../snap-80000) to a PyTorch .pt file.")
+    conv.add_argument("prefix", metavar="CKPT_PREFIX",
+                      help="checkpoint prefix (snap-80000), its .index file or its folder")
+    conv.add_argument("-o", "--output", required=True, metavar="OUT.pt")
+    conv.add_argument("--overwrite", action="store_true")
+
+    for name, (_mod, _func, what) in PASSTHROUGH.items():
+        p = sub.add_parser(name, help=what, add_help=False,
+                           description=f"{what} (options: 'inpaint {name} --help')")
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+    return parser
+
+
+# ============================================================================ main
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the CLI; returns the exit status (never calls ``sys.exit`` itself)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = bool(os.environ.get("INPAINT_DEBUG"))
+    if argv and argv[0] in PASSTHROUGH:  # their own parsers own every option after the name
+        return _guarded(lambda: _passthrough(argv[0], argv[1:]), debug)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, usage errors
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    debug = debug or args.debug
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    handlers = {"run": cmd_run, "batch": cmd_batch, "models": cmd_models}
+    if args.command in PASSTHROUGH:
+        return _guarded(lambda: _passthrough(args.command, args.rest), debug)
+    return _guarded(lambda: handlers[args.command](args), debug)
+
+
+def _guarded(fn, debug: bool = False) -> int:
+    """Turn the errors users can cause into one line and an exit status."""
+    from .engine.imageio import ImageIOError
+    from .engine.progress import Cancelled
+    from .engine.registry import UnknownModelError
+    from .engine.weights import WeightsError
+
+    try:
+        rc = fn()
+        return int(rc or 0)
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+    except Cancelled:
+        _err("cancelled")
+        return 130
+    except SystemExit as exc:  # a passthrough tool's own argparse
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except (CliError, ImageIOError, WeightsError, UnknownModelError, FileExistsError) as exc:
+        if debug:
+            raise
+        _err(_one_line(exc))
+        return 1
+    except Exception as exc:  # anything else is still reported as one line
+        if debug:
+            raise
+        _err(f"{type(exc).__name__}: {_one_line(exc)} (set INPAINT_DEBUG=1 for a traceback)")
+        return 1
+
+
+def _passthrough(name: str, rest: Sequence[str]) -> int:
+    mod_name, func_name, _what = PASSTHROUGH[name]
+    try:
+        mod = importlib.import_module(mod_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and mod_name.startswith(exc.name):
+            raise CliError(f"'{name}' is not available in this installation "
+                           f"({mod_name} is missing)") from None
+        raise
+    rc = getattr(mod, func_name)(list(rest))
+    return rc if isinstance(rc, int) else 0
+
+
+# ============================================================================ model checks
+
+def _model_names() -> "list[str]":
+    from .engine.registry import list_models
+    return [s.name for s in list_models()]
+
+
+def check_model(name: str, weights: Optional[str]):
+    """Validate ``--model``/``--weights`` before any work: returns the spec (None for auto).
+
+    Raises CliError for an unknown model, a missing --weights file or missing weights."""
+    from .engine.registry import UnknownModelError, get_spec
+    from .engine.weights import user_models_dir, weight_status
+
+    if name.lower() == "auto":
+        if weights:
+            raise CliError("--weights needs a specific --model (not auto)")
+        return None
+    try:
+        spec = get_spec(name)
+    except UnknownModelError:
+        raise CliError(f"unknown model {name!r}; available: auto, "
+                       + ", ".join(_model_names())) from None
+    if weights:
+        if not spec.needs_weights:
+            _warn(f"{spec.name} needs no weights; --weights is ignored")
+        elif not Path(weights).is_file():
+            raise CliError(f"weight file not found: {weights}")
+        return spec
+    if spec.needs_weights:
+        status, _ws, _path = weight_status(spec)
+        if status == "missing":
+            names = [ws.filename for ws in spec.weight_sets] or [f"{spec.name}.pt"]
+            files = names[0] if len(names) == 1 else "one of " + ", ".join(names)
+            raise CliError(f"no weights for {spec.name}: put {files} into {user_models_dir()} "
+                           f"(or pass --weights FILE)")
+    return spec
+
+
+def _strategy(args, spec):
+    """HDStrategy from the options (None = the model's default when nothing was given)."""
+    from .engine.pipeline import HDStrategy
+
+    overrides = {k: v for k, v in (("resize_limit", args.resize_limit),
+                                   ("crop_margin", args.crop_margin),
+                                   ("crop_trigger", args.crop_trigger)) if v is not None}
+    if args.strategy is None and not overrides:
+        return None
+    base = HDStrategy.coerce(args.strategy, spec)
+    try:
+        return replace(base, **overrides)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _blend(args):
+    if args.blend == "none":
+        return None
+    from .engine.blending import BlendSettings
+    return BlendSettings(mode=args.blend, radius=args.blend_radius)
+
+
+def _check_device(args) -> None:
+    if args.device in ("auto", "cpu"):
+        return
+    from .engine import devices
+    if args.device not in devices.available_devices():
+        _warn(f"device {args.device} is not available here; running on the CPU")
+
+
+# ============================================================================ one image
+
+def _output_exists_error(path: Path) -> CliError:
+    return CliError(f"{path} already exists (use --overwrite to replace it)")
+
+
+def _load_mask(args, mask_path: Path, shape):
+    from .engine import imageio, maskops
+    try:
+        mask = imageio.load_mask(mask_path, shape=shape, use_alpha=args.mask_alpha,
+                                 resize=args.resize_mask)
+    except imageio.MaskSizeError as exc:
+        raise CliError(f"{exc}; use --resize-mask to scale the mask to the image") from None
+    if args.grow:
+        mask = maskops.grow(mask, args.grow)
+    return mask
+
+
+def process_one(args, image_path: Path, mask_path: Path, out_path: Path, spec,
+                on_progress=None) -> str:
+    """Fill one image and write it; returns a short description of what was done."""
+    import numpy as np
+
+    from .engine import imageio
+
+    imageio.format_for_path(out_path)  # unsupported output extension: fail before any work
+    if out_path.exists() and not args.overwrite:
+        raise _output_exists_error(out_path)
+    doc = imageio.load_image(image_path)
+    mask = _load_mask(args, mask_path, doc.rgb.shape)
+
+    if not mask.any():
+        same_format = imageio.format_for_path(out_path) == doc.format
+        if same_format:
+            data = Path(image_path).read_bytes()
+            _write(lambda: imageio.write_bytes_atomic(out_path, data, overwrite=args.overwrite),
+                   out_path)
+            return "empty mask: copied unchanged"
+        result = doc.rgb
+        how = "empty mask: written unchanged"
+    else:
+        model = spec.name if spec is not None else _auto_model(args, doc.rgb.shape, mask)
+        from .engine.pipeline import inpaint
+        t0 = time.perf_counter()
+        result = inpaint(doc.rgb, mask, model=model, weights=args.weights,
+                         strategy=_strategy(args, spec if spec is not None else _spec(model)),
+                         blend=_blend(args), device=args.device, precision=args.precision,
+                         progress=on_progress)
+        how = f"{model}, {time.perf_counter() - t0:.1f} s"
+        keep = mask == 0
+        if (result.shape != doc.rgb.shape or result.dtype != doc.rgb.dtype
+                or not np.array_equal(result[keep], doc.rgb[keep])):  # pragma: no cover
+            raise CliError("internal error: pixels outside the mask changed; nothing written")
+    _write(lambda: imageio.save_image(out_path, result, alpha=doc.alpha, exif=doc.exif,
+                                      icc=doc.icc, overwrite=args.overwrite,
+                                      quality=args.quality), out_path)
+    return how
+
+
+def _spec(name: str):
+    from .engine.registry import get_spec
+    return get_spec(name)
+
+
+def _auto_model(args, shape, mask) -> str:
+    from .engine.auto import choose_model
+    choice = choose_model(shape, mask)
+    _info(args, f"auto model: {choice}")
+    return choice.model
+
+
+def _write(fn, out_path: Path) -> None:
+    """Run a save; FileExistsError becomes the --overwrite hint, ImageIOWarnings are printed."""
+    from .engine.imageio import ImageIOWarning
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ImageIOWarning)
+        try:
+            fn()
+        except FileExistsError:
+            raise _output_exists_error(out_path) from None
+    for w in caught:
+        if issubclass(w.category, ImageIOWarning):
+            _warn(str(w.message))
+        else:  # pragma: no cover
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
+def cmd_run(args) -> int:
+    image, mask, out = Path(args.image), Path(args.mask), Path(args.output)
+    from .engine import imageio
+    imageio.format_for_path(out)
+    if out.exists() and not args.overwrite:
+        raise _output_exists_error(out)
+    spec = check_model(args.model, args.weights)
+    _check_device(args)
+    progress = _stage_printer(args)
+    how = process_one(args, image, mask, out, spec, on_progress=progress)
+    _end_stage_line(args)
+    _info(args, f"wrote {out} ({how})")
+    return 0
+
+
+def _stage_printer(args):
+    """Progress callback for run: the current stage, redrawn in place on a terminal."""
+    if args.quiet or not sys.stderr.isatty():
+        return None
+
+    def show(ev) -> None:
+        pct = f" {int(ev.fraction * 100):3d}%" if ev.total > 1 else ""
+        sys.stderr.write(f"\r\x1b[K{PROG}: {ev.stage}{pct} ({ev.elapsed:.1f} s)")
+        sys.stderr.flush()
+    return show
+
+
+def _end_stage_line(args) -> None:
+    if not args.quiet and sys.stderr.isatty():
+        sys.stderr.write("\r\x1b[K")
+        sys.stderr.flush()
+
+
+# ============================================================================ batch
+
+def _list_images(folder: Path) -> "list[Path]":
+    from .engine.imageio import SUPPORTED_EXTENSIONS
+    return sorted(p for p in folder.iterdir()
+                  if p.is_file() and not p.name.startswith(".")
+                  and p.suffix.lower() in SUPPORTED_EXTENSIONS)
+
+
+def _is_mask_name(p: Path) -> bool:
+    return any(p.stem.endswith(s) for s in MASK_SUFFIXES if s)
+
+
+def _find_mask(masks: "dict[str, Path]", image: Path) -> Optional[Path]:
+    for suffix in MASK_SUFFIXES:
+        hit = masks.get(image.stem + suffix)
+        if hit is not None and hit != image:
+            return hit
+    return None
+
+
+def cmd_batch(args) -> int:
+    from .engine import imageio
+
+    images_dir, masks_arg, out_dir = Path(args.images), Path(args.masks), Path(args.out)
+    if not images_dir.is_dir():
+        raise CliError(f"image folder not found: {images_dir}")
+    if not masks_arg.exists():
+        raise CliError(f"mask folder or file not found: {masks_arg}")
+    ext = None
+    if args.ext:
+        ext = "." + args.ext.lower().lstrip(".")
+        if ext not in imageio.SUPPORTED_EXTENSIONS:
+            raise CliError(f"unsupported output format {args.ext!r}; "
+                           "use png, jpg, webp, tif or bmp")
+    spec = check_model(args.model, args.weights)
+    _check_device(args)
+
+    images = _list_images(images_dir)
+    single_mask = masks_arg if masks_arg.is_file() else None
+    mask_index: "dict[str, Path]" = {}
+    if single_mask is None:
+        for p in _list_images(masks_arg):
+            mask_index.setdefault(p.stem, p)
+        if masks_arg.resolve() == images_dir.resolve():  # masks live beside the images
+            images = [p for p in images if not (_is_mask_name(p) and p in mask_index.values())]
+    if not images:
+        raise CliError(f"no images (.png, .jpg, .webp, .tif, .bmp) in {images_dir}")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CliError(f"cannot create the output folder {out_dir}: "
+                       f"{exc.strerror or _one_line(exc)}") from None
+
+    bar = _Bar(len(images), enabled=not args.quiet)
+    failed: "list[tuple[Path, str]]" = []
+    done_names: "set[str]" = set()
+    ok = 0
+    stopped = None
+    for i, image in enumerate(images):
+        bar.update(i, image.name)
+        out_name = image.stem + args.suffix + (ext or image.suffix)
+        out_path = out_dir / out_name
+        try:
+            if out_name in done_names:
+                raise CliError(f"two inputs would both be written to {out_path}")
+            done_names.add(out_name)
+            mask = single_mask or _find_mask(mask_index, image)
+            if mask is None:
+                raise CliError(f"no mask for {image.name} in {masks_arg} "
+                               f"(expected {image.stem}.png or {image.stem}_mask.png)")
+            how = process_one(args, image, mask, out_path, spec)
+            ok += 1
+            bar.step(i + 1, f"{image.name} -> {out_path} ({how})")
+        except KeyboardInterrupt:
+            bar.close()
+            raise
+        except Exception as exc:
+            from .engine.imageio import ImageIOError
+            from .engine.weights import WeightsError
+            known = (CliError, ImageIOError, WeightsError, FileExistsError, ValueError)
+            text = _one_line(exc) if isinstance(exc, known) else \
+                f"{type(exc).__name__}: {_one_line(exc)}"
+            failed.append((image, text))
+            bar.message(f"{PROG}: error: {image.name}: {text}")
+            bar.step(i + 1, f"{image.name} failed")
+            if isinstance(exc, WeightsError):  # the same for every image: stop now
+                stopped = len(images) - i - 1
+                break
+    bar.update(ok + len(failed), "")
+    bar.close()
+    if failed:
+        names = ", ".join(p.name for p, _ in failed[:5]) + (" ..." if len(failed) > 5 else "")
+        tail = f"; stopped, {stopped} not attempted" if stopped else ""
+        print(f"{PROG}: {ok} of {len(images)} images done; {len(failed)} failed: {names}{tail}",
+              file=sys.stderr)
+        return 1
+    _info(args, f"{ok} of {len(images)} images done, written to {out_dir}")
+    return 0
+
+
+# ============================================================================ models
+
+def cmd_models(args) -> int:
+    if args.models_command == "convert-srn":
+        return cmd_convert_srn(args)
+    from .engine.registry import list_models
+    from .engine.weights import user_models_dir, weight_status
+
+    rows = []
+    for spec in list_models():
+        status, ws, path = weight_status(spec)
+        rows.append({
+            "name": spec.name, "title": spec.title, "task": spec.task, "status": status,
+            "weights": ws.name if ws is not None else None,
+            "path": str(path) if path is not None else None,
+            "expected": [w.filename for w in spec.weight_sets],
+            "native_size": spec.native_size, "default_strategy": spec.default_strategy,
+        })
+    if args.json:
+        print(json.dumps({"user_models_dir": str(user_models_dir()), "models": rows}, indent=2))
+        return 0
+    name_w = max([4] + [len(r["name"]) for r in rows])
+    title_w = max([5] + [len(r["title"]) for r in rows])
+    print(f"{'NAME':<{name_w}}  {'TITLE':<{title_w}}  {'TASK':<8}  WEIGHTS")
+    for r in rows:
+        if r["status"] == "missing":
+            state = "missing: put " + (" or ".join(r["expected"]) or f"{r['name']}.pt") \
+                + " into the user model folder"
+        elif r["status"] == "none needed":
+            state = "none needed"
+        else:
+            state = f"{r['status']} ({r['weights']}: {r['path']})"
+        print(f"{r['name']:<{name_w}}  {r['title']:<{title_w}}  {r['task']:<8}  {state}")
+    print(f"\nuser model folder: {user_models_dir()} (set INPAINT_GUI_MODELS to change it)")
+    return 0
+
+
+def cmd_convert_srn(args) -> int:
+    out = Path(args.output)
+    if out.exists() and not args.overwrite:
+        raise _output_exists_error(out)
+    try:
+        from .engine.nets.srn import convert_srn_checkpoint
+    except ImportError as exc:
+        raise CliError(f"the SRN converter is not available ({_one_line(exc)})") from None
+    from .engine.weights import WeightsError
+    known: tuple = (OSError, ValueError, KeyError, WeightsError)
+    try:
+        from .engine.tfckpt import TFCheckpointError
+        known += (TFCheckpointError,)
+    except ImportError:  # pragma: no cover - converter without its reader
+        pass
+    try:
+        summary = convert_srn_checkpoint(args.prefix, out, overwrite=args.overwrite)
+    except FileExistsError:
+        raise _output_exists_error(out) from None
+    except known as exc:
+        raise CliError(f"cannot convert {args.prefix}: {_one_line(exc)}") from None
+    tensors = summary.get("tensors") if isinstance(summary, dict) else None
+    print(f"{PROG}: wrote {out}" + (f" ({tensors} tensors)" if tensors else ""), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
