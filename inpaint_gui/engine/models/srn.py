@@ -1,0 +1,195 @@
+"""SRN (Wide-Context Semantic Image Extrapolation, CVPR 2019) outpainting adapter.
+
+The official network sees only a known *window* and predicts the whole canvas around it (for
+the released CelebA-HQ model: a 128x128 window anywhere inside a 256x256 canvas, i.e. a 2x
+canvas per side; the expansion ratio r = canvas area / window area is fixed by the weights).
+:meth:`SRNModel.outpaint_window` runs exactly that; :mod:`inpaint_gui.engine.outpaint` plans
+the steps (scales, bands, repeated extension) for arbitrary margins and image sizes.
+
+Official weights are TensorFlow checkpoints; convert them once with
+``inpaint models convert-srn CKPT_PREFIX -o srn_celebahq256.pt``
+(:func:`inpaint_gui.engine.nets.srn.convert_srn_checkpoint`). See ``models/srn_official.md``.
+No torch import at module level.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..registry import ModelSpec, WeightSet
+from .base import TorchInpaintModel
+
+_SRC = "https://github.com/shepnerd/outpainting_srn (commit c0cc6fc), Google Drive links in its README"
+_LIC = "MIT (code); weights released with the code, no separate licence stated"
+
+# Small variant for CPU training (≈0.7 M parameters instead of 11.2 M); same geometry.
+STARTER_OPTIONS = (("cnum", 16), ("expand_ratio", 4))
+
+SPEC = ModelSpec(
+    name="srn",
+    title="SRN (outpainting)",
+    task="outpaint",
+    native_size=256,
+    pad_mod=4,
+    min_size=8,
+    square=False,
+    max_size=None,
+    value_range="BGR [-1,1]",
+    needs_weights=True,
+    default_strategy="original",
+    description=("Semantic Regeneration Network (Wang et al., CVPR 2019): extends an image beyond "
+                 "its borders from a known window (2x canvas per step); larger extensions are "
+                 "done in steps, large images on a downscaled context with detail transfer."),
+    loader="inpaint_gui.engine.models.srn:load",
+    weight_sets=(
+        WeightSet(name="celebahq-256", kind="official", filename="srn_celebahq256.pt",
+                  source=_SRC + " ('CelebA-HQ_256', folder checkpoints/celebahq-srn-subpixel)",
+                  licence=_LIC, training_data="CelebA-HQ faces, 256x256, 128x128 known window",
+                  resolution=256, card="models/srn_official.md", variant="official"),
+        WeightSet(name="paris-streetview", kind="official", filename="srn_paris_streetview.pt",
+                  source=_SRC + " ('Paris streetview')", licence=_LIC,
+                  training_data="Paris StreetView (Pathak et al.)", resolution=256,
+                  card="models/srn_official.md", variant="official"),
+        WeightSet(name="cityscapes", kind="official", filename="srn_cityscapes.pt",
+                  source=_SRC + " ('Cityscapes')", licence=_LIC,
+                  training_data="Cityscapes street scenes", resolution=256,
+                  card="models/srn_official.md", variant="official"),
+        WeightSet(name="starter", kind="starter", filename="srn_starter.pt",
+                  source="trained by this project (inpaint_gui.training)", licence="MIT",
+                  training_data="project training pool (see models card)", resolution=256,
+                  card=None, variant="small", options=STARTER_OPTIONS),
+    ),
+)
+
+
+def geometry_for_ratio(r: int) -> Tuple[int, int]:
+    """Canvas factor per axis (fy, fx) for expansion ratio r: 4 -> (2, 2) (CelebA-HQ, window
+    inside a 2x canvas), 2 -> (1, 2) (256x512 models: known half columns at full height)."""
+    r = int(r)
+    k = int(round(r ** 0.5))
+    if k * k == r:
+        return k, k
+    return 1, r
+
+
+def default_window(r: int, native_size: int = 256) -> Tuple[int, int]:
+    fy, fx = geometry_for_ratio(r)
+    if (fy, fx) == (1, r):  # e.g. 256x512 canvas, 256x256 window
+        return native_size, native_size
+    return max(4, native_size // fy), max(4, native_size // fx)
+
+
+class SRNModel(TorchInpaintModel):
+    """Wraps :class:`~inpaint_gui.engine.nets.srn.SRNGenerator`.
+
+    ``geometry`` (fy, fx): canvas = (fy*h, fx*w) for a window h x w; ``window_size``: the native
+    window (model pixels); ``multiple``: window sides are multiples of this."""
+
+    multiple = 4
+
+    def __init__(self, spec: ModelSpec, net, device: str = "cpu", precision: str = "fp32",
+                 window: Optional[Sequence[int]] = None) -> None:
+        super().__init__(spec, net, device=device, precision=precision)
+        self.expand_ratio = int(net.expand_ratio)
+        self.geometry = geometry_for_ratio(self.expand_ratio)
+        if window is None:
+            window = default_window(self.expand_ratio, spec.native_size)
+        elif isinstance(window, (int, float)):
+            window = (int(window), int(window))
+        self.window_size = (int(window[0]), int(window[1]))
+
+    # ------------------------------------------------------------------ core call
+    def outpaint_window(self, known: np.ndarray, margins: Sequence[int]) -> np.ndarray:
+        """known: float32 h x w x 3 RGB [0,1] window (sides multiples of 4);
+        margins (top, left, bottom, right) with (h+top+bottom)*(w+left+right) == r*h*w.
+        Returns the raw prediction float32 (h+top+bottom) x (w+left+right) x 3 RGB [0,1]
+        (not composited)."""
+        import torch
+        known = np.ascontiguousarray(known[..., ::-1], dtype=np.float32)  # RGB -> BGR
+        x = torch.from_numpy(known).permute(2, 0, 1)[None].to(self.device)
+        x = x * 2.0 - 1.0
+        with torch.inference_mode(), self._autocast():
+            out = self.net(x, tuple(int(m) for m in margins))
+        out = (out.float()[0].permute(1, 2, 0).cpu().numpy() + 1.0) * 0.5
+        return np.ascontiguousarray(np.clip(out[..., ::-1], 0.0, 1.0), dtype=np.float32)
+
+    def outpaint(self, image01: np.ndarray, margins: Sequence[int], progress=None, cancel=None,
+                 **opts) -> np.ndarray:
+        """Any margins on a float image (see :func:`inpaint_gui.engine.outpaint.outpaint_float`)."""
+        from ..outpaint import outpaint_float
+        from ..progress import as_reporter
+        return outpaint_float(self, image01, margins, as_reporter(progress, cancel), **opts)
+
+    # ------------------------------------------------------------------ inpaint interface
+    def predict(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Border-band masks (a known rectangle with unknown margins) are outpainted; holes
+        inside the known rectangle are pre-filled with OpenCV Telea (SRN cannot inpaint)."""
+        from ..outpaint import known_rect_and_margins, outpaint_float, telea_fill01
+        from ..progress import as_reporter
+        image = np.asarray(image, dtype=np.float32)
+        known = np.asarray(mask) < 0.5
+        rect = known_rect_and_margins(known)
+        if rect is None:  # nothing known: nothing to extrapolate from
+            return image.copy()
+        (y0, x0, y1, x1), margins = rect
+        crop = image[y0:y1, x0:x1]
+        holes = ~known[y0:y1, x0:x1]
+        if holes.any():
+            crop = telea_fill01(crop, holes)
+        if not any(margins):
+            return _paste(image, crop, y0, x0)
+        return outpaint_float(self, crop, margins, as_reporter(None))
+
+    def forward_tensors(self, image01, mask01):
+        import torch
+        img = image01[0].permute(1, 2, 0).float().cpu().numpy()
+        msk = mask01[0, 0].float().cpu().numpy()
+        out = self.predict(img, msk)
+        return torch.from_numpy(out).permute(2, 0, 1)[None].to(image01.device)
+
+
+def _paste(image: np.ndarray, crop: np.ndarray, y0: int, x0: int) -> np.ndarray:
+    out = image.copy()
+    out[y0:y0 + crop.shape[0], x0:x0 + crop.shape[1]] = crop
+    return out
+
+
+def _extract(obj):
+    """Converted .pt files hold a plain tensor dict; a dict of numpy arrays with TF names (as
+    read from a checkpoint) is converted on the fly."""
+    from ..weights import unwrap_state_dict
+    if isinstance(obj, dict) and obj and any(isinstance(k, str) and "/" in k for k in obj):
+        from ..nets.srn import convert_tf_variables
+        return convert_tf_variables(obj)
+    return unwrap_state_dict(obj)
+
+
+def load(spec: ModelSpec = SPEC, weights=None, device: str = "cpu", precision: str = "fp32",
+         **options) -> SRNModel:
+    """Build the SRN generator and load ``weights`` (None = best installed set, a .pt path, a
+    TF checkpoint prefix/folder, or a state dict). Width/ratio are inferred from the weights;
+    ``window=(h, w)`` overrides the native window size used for planning."""
+    import os
+    from ..nets import create
+    from ..nets.srn import infer_options
+    from ..weights import load_into, resolve_state_dict
+
+    if isinstance(weights, (str, os.PathLike)):
+        p = str(weights)
+        if os.path.isdir(p) or p.endswith(".index") or os.path.isfile(p + ".index"):
+            from ..tfckpt import CheckpointReader
+            from ..nets.srn import convert_tf_variables, tf_to_torch_key
+            reader = CheckpointReader(p)
+            weights = convert_tf_variables(
+                {k: reader.get_tensor(k) for k in reader.keys() if tf_to_torch_key(k) is not None})
+    sd, ws = resolve_state_dict(spec, weights, extract=_extract)
+    net_opts = dict(ws.options) if ws is not None and ws.options else {}
+    net_opts.update(infer_options(sd))
+    window = options.pop("window", None)
+    for k in ("cnum", "expand_ratio", "use_cn", "alpha"):
+        if k in options:
+            net_opts[k] = options.pop(k)
+    net = create("srn", **net_opts)
+    load_into(net, sd, model_name=spec.title)
+    return SRNModel(spec, net, device=device, precision=precision, window=window)
