@@ -10,12 +10,11 @@ from .progress import CancelToken, Cancelled, ProgressEvent
 from .registry import ModelSpec, WeightSet, get_spec, list_models
 
 
-def outpaint(image, margins, model: str = "srn", weights=None, **kwargs):
-    """Extend ``image`` by ``margins`` = (top, left, bottom, right) pixels and fill the new area.
+from .outpaint import outpaint  # noqa: E402  (function; the submodule stays importable)
 
-    See :func:`inpaint_gui.engine.outpaint.outpaint`; original pixels stay byte-identical."""
-    from .outpaint import outpaint as _outpaint
-    return _outpaint(image, margins=margins, model=model, weights=weights, **kwargs)
+# ``import inpaint_gui.engine.outpaint`` must not shadow the function with the module, and
+# ``inpaint_gui.engine.outpaint.outpaint`` must keep working for either spelling.
+outpaint.outpaint = outpaint
 
 
 __all__ = ["inpaint", "outpaint", "load_model", "HDStrategy", "MaskSizeError", "CancelToken",

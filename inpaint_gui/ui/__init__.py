@@ -6,3 +6,7 @@ QGraphicsView editor), ``tools`` (brush, eraser, rectangle, lasso, extend canvas
 Qt-free helpers: ``brush`` (dab rasterisation), ``margins`` (outpaint presets),
 ``project`` (the ``.inpaint`` project file), ``fileio`` (bridge to the engine's image I/O).
 """
+
+from . import _pyside_fixes as _fixes
+
+_fixes.apply()

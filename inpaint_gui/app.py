@@ -1,0 +1,87 @@
+"""Desktop entry point: ``python main.py [IMAGE]`` or ``inpaint-gui [IMAGE]``."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import List, Optional
+
+ORGANIZATION = "inpaint-gui"
+APPLICATION = "inpaint-gui"
+
+
+def _dark_palette(app) -> None:
+    from PySide6.QtGui import QColor, QPalette
+    app.setStyle("Fusion")
+    p = QPalette()
+    base, window, text = QColor(35, 35, 38), QColor(50, 50, 54), QColor(225, 225, 225)
+    p.setColor(QPalette.Window, window)
+    p.setColor(QPalette.WindowText, text)
+    p.setColor(QPalette.Base, base)
+    p.setColor(QPalette.AlternateBase, window)
+    p.setColor(QPalette.ToolTipBase, QColor(60, 60, 64))
+    p.setColor(QPalette.ToolTipText, text)
+    p.setColor(QPalette.Text, text)
+    p.setColor(QPalette.Button, window)
+    p.setColor(QPalette.ButtonText, text)
+    p.setColor(QPalette.BrightText, QColor(255, 80, 80))
+    p.setColor(QPalette.Highlight, QColor(64, 128, 210))
+    p.setColor(QPalette.HighlightedText, QColor(255, 255, 255))
+    p.setColor(QPalette.Link, QColor(100, 160, 240))
+    for role in (QPalette.WindowText, QPalette.Text, QPalette.ButtonText):
+        p.setColor(QPalette.Disabled, role, QColor(120, 120, 120))
+    app.setPalette(p)
+
+
+def parse_args(argv: Optional[List[str]]):
+    ap = argparse.ArgumentParser(prog="inpaint-gui",
+                                 description="Offline image inpainting and outpainting")
+    ap.add_argument("image", nargs="?", help="image or .inpaint project to open")
+    ap.add_argument("--light", action="store_true", help="use the platform's default style")
+    return ap.parse_known_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Create the QApplication and the main window; open the image given on the command line."""
+    from PySide6.QtCore import QCoreApplication, QSettings, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    full = list(sys.argv if argv is None else [sys.argv[0] if sys.argv else "inpaint-gui"]
+                + list(argv))
+    args, _qt_args = parse_args(full[1:])
+    QCoreApplication.setOrganizationName(ORGANIZATION)
+    QCoreApplication.setApplicationName(APPLICATION)
+    app = QApplication.instance() or QApplication(full[:1] + _qt_args)
+    if not args.light:
+        _dark_palette(app)
+
+    from PySide6.QtCore import QStandardPaths
+
+    from .ui.main_window import MainWindow
+    data_dir = QStandardPaths.writableLocation(QStandardPaths.AppLocalDataLocation)
+    recovery = os.path.join(data_dir, "recovery") if data_dir else None
+    win = MainWindow(QSettings(), recovery_dir=recovery)
+    _install_models_gui(win)
+    win.show()
+
+    def start():
+        win.check_recovery()
+        if args.image:
+            win.open_path(args.image)  # asks first if recovered work is unsaved
+    QTimer.singleShot(0, start)
+    return app.exec()
+
+
+def _install_models_gui(win) -> None:
+    """Hook for the model-running GUI (``inpaint_gui.ui.models_dock.install(window)``)."""
+    try:
+        from .ui import models_dock  # noqa: WPS433
+    except ImportError:
+        return
+    install = getattr(models_dock, "install", None)
+    if install is not None:
+        install(win)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""``inpaint eval``: PSNR / SSIM / L1 per hole-ratio bin (or outpainting case) on fixed masks.
+
+Examples::
+
+    inpaint eval --model telea --data data/train_pool --json out/telea.json
+    inpaint eval --model aot --weights runs/aot_small/export/aot_starter.pt --data data/train_pool \\
+        --bins 10-20,30-40,50-60 --n 20 --json out/aot.json
+    inpaint eval --model telea --model ns --model aot --data DIR --json out/cmp.json   # comparison
+    inpaint eval --model srn --outpaint --data DIR --json out/srn.json
+
+The CLI dispatches ``eval`` here: ``main_eval(argv_after_eval) -> exit code``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import List, Optional
+
+from .evaluate import DEFAULT_BINS, compare, save_json
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="inpaint eval",
+        description="Evaluate models through the engine pipeline on fixed seeded masks (identical for "
+                    "every model); prints markdown tables and writes JSON.")
+    p.add_argument("--model", action="append", required=True,
+                   help="model name (repeat to compare several; NAME:WEIGHTS also accepted)")
+    p.add_argument("--weights", action="append", default=None,
+                   help="weight file for the --model at the same position (repeat as needed)")
+    p.add_argument("--data", required=True, help="image folder (its val/ sub-folder if present)")
+    p.add_argument("--bins", default=DEFAULT_BINS, help=f"hole-ratio bins in percent (default {DEFAULT_BINS})")
+    p.add_argument("--outpaint", action="store_true",
+                   help="outpainting cases instead (right 25%%, left+right 25%%, all sides 2x, bottom 50%%)")
+    p.add_argument("--n", type=int, default=20, help="number of images (default 20)")
+    p.add_argument("--size", type=int, default=256, help="image side in px (default 256)")
+    p.add_argument("--strategy", default=None, help="HD strategy (default: the model's)")
+    p.add_argument("--device", default="cpu", help="cpu | cuda | mps | auto (default cpu)")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="model option passed to the loader (e.g. a variant's constructor kwargs)")
+    p.add_argument("--seed", type=int, default=None, help="mask seed (default: the fixed evaluation seed)")
+    p.add_argument("--json", dest="json_out", required=True, help="write the results here")
+    p.add_argument("--quiet", action="store_true")
+    return p
+
+
+def _parse_value(v: str):
+    try:
+        return json.loads(v)
+    except ValueError:
+        return v
+
+
+def main_eval(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    weights = list(args.weights or [])
+    if len(weights) > len(args.model):
+        print("inpaint eval: more --weights than --model", file=sys.stderr)
+        return 2
+    options = {}
+    for item in args.option:
+        if "=" not in item:
+            print(f"inpaint eval: --option expects KEY=VALUE, got {item!r}", file=sys.stderr)
+            return 2
+        k, v = item.split("=", 1)
+        options[k] = _parse_value(v)
+    entries = []
+    for i, m in enumerate(args.model):
+        e = {"model": m, "label": m, "weights": None}
+        if ":" in m and not m.startswith(("/", ".")):
+            e["model"], e["weights"] = m.split(":", 1)
+        if i < len(weights):
+            e["weights"] = weights[i]
+        if e["weights"]:
+            e["label"] = f"{e['model']} ({e['weights'].rsplit('/', 1)[-1]})"
+        if options:
+            e["model_options"] = options
+        entries.append(e)
+    from . import masks as M
+    log = None if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
+    try:
+        res = compare(entries, args.data, bins=args.bins, n=args.n, size=args.size, outpaint=args.outpaint,
+                      strategy=args.strategy, device=args.device,
+                      seed=M.EVAL_SEED if args.seed is None else args.seed, log=log)
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        print(f"inpaint eval: {exc}", file=sys.stderr)
+        return 2
+    save_json(res, args.json_out)
+    print(res["markdown"])
+    failed = [r["label"] for r in res["results"] if r["errors"] and not r["cases"]]
+    return 1 if failed and len(failed) == len(res["results"]) else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main_eval(sys.argv[1:]))

@@ -1,0 +1,132 @@
+"""``inpaint train``: train RFR / AOT-GAN / SRN generators (starter weights) on a photo folder.
+
+Examples::
+
+    inpaint train --arch aot --variant small --data data/train_pool --size 128 --out runs/aot_small
+    inpaint train --arch aot --variant small --data data/train_pool --out runs/aot_small --resume
+    inpaint train --arch rfr --data photos/ --out runs/rfr --vgg vgg16-397923af.pth --device cuda --amp
+
+The CLI dispatches ``train`` here: ``main_train(argv_after_train) -> exit code``.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import List, Optional
+
+from .trainer import ARCHS, VARIANTS
+
+# options that may be changed when resuming (everything else comes from the checkpoint)
+# (--size / --batch allow progressive training, e.g. 128 px then 256 px; not for SRN, whose
+# global critic's dense layer depends on the size)
+RESUME_OVERRIDABLE = ("steps", "device", "threads", "workers", "val_every", "ckpt_every", "log_every",
+                      "max_minutes", "cache_mb", "amp", "channels_last", "size", "batch")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="inpaint train",
+        description="Train an inpainting generator (RFR-Net, AOT-GAN) or the SRN outpainter on a folder "
+                    "of photographs; writes RUN_DIR/last.pt (resumable), log.jsonl, run.json and "
+                    "RUN_DIR/export/<arch>_starter.pt (+ model card draft).")
+    p.add_argument("--arch", required=True, choices=ARCHS)
+    p.add_argument("--variant", default=None,
+                   help="official | small | tiny (width/depth presets of the same architecture; default official)")
+    p.add_argument("--data", help="folder of images (recursive); train/ and val/ sub-folders are used if present")
+    p.add_argument("--out", required=True, help="run directory")
+    p.add_argument("--size", type=int, default=None, help="training crop side in px (default 256)")
+    p.add_argument("--steps", type=int, default=None, help="total training steps (default 20000)")
+    p.add_argument("--batch", type=int, default=None, help="batch size (default: 4 on CPU, official on CUDA)")
+    p.add_argument("--lr", type=float, default=None, help="generator learning rate (default: official)")
+    p.add_argument("--d-lr", type=float, default=None, help="discriminator learning rate (default: = --lr)")
+    p.add_argument("--resume", action="store_true", help="continue RUN_DIR/last.pt")
+    p.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N | mps (default auto)")
+    p.add_argument("--amp", action="store_true", default=None, help="mixed precision (CUDA only)")
+    p.add_argument("--channels-last", dest="channels_last", action="store_true", default=None,
+                   help="channels_last memory format (default: on for CUDA)")
+    p.add_argument("--no-channels-last", dest="channels_last", action="store_false")
+    p.add_argument("--vgg", default=None,
+                   help="torchvision-format VGG16/VGG19 weights; enables perceptual/style/ID-MRF terms "
+                        "(without it a substitute loss is used)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--workers", type=int, default=None, help="data loading threads (default 2; 0 = inline)")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--schedule", choices=("constant", "cosine"), default=None,
+                   help="learning-rate schedule (official: constant)")
+    p.add_argument("--warmup", type=int, default=None, help="linear warm-up steps")
+    p.add_argument("--ema-decay", type=float, default=None, help="EMA decay of the generator (0 = off; default 0.999)")
+    p.add_argument("--val-every", type=int, default=None, help="validate every N steps (default 500)")
+    p.add_argument("--val-count", type=int, default=None, help="validation images (default 16)")
+    p.add_argument("--ckpt-every", type=int, default=None, help="checkpoint every N steps (default 250)")
+    p.add_argument("--log-every", type=int, default=None, help="log every N steps (default 10)")
+    p.add_argument("--max-minutes", type=float, default=None, help="stop (checkpoint + export) after this time")
+    p.add_argument("--cache-mb", type=int, default=None, help="decoded-image cache (default 1024 MB)")
+    p.add_argument("--finetune-at", type=int, default=None,
+                   help="RFR: step where the fine-tune stage (BatchNorm frozen, lr 5e-5) starts (default 2/3)")
+    p.add_argument("--pretrain-steps", type=int, default=None,
+                   help="SRN: reconstruction-only steps before adversarial fine-tuning (default 70%%)")
+    p.add_argument("--d-steps", type=int, default=None, help="SRN: critic steps per generator step (official 5)")
+    p.add_argument("--adv-convention", choices=("paper", "official"), default=None,
+                   help="AOT SM-PatchGAN labels (default paper; see losses.SMGANLoss)")
+    p.add_argument("--export-only", action="store_true", help="re-export RUN_DIR/last.pt and exit")
+    return p
+
+
+def _config_from_args(args):
+    from .trainer import TrainConfig, read_checkpoint_config
+    given = {k: v for k, v in vars(args).items() if v is not None}
+    for k in ("resume", "export_only", "arch", "out"):
+        given.pop(k, None)
+    prev = read_checkpoint_config(args.out) if (args.resume or args.export_only) else None
+    if prev is not None:
+        if prev.get("arch") != args.arch:
+            raise SystemExit(f"inpaint train: {args.out} holds a {prev.get('arch')} run, not {args.arch}")
+        if args.variant and args.variant != prev.get("variant"):
+            raise SystemExit(f"inpaint train: {args.out} holds the {prev.get('variant')} variant")
+        cfg = TrainConfig.from_dict(prev)
+        ignored = []
+        for k, v in given.items():
+            if k in RESUME_OVERRIDABLE:
+                setattr(cfg, k, v)
+            elif k != "variant" and k in cfg.to_dict() and cfg.to_dict()[k] != v:
+                ignored.append(k)
+        if ignored:
+            print(f"note: resuming keeps the run's {', '.join(ignored)}", file=sys.stderr)
+        return cfg
+    if not args.data:
+        raise SystemExit("inpaint train: --data is required")
+    kw = dict(given)
+    kw.setdefault("variant", "official")
+    return TrainConfig(arch=args.arch, out=args.out, **kw)
+
+
+def main_train(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.variant and args.variant not in VARIANTS[args.arch]:
+        print(f"inpaint train: unknown variant {args.variant!r} for {args.arch} "
+              f"(choose {', '.join(VARIANTS[args.arch])})", file=sys.stderr)
+        return 2
+    try:
+        cfg = _config_from_args(args)
+        from .trainer import Trainer
+        if args.export_only:
+            tr = Trainer(cfg, resume=True)
+            try:
+                path = tr.export(status="exported")
+            finally:
+                tr.close()
+            print(f"exported {path}")
+            return 0
+        tr = Trainer(cfg, resume=args.resume)
+        try:
+            res = tr.run()
+        finally:
+            tr.close()
+    except (FileExistsError, FileNotFoundError, ValueError) as exc:
+        print(f"inpaint train: {exc}", file=sys.stderr)
+        return 2
+    return 0 if res["status"] in ("finished", "paused") else (130 if res["status"] == "interrupted" else 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main_train(sys.argv[1:]))

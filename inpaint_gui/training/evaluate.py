@@ -1,0 +1,278 @@
+"""Evaluation on fixed, seeded masks through the engine pipeline (what users get).
+
+``evaluate(model, data, bins=..., n=..., size=...)``: for each hole-ratio bin, image ``i`` gets
+:func:`.masks.eval_mask` ``(size, bin, i)`` -- the same masks for every model, so Telea / NS and
+the networks are compared on identical holes. Images are the first ``n`` files of ``DATA/val``
+(or of DATA), centre-cropped and resized to ``size``. Each image goes through
+``inpaint_gui.engine.inpaint`` (compositing and HD strategy as in the app); PSNR / SSIM / L1 are
+computed on the uint8 result against the original, over the whole image (plus L1 / PSNR inside
+the hole). No LPIPS / FID: no pretrained backbone is available offline.
+
+With ``outpaint=True`` the cases are the four canvases of :data:`.masks.OUTPAINT_CASES`
+(right 25 %, left+right 25 %, 2x canvas on all sides, bottom 50 %): the known part is cut from
+the image and ``inpaint_gui.engine.outpaint`` must regenerate the rest.
+
+``compare(models=[...])`` evaluates several models and returns rows plus markdown tables for
+model cards.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Callable, Iterable, List, Optional, Sequence
+
+import numpy as np
+
+from . import masks as M
+from .data import center_square, eval_files, load_rgb
+from .metrics import all_metrics
+
+DEFAULT_BINS = "10-20,20-30,30-40,40-50,50-60"
+METRIC_KEYS = ("psnr", "ssim", "l1", "l1_hole", "psnr_hole")
+
+
+def load_eval_images(data: "str | Path", n: int, size: int) -> "tuple[list[str], list[np.ndarray]]":
+    files = eval_files(data)[: max(0, int(n))]
+    if not files:
+        raise FileNotFoundError(f"no images found in {data}")
+    return [str(p) for p in files], [center_square(load_rgb(p, max_short=2 * size), size) for p in files]
+
+
+def _mean_metrics(rows: List[dict]) -> dict:
+    out = {}
+    for k in METRIC_KEYS:
+        vals = [r[k] for r in rows if k in r and r[k] is not None and math.isfinite(r[k])]
+        if vals:
+            out[k] = float(np.mean(vals))
+    return out
+
+
+def _parse_model(entry) -> dict:
+    if isinstance(entry, dict):
+        d = dict(entry)
+        d.setdefault("label", d.get("model"))
+        return d
+    text = str(entry)
+    name, weights = text, None
+    if ":" in text and not text.startswith(("/", ".")):
+        name, weights = text.split(":", 1)
+    return {"model": name, "weights": weights or None, "label": text if weights else name}
+
+
+def evaluate(model: str, data: "str | Path", bins: "str | Sequence" = DEFAULT_BINS, n: int = 20,
+             size: int = 256, weights=None, outpaint: bool = False, strategy=None, device: str = "cpu",
+             model_options: Optional[dict] = None, seed: int = M.EVAL_SEED, label: Optional[str] = None,
+             images: "Optional[tuple]" = None, log: Optional[Callable[[str], None]] = None,
+             cases: Optional[Iterable[str]] = None) -> dict:
+    """Evaluate one model; returns {"model", "cases": {case: metrics}, "mean": ..., ...}."""
+    from inpaint_gui import engine
+    # import the function itself: importing the submodule rebinds ``engine.outpaint`` to it
+    from inpaint_gui.engine.outpaint import outpaint as outpaint_fn
+
+    names, imgs = images if images is not None else load_eval_images(data, n, size)
+    opts = dict(model_options or {})
+    result = {"model": model, "label": label or model, "weights": str(weights) if isinstance(weights, (str, Path)) else
+              (None if weights is None else "<state dict>"), "data": str(data), "size": size,
+              "n_images": len(imgs), "task": "outpaint" if outpaint else "inpaint", "seed": seed,
+              "strategy": str(strategy) if strategy else None, "device": device, "cases": {}, "errors": {}}
+    t_all = time.time()
+    if outpaint:
+        case_list = list(cases or M.OUTPAINT_CASES)
+        for case in case_list:
+            rows, secs = [], 0.0
+            for img in imgs:
+                h, w = img.shape[:2]
+                t, l, b, r = M.outpaint_case_margins(h, w, case)
+                known = np.ascontiguousarray(img[t:h - b, l:w - r])
+                t0 = time.time()
+                try:
+                    out = outpaint_fn(known, margins=(t, l, b, r), model=model, weights=weights,
+                                          device=device, **({"model_options": opts} if opts else {}))
+                except Exception as exc:  # record and go on with the other cases
+                    result["errors"][case] = f"{type(exc).__name__}: {exc}"
+                    rows = []
+                    break
+                secs += time.time() - t0
+                if out.shape != img.shape:
+                    result["errors"][case] = f"outpaint returned {out.shape}, expected {img.shape}"
+                    rows = []
+                    break
+                rows.append(all_metrics(out, img, hole=M.outpaint_mask(h, w, (t, l, b, r))))
+            if rows:
+                result["cases"][case] = dict(_mean_metrics(rows), n=len(rows),
+                                             unknown_ratio=float(M.outpaint_mask(size, size, M.outpaint_case_margins(size, size, case)).mean()),
+                                             sec_per_image=round(secs / len(rows), 4))
+            if log:
+                log(f"[eval] {result['label']} {case}: {_fmt_case(result['cases'].get(case))}"
+                    + (f" ERROR {result['errors'][case]}" if case in result["errors"] else ""))
+    else:
+        bin_list = M.parse_bins(bins)
+        net = engine.load_model(model, weights=weights, device=device, **opts)
+        for bn in bin_list:
+            key = M.bin_name(bn)
+            rows, secs, ratios = [], 0.0, []
+            for i, img in enumerate(imgs):
+                hole = M.eval_mask(img.shape[:2], bn, i, seed=seed)
+                ratios.append(float(hole.mean()))
+                t0 = time.time()
+                try:
+                    out = engine.inpaint(img, M.to_engine(hole), model=net, strategy=strategy)
+                except Exception as exc:
+                    result["errors"][key] = f"{type(exc).__name__}: {exc}"
+                    rows = []
+                    break
+                secs += time.time() - t0
+                rows.append(all_metrics(out, img, hole=hole))
+            if rows:
+                result["cases"][key] = dict(_mean_metrics(rows), n=len(rows),
+                                            hole_ratio=float(np.mean(ratios)),
+                                            sec_per_image=round(secs / len(rows), 4))
+            if log:
+                log(f"[eval] {result['label']} {key}: {_fmt_case(result['cases'].get(key))}"
+                    + (f" ERROR {result['errors'][key]}" if key in result["errors"] else ""))
+    result["mean"] = _mean_metrics(list(result["cases"].values()))
+    result["seconds"] = round(time.time() - t_all, 2)
+    result["images"] = names
+    return result
+
+
+def _fmt_case(c: Optional[dict]) -> str:
+    if not c:
+        return "-"
+    return f"PSNR {c.get('psnr', float('nan')):.2f} SSIM {c.get('ssim', float('nan')):.4f} L1 {c.get('l1', float('nan')):.4f}"
+
+
+def compare(models: Sequence, data: "str | Path", bins: "str | Sequence" = DEFAULT_BINS, n: int = 20,
+            size: int = 256, outpaint: bool = False, strategy=None, device: str = "cpu",
+            seed: int = M.EVAL_SEED, log: Optional[Callable[[str], None]] = None) -> dict:
+    """Evaluate several models on identical images and masks.
+
+    ``models``: names ("telea"), "name:weights_path" strings, or dicts with model / weights /
+    label / model_options. Returns {"results": [...], "rows": [...], "markdown": str}.
+    """
+    images = load_eval_images(data, n, size)
+    results = []
+    for entry in models:
+        e = _parse_model(entry)
+        results.append(evaluate(e["model"], data, bins=bins, n=n, size=size, weights=e.get("weights"),
+                                outpaint=outpaint, strategy=strategy, device=device,
+                                model_options=e.get("model_options"), seed=seed, label=e.get("label"),
+                                images=images, log=log))
+    return {"results": results, "rows": table_rows(results), "markdown": markdown_tables(results)}
+
+
+def table_rows(results: Sequence[dict]) -> List[dict]:
+    rows = []
+    for r in results:
+        for case, m in r["cases"].items():
+            rows.append({"model": r["label"], "case": case, **{k: m.get(k) for k in METRIC_KEYS if k in m},
+                         "sec_per_image": m.get("sec_per_image")})
+    return rows
+
+
+def markdown_tables(results: Sequence[dict]) -> str:
+    """One markdown table per metric (rows = models, columns = bins / cases, plus the mean)."""
+    if not results:
+        return ""
+    cases: List[str] = []
+    for r in results:
+        for c in list(r["cases"]) + list(r.get("errors", {})):
+            if c not in cases:
+                cases.append(c)
+    r0 = results[0]
+    head = (f"Evaluation: {r0['task']}, {r0['n_images']} images at {r0['size']} px from `{r0['data']}`, "
+            f"seed {r0['seed']} (identical masks for every model).")
+    parts = [head, ""]
+    spec = [("PSNR (dB, higher is better)", "psnr", "{:.2f}"), ("SSIM (higher is better)", "ssim", "{:.4f}"),
+            ("L1 (x100, lower is better)", "l1", "{:.3f}"), ("L1 inside the hole (x100)", "l1_hole", "{:.3f}")]
+    for title, key, fmt in spec:
+        parts.append(f"**{title}**")
+        parts.append("")
+        parts.append("| model | " + " | ".join(cases) + " | mean |")
+        parts.append("|---|" + "---|" * (len(cases) + 1))
+        for r in results:
+            cells = []
+            for c in cases + ["__mean__"]:
+                m = r["mean"] if c == "__mean__" else r["cases"].get(c)
+                v = None if m is None else m.get(key)
+                if v is None:
+                    cells.append("error" if c in r.get("errors", {}) else "-")
+                else:
+                    cells.append(fmt.format(v * 100 if key.startswith("l1") else v))
+            parts.append(f"| {r['label']} | " + " | ".join(cells) + " |")
+        parts.append("")
+    secs = [(r["label"], np.mean([m["sec_per_image"] for m in r["cases"].values()])) for r in results if r["cases"]]
+    if secs:
+        parts.append("Seconds per image: " + ", ".join(f"{k} {v:.3f}" for k, v in secs))
+    return "\n".join(parts) + "\n"
+
+
+def save_json(obj, path: "str | Path") -> None:
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(f".{p.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=str), encoding="utf-8")
+    tmp.replace(p)
+
+
+# ----------------------------------------------------------------------------------------------
+# model card draft for exported starter weights
+
+
+def model_card(meta: dict) -> str:
+    """Markdown model card draft from the trainer's export metadata."""
+    cfg = meta.get("config", {})
+    hw = meta.get("hardware", {})
+    data = meta.get("data", {})
+    lv = meta.get("last_val") or {}
+    lines = [
+        f"# {meta['arch'].upper()} starter weights ({meta['variant']} variant) — DRAFT",
+        "",
+        f"* File: `{meta.get('file', meta['arch'] + '_starter.pt')}` (generator state dict, fp16, keys exactly as "
+        f"`inpaint_gui.engine.nets.create('{meta['arch']}', **options)`), sha256 `{meta.get('sha256', '?')}`",
+        f"* Architecture: {meta['arch']} generator, variant `{meta['variant']}`, constructor options "
+        f"`{json.dumps(meta.get('net_kwargs', {}))}` ({meta.get('params_G', 0) / 1e6:.2f} M parameters; "
+        f"discriminator {meta.get('params_D', 0) / 1e6:.2f} M, not shipped)",
+        f"* Status: {meta.get('status')} after {meta.get('step')} steps (planned {cfg.get('steps')}), "
+        f"batch {cfg.get('batch')}, {cfg.get('size')} px crops, lr {cfg.get('lr') or 'official'} "
+        f"({cfg.get('schedule')} schedule), EMA decay {cfg.get('ema_decay')} (exported: the EMA weights)",
+        f"* Training data: `{data.get('root')}`: {data.get('train_files')} training photographs, "
+        f"{data.get('val_files')} held out (split by file). See the data set's manifest for sources and "
+        "licences of each photograph.",
+        f"* Hardware: {hw.get('device')} ({hw.get('gpu') or hw.get('cpu', '?')}), torch {hw.get('torch')}, "
+        f"{hw.get('torch_threads')} threads; training time {meta.get('elapsed_s', 0) / 3600:.2f} h",
+        f"* Perceptual backbone: " + (f"{meta['vgg']['kind']} from `{meta['vgg']['path']}`" if meta.get("vgg")
+                                       else "none (no ImageNet VGG weights available): VGG terms replaced by "
+                                            "the substitute loss (multi-scale L1 + SSIM + gradient L1)"),
+        "",
+        "## Losses used",
+        "",
+    ]
+    for stage, terms in (meta.get("losses_by_stage") or {"main": meta.get("losses_active", {})}).items():
+        lines.append(f"Stage `{stage}`:")
+        lines.append("")
+        for k, v in terms.items():
+            lines.append(f"* {k}: {v}")
+        lines.append("")
+    lines += [
+        "## Validation (held-out photographs, fixed masks)",
+        "",
+        f"Last validation at step {lv.get('step', '-')}: PSNR {lv.get('psnr', float('nan')):.2f} dB, "
+        f"SSIM {lv.get('ssim', float('nan')):.4f}, L1 {lv.get('l1', float('nan')):.4f} "
+        f"on {lv.get('n', 0)} images, mean hole ratio {lv.get('hole_ratio', float('nan')):.2f} "
+        "(composited outputs, whole image).",
+        "",
+        "Per-bin comparison with Telea / Navier-Stokes: run `inpaint eval --model "
+        f"{meta['arch']} --weights {meta.get('file', '')} --data DATA --json OUT` (and the same for "
+        "`telea`) and paste `evaluate.markdown_tables` here.",
+        "",
+        "## Limitations",
+        "",
+        "* Trained on a few hundred photographs on a CPU budget: expect blurry fills on large holes; "
+        "these are starter weights, not the authors' release.",
+        "* Not trained on faces specifically; no guarantees outside natural photographs.",
+        "",
+    ]
+    return "\n".join(lines)

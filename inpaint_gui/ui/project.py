@@ -1,0 +1,236 @@
+"""Qt-free ``.inpaint`` project files: resume work later.
+
+A project is a zip archive (written atomically: temp file + fsync + rename) holding
+
+* ``project.json`` — format tag, version, margins, source path/format, result list, extras;
+* ``image.png`` — the current working image (RGB or RGBA, 8 or 16 bit, lossless);
+* ``original.png`` — the image as first opened, when it differs from the current one;
+* ``mask.png`` — uint8 mask, 255 = fill;
+* ``results/NNN.png`` — result layers (accepted or kept candidates);
+* ``exif.bin`` / ``icc.icc`` — metadata passed through to saved images.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import uuid
+import zipfile
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+
+from .margins import Margins
+
+FORMAT_TAG = "inpaint-gui-project"
+VERSION = 1
+
+
+class ProjectError(Exception):
+    """A project file could not be read or written; the message is meant for the user."""
+
+
+@dataclass
+class ResultEntry:
+    """One result layer: an inpainting/outpainting output kept with the document."""
+
+    image: np.ndarray
+    name: str = "Result"
+    alpha: Optional[np.ndarray] = None
+    meta: Dict[str, Any] = field(default_factory=dict)
+    accepted: bool = False
+    margins: Margins = Margins()
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+
+@dataclass
+class ProjectState:
+    image: np.ndarray
+    mask: np.ndarray
+    alpha: Optional[np.ndarray] = None
+    margins: Margins = Margins()
+    original: Optional[np.ndarray] = None
+    original_alpha: Optional[np.ndarray] = None
+    source_path: Optional[str] = None
+    source_format: Optional[str] = None
+    exif: Optional[bytes] = None
+    icc: Optional[bytes] = None
+    results: List[ResultEntry] = field(default_factory=list)
+    extra: Dict[str, Any] = field(default_factory=dict)
+    # bytes of the file the image was opened from: stored instead of re-encoding the
+    # original pixels (decoding them gives the same arrays); None if unknown
+    source_bytes: Optional[bytes] = None
+
+
+def _encode_png(rgb: np.ndarray, alpha: Optional[np.ndarray] = None) -> bytes:
+    import cv2
+    if rgb.ndim == 2:
+        arr = rgb
+    else:
+        arr = rgb[..., ::-1]
+        if alpha is not None:
+            arr = np.dstack([arr, alpha.astype(rgb.dtype)])
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(arr), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise ProjectError("Could not encode image data for the project")
+    return buf.tobytes()
+
+
+def _decode_png(data: bytes):
+    import cv2
+    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if arr is None:
+        raise ProjectError("The project contains unreadable image data")
+    if arr.ndim == 2:
+        return arr, None
+    alpha = None
+    if arr.shape[2] == 4:
+        alpha = np.ascontiguousarray(arr[..., 3])
+    return np.ascontiguousarray(arr[..., 2::-1]), alpha
+
+
+def _as_bytes(v) -> Optional[bytes]:
+    if v is None:
+        return None
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return bytes(v)
+    return None
+
+
+def _same_alpha(a: Optional[np.ndarray], b: Optional[np.ndarray]) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return a is b or (a.shape == b.shape and np.array_equal(a, b))
+
+
+def save_project(path: str, state: ProjectState) -> None:
+    """Write ``state`` to ``path`` atomically (an existing file is replaced only on success)."""
+    path = os.fspath(path)
+    d = os.path.dirname(os.path.abspath(path))
+    manifest: Dict[str, Any] = {
+        "format": FORMAT_TAG,
+        "version": VERSION,
+        "image": {"file": "image.png", "dtype": str(state.image.dtype),
+                  "shape": list(state.image.shape), "alpha": state.alpha is not None},
+        "mask": {"file": "mask.png", "shape": list(state.mask.shape)},
+        "margins": list(Margins.coerce(state.margins)),
+        "source_path": state.source_path,
+        "source_format": state.source_format,
+        "results": [],
+        "extra": state.extra,
+    }
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".inpaint", dir=d)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as z:
+                src = state.source_bytes if state.original is not None else None
+                if src:
+                    z.writestr("source.bin", src)
+                    manifest["source_file"] = "source.bin"
+                image_is_original = state.original is not None and (
+                    state.original is state.image or (
+                        state.original.shape == state.image.shape
+                        and state.original.dtype == state.image.dtype
+                        and np.array_equal(state.original, state.image)))
+                if src and image_is_original and _same_alpha(state.alpha, state.original_alpha):
+                    manifest["image"]["file"] = None  # = the decoded source file
+                else:
+                    z.writestr("image.png", _encode_png(state.image, state.alpha))
+                if not image_is_original and state.original is not None:
+                    if src:
+                        manifest["original"] = {"file": None}
+                    else:
+                        z.writestr("original.png",
+                                   _encode_png(state.original, state.original_alpha))
+                        manifest["original"] = {"file": "original.png"}
+                z.writestr("mask.png", _encode_png(state.mask))
+                exif, icc = _as_bytes(state.exif), _as_bytes(state.icc)
+                if exif:
+                    z.writestr("exif.bin", exif)
+                    manifest["exif"] = "exif.bin"
+                if icc:
+                    z.writestr("icc.icc", icc)
+                    manifest["icc"] = "icc.icc"
+                for i, r in enumerate(state.results):
+                    name = f"results/{i:03d}.png"
+                    z.writestr(name, _encode_png(r.image, r.alpha))
+                    manifest["results"].append({
+                        "file": name, "name": r.name, "meta": r.meta, "accepted": r.accepted,
+                        "margins": list(Margins.coerce(r.margins)), "id": r.id})
+                z.writestr("project.json", json.dumps(manifest, indent=1, default=str))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        if isinstance(exc, (OSError, ValueError)):
+            raise ProjectError(f"Could not save the project: {exc}") from exc
+        raise
+
+
+def load_project(path: str) -> ProjectState:
+    try:
+        with zipfile.ZipFile(os.fspath(path), "r") as z:
+            try:
+                manifest = json.loads(z.read("project.json").decode("utf-8"))
+            except KeyError:
+                raise ProjectError("This file is not an inpaint project (no project.json)") from None
+            if manifest.get("format") != FORMAT_TAG:
+                raise ProjectError("This file is not an inpaint project")
+            if int(manifest.get("version", 0)) > VERSION:
+                raise ProjectError("This project was written by a newer version of the app")
+            source_bytes = z.read(manifest["source_file"]) if manifest.get("source_file") \
+                else None
+            src_doc = None
+            if source_bytes is not None:
+                from .fileio import decode_image
+                src_doc = decode_image(source_bytes, manifest.get("source_path") or "source")
+            if manifest["image"].get("file"):
+                image, alpha = _decode_png(z.read(manifest["image"]["file"]))
+            elif src_doc is not None:
+                image, alpha = src_doc.rgb, src_doc.alpha
+            else:
+                raise ProjectError("The project has no image")
+            if list(image.shape) != list(manifest["image"]["shape"]):
+                raise ProjectError("The project's image does not have the recorded size")
+            if image.ndim == 2:
+                image = np.repeat(image[..., None], 3, axis=2)
+            mask, _ = _decode_png(z.read(manifest["mask"]["file"]))
+            if mask.ndim == 3:
+                mask = mask[..., 0]
+            mask = np.ascontiguousarray(mask.astype(np.uint8))
+            if mask.shape != image.shape[:2]:
+                raise ProjectError("The project's mask does not match its image")
+            original = original_alpha = None
+            if "original" in manifest:
+                if manifest["original"].get("file"):
+                    original, original_alpha = _decode_png(z.read(manifest["original"]["file"]))
+                elif src_doc is not None:
+                    original, original_alpha = src_doc.rgb, src_doc.alpha
+            elif src_doc is not None:
+                original, original_alpha = image, alpha
+            exif = z.read(manifest["exif"]) if manifest.get("exif") else None
+            icc = z.read(manifest["icc"]) if manifest.get("icc") else None
+            results = []
+            for r in manifest.get("results", []):
+                rimg, ralpha = _decode_png(z.read(r["file"]))
+                results.append(ResultEntry(image=rimg, alpha=ralpha, name=r.get("name", "Result"),
+                                           meta=r.get("meta") or {},
+                                           accepted=bool(r.get("accepted")),
+                                           margins=Margins.coerce(r.get("margins", (0, 0, 0, 0))),
+                                           id=r.get("id") or uuid.uuid4().hex[:12]))
+    except ProjectError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - bad zip, missing member, undecodable data
+        if isinstance(exc, OSError) and not isinstance(exc, zipfile.BadZipFile):
+            raise ProjectError(f"Could not open the project: {exc}") from exc
+        raise ProjectError(f"The project file is damaged or incomplete: {exc}") from exc
+    return ProjectState(image=image, mask=mask, alpha=alpha,
+                        margins=Margins.coerce(manifest.get("margins", (0, 0, 0, 0))),
+                        original=original, original_alpha=original_alpha,
+                        source_path=manifest.get("source_path"),
+                        source_format=manifest.get("source_format"), exif=exif, icc=icc,
+                        results=results, extra=manifest.get("extra") or {},
+                        source_bytes=source_bytes)
