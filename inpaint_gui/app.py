@@ -73,14 +73,16 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 def _install_models_gui(win) -> None:
-    """Hook for the model-running GUI (``inpaint_gui.ui.models_dock.install(window)``)."""
+    """Add the model-running GUI (models dock, runner, result layer, comparison, model
+    manager): :func:`inpaint_gui.ui.fill_controller.install`. A failure there is logged and
+    leaves a working editor."""
     try:
-        from .ui import models_dock  # noqa: WPS433
-    except ImportError:
-        return
-    install = getattr(models_dock, "install", None)
-    if install is not None:
-        install(win)
+        from .ui import fill_controller  # noqa: WPS433
+        fill_controller.install(win)
+    except Exception:  # noqa: BLE001 - the editor must still open
+        import logging
+        logging.getLogger(__name__).exception("the model-running GUI could not be installed")
+        win.status_message("Models are unavailable (see the log)", 10000)
 
 
 if __name__ == "__main__":

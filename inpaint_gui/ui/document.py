@@ -596,7 +596,7 @@ class Document(QObject):
                     alpha[m.top:m.top + self.height, m.left:m.left + self.width] = self._alpha
         old = _State(self._image, self._alpha, self._mask, self._margins)
         new = _State(img, alpha, np.zeros(img.shape[:2], np.uint8), Margins())
-        if entry not in self.results:
+        if not any(r is entry for r in self.results):  # identity: entries hold arrays
             self.results.append(entry)
 
         def on_redo():

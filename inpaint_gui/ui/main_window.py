@@ -12,10 +12,10 @@ from contextlib import contextmanager
 from typing import Dict, Iterable, List, Optional
 
 import numpy as np
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import (QAction, QActionGroup, QColor, QGuiApplication, QImage, QKeySequence)
-from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow,
-                               QMenu, QMessageBox, QToolBar, QUndoView, QWidget)
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QFrame, QLabel, QMainWindow,
+                               QMenu, QMessageBox, QScrollArea, QToolBar, QUndoView, QWidget)
 
 from . import fileio
 from .canvas import CanvasView
@@ -60,6 +60,16 @@ def qimage_to_arrays(img: QImage):
     return rgb, alpha
 
 
+def scrollable(widget: QWidget) -> QScrollArea:
+    """``widget`` in a frameless vertical scroll area, so a dock can be shorter than it."""
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+    area.setWidget(widget)
+    return area
+
+
 def _unlink_quiet(path: str) -> None:
     try:
         os.unlink(path)
@@ -89,10 +99,16 @@ class MainWindow(QMainWindow):
     * ``canvas`` (:class:`~.canvas.CanvasView`): ``add_overlay_item(item, z)`` (image pixel
       coordinates, ``canvas.Z_RESULTS`` sits between image and mask), ``fit()``, signals.
     * ``add_dock(widget, title, area, name)`` / ``set_models_panel(widget)``.
-    * ``menus`` (dict: file, edit, view, mask, canvas, tools, help), ``main_toolbar``,
-      ``actions`` (dict by name), ``status_message(text)``, ``busy()`` context manager,
+    * ``menus`` (dict: file, edit, view, mask, canvas, tools, help; ``add_menu`` inserts one
+      before Help), ``main_toolbar``, ``actions`` (dict by name; ``add_action`` creates one),
+      ``status_message(text)``, ``busy()`` context manager,
       ``layers_panel.result_activated(ResultEntry)``.
+    * signals ``settings_saving(QSettings)`` (persist plug-in state there) and ``closing()``
+      (the window is about to close for good: stop background work).
     """
+
+    settings_saving = Signal(object)  # QSettings, from save_settings()
+    closing = Signal()                # closeEvent accepted: shut down workers
 
     def __init__(self, settings: Optional[QSettings] = None, parent: Optional[QWidget] = None,
                  recovery_dir: Optional[str] = None, autosave_interval_s: float = 60.0):
@@ -247,6 +263,22 @@ class MainWindow(QMainWindow):
         self.addAction(a)  # shortcuts work even when the menu bar is hidden
         self.actions[name] = a
         return a
+
+    def add_action(self, name: str, text: str, slot=None, shortcut=None, icon_name: str = "",
+                   tip: str = "", checkable: bool = False) -> QAction:
+        """Create a window action (shortcut active everywhere; kept in ``actions[name]``)."""
+        return self._act(name, text, slot, shortcut, icon_name, tip, checkable)
+
+    def add_menu(self, key: str, title: str, before: str = "help") -> QMenu:
+        """Add a menu bar menu before ``menus[before]`` (or at the end)."""
+        menu = QMenu(title, self)
+        ref = self.menus.get(before)
+        if ref is not None:
+            self.menuBar().insertMenu(ref.menuAction(), menu)
+        else:
+            self.menuBar().addMenu(menu)
+        self.menus[key] = menu
+        return menu
 
     def _create_actions(self) -> None:
         A = self._act
@@ -427,9 +459,40 @@ class MainWindow(QMainWindow):
             return self.models_dock
         name = None if isinstance(widget, QDockWidget) and widget.objectName() else "models_dock"
         self.models_dock = self.add_dock(widget, title, Qt.RightDockWidgetArea, name)
-        self.splitDockWidget(self.models_dock, self.docks["tool_options_dock"], Qt.Vertical)
+        if not self._state_has_dock(self.models_dock.objectName()):
+            self._default_models_layout()  # first start with it: else the user's layout stays
         self.models_dock.raise_()
         return self.models_dock
+
+    def _state_has_dock(self, name: str) -> bool:
+        """Whether the window state saved last time places the dock ``name``."""
+        state = self.settings.value("window/state")
+        if not isinstance(state, QByteArray) or state.isEmpty():
+            return False
+        return name.encode("utf-16-be") in bytes(state.data())
+
+    def _default_models_layout(self) -> None:
+        """First start with the models panel: Models on top of the right column, the editing
+        panels (tool options, mask, canvas, layers, history) tabbed below it."""
+        models, tool = self.models_dock, self.docks["tool_options_dock"]
+        others = [self.docks[k] for k in ("mask_dock", "canvas_dock", "layers_dock",
+                                          "history_dock")]
+        for d in [models, tool] + others:
+            self.removeDockWidget(d)
+        self.addDockWidget(Qt.RightDockWidgetArea, models)
+        self.addDockWidget(Qt.RightDockWidgetArea, tool)
+        for d in others:
+            self.tabifyDockWidget(tool, d)
+        for d in [models, tool] + others:
+            d.show()
+        tool.raise_()
+
+        def sizes():
+            h = max(400, self.centralWidget().height())
+            self.resizeDocks([models, tool], [int(h * 0.72), int(h * 0.28)], Qt.Vertical)
+            self.resizeDocks([models], [370], Qt.Horizontal)
+        sizes()
+        QTimer.singleShot(0, sizes)  # again once the window is shown and laid out
 
     def _create_docks(self) -> None:
         self._restoring = True
@@ -439,9 +502,11 @@ class MainWindow(QMainWindow):
         self.layers_panel = LayersPanel(self.document)
         self.history_view = QUndoView(self.document.undo_stack)
         self.history_view.setEmptyLabel("Opened image")
-        t = self.add_dock(self.tool_options_panel, "Tool Options", name="tool_options_dock")
-        m = self.add_dock(self.mask_panel, "Mask", name="mask_dock")
-        c = self.add_dock(self.canvas_panel, "Canvas", name="canvas_dock", tabify_with=m)
+        t = self.add_dock(scrollable(self.tool_options_panel), "Tool Options",
+                          name="tool_options_dock")
+        m = self.add_dock(scrollable(self.mask_panel), "Mask", name="mask_dock")
+        c = self.add_dock(scrollable(self.canvas_panel), "Canvas", name="canvas_dock",
+                          tabify_with=m)
         lay = self.add_dock(self.layers_panel, "Layers", name="layers_dock")
         h = self.add_dock(self.history_view, "History", name="history_dock", tabify_with=lay)
         m.raise_()
@@ -599,6 +664,7 @@ class MainWindow(QMainWindow):
         color, opacity, _visible = self.canvas.mask_style()
         st.setValue("mask/color", color.name())
         st.setValue("mask/opacity", opacity)
+        self.settings_saving.emit(st)
         st.sync()
 
     # ================================================================== open
@@ -872,6 +938,7 @@ class MainWindow(QMainWindow):
         if not self.maybe_save():
             event.ignore()
             return
+        self.closing.emit()
         self.save_settings()
         self._autosave_timer.stop()
         self._discard_autosave()

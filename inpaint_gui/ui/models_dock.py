@@ -12,9 +12,9 @@ from typing import Optional
 
 from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QColor, QStandardItemModel
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QFormLayout, QGroupBox,
-                               QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton,
-                               QSizePolicy, QSpinBox, QTreeWidget, QTreeWidgetItem, QVBoxLayout,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QFormLayout, QHBoxLayout,
+                               QHeaderView, QLabel, QProgressBar, QPushButton, QSizePolicy,
+                               QSpinBox, QTabWidget, QTreeWidget, QTreeWidgetItem, QVBoxLayout,
                                QWidget)
 
 from inpaint_gui.engine import devices, registry, weights
@@ -98,14 +98,17 @@ class ModelsDock(QDockWidget):
         hdr.setSectionResizeMode(COMPARE_COL, QHeaderView.ResizeMode.ResizeToContents)
         self.tree.currentItemChanged.connect(self._on_current_changed)
         self.tree.itemChanged.connect(self._on_item_changed)
-        lay.addWidget(self.tree, 1)
+        lay.addWidget(self.tree)  # as tall as its rows (see _fit_tree_height)
 
         self.auto_label = QLabel(body)
         self.auto_label.setWordWrap(True)
         self.auto_label.setObjectName("autoReason")
         lay.addWidget(self.auto_label)
 
-        form = QFormLayout()
+        # settings in tabs so the model list and Run/progress stay visible in a short dock
+        self.settings_tabs = QTabWidget(body)
+        page = QWidget(self.settings_tabs)
+        form = QFormLayout(page)
         self.weights_combo = QComboBox(body)
         self.weights_combo.setToolTip("Weight set of the selected model")
         self.weights_combo.currentIndexChanged.connect(self._emit_settings)
@@ -128,9 +131,10 @@ class ModelsDock(QDockWidget):
         self.manage_button = QPushButton("Manage models…", body)
         self.manage_button.clicked.connect(self.manage_models_requested)
         form.addRow("", self.manage_button)
-        lay.addLayout(form)
+        self.settings_tabs.addTab(page, "Model")
 
-        hd = QGroupBox("HD strategy", body)
+        hd = QWidget(self.settings_tabs)
+        hd.setToolTip("How images larger than the model's native size are processed")
         hform = QFormLayout(hd)
         self.strategy_combo = QComboBox(hd)
         self.strategy_combo.addItem("Model default", "")
@@ -150,9 +154,10 @@ class ModelsDock(QDockWidget):
         hform.addRow("Crop margin", self.crop_margin)
         hform.addRow("Tile size", self.tile_size)
         hform.addRow("Tile overlap", self.tile_overlap)
-        lay.addWidget(hd)
+        self.settings_tabs.addTab(hd, "HD strategy")
 
-        seam = QGroupBox("Seams", body)
+        seam = QWidget(self.settings_tabs)
+        seam.setToolTip("Treatment of the border between the fill and the kept pixels")
         sform = QFormLayout(seam)
         self.blend_combo = QComboBox(seam)
         for b in BLEND_MODES:
@@ -161,7 +166,8 @@ class ModelsDock(QDockWidget):
         self.blend_radius = self._spin(0, 512, 8, " px", "Width of the seam treatment")
         sform.addRow("Blend", self.blend_combo)
         sform.addRow("Radius", self.blend_radius)
-        lay.addWidget(seam)
+        self.settings_tabs.addTab(seam, "Seams")
+        lay.addWidget(self.settings_tabs)
 
         self.auto_run_check = QCheckBox("Run on stroke release", body)
         self.auto_run_check.toggled.connect(self.auto_run_toggled)
@@ -193,6 +199,7 @@ class ModelsDock(QDockWidget):
         self.status_label.setWordWrap(True)
         self.status_label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
         lay.addWidget(self.status_label)
+        lay.addStretch(1)
         self.setWidget(body)
         self._on_strategy_changed()
         self._update_compare_button()
@@ -245,9 +252,18 @@ class ModelsDock(QDockWidget):
                                else Qt.CheckState.Unchecked)
             self.tree.addTopLevelItem(item)
         del blocker
+        self._fit_tree_height()
         self.select_model(current or AUTO_MODEL)
         self._update_auto_row()
         self._update_compare_button()
+
+    def _fit_tree_height(self) -> None:
+        """Make room for every model row (up to 12) so the list needs no scrolling."""
+        n = min(12, max(1, self.tree.topLevelItemCount()))
+        row = self.tree.sizeHintForRow(0) if self.tree.topLevelItemCount() else 0
+        row = max(row, self.tree.fontMetrics().height() + 2)
+        head = self.tree.header().sizeHint().height()
+        self.tree.setFixedHeight(head + n * row + 2 * self.tree.frameWidth() + 2)
 
     def model_names(self) -> "list[str]":
         """Names listed, in order ("auto" first)."""

@@ -66,7 +66,7 @@ class TorchInpaintModel(InpaintModel):
         msk = torch.from_numpy(np.ascontiguousarray(mask))[None, None].to(self.device)
         with torch.inference_mode(), self._autocast():
             out = self.forward_tensors(img.float(), msk.float())
-        out = out.float().clamp_(0, 1)[0].permute(1, 2, 0).cpu().numpy()
+        out = out.float().clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy()
         return np.ascontiguousarray(out, dtype=np.float32)
 
     def forward_tensors(self, image01, mask01):  # pragma: no cover

@@ -1,0 +1,797 @@
+"""``inpaint bench``: speed and memory of the networks, the pipeline and the GUI.
+
+Prints a markdown table and writes JSON (machine, torch version, threads, load, and for each
+figure the median and min of several runs after a warm-up). Speed goals live here, never in
+tests; every row that has a goal carries ``target`` (what is asked) and ``target_met``.
+
+Suites (``--suite``):
+
+* ``models`` (alias ``networks``): forward time of every registry network at 256², 512², 1024²
+  where the architecture allows, fp32 on CPU (fp32/fp16/bf16 on CUDA), parameters, FLOPs per
+  forward (``torch.utils.flop_counter``) and peak memory. Each network/size/precision runs in a
+  fresh subprocess, so the peak resident memory (``VmHWM``) belongs to that row alone (on CUDA:
+  ``torch.cuda.max_memory_allocated``). Printed beside the official implementation's CPU time
+  (``ANCHORS_S``, from specs/ANCHORS.md) with the ratio; the goal is at most 0.6x. The FLOP
+  counting forward doubles as the warm-up.
+* ``pipeline``: a 6000x4000 photo, (a) one small object (~1 %), (b) scattered marks, (c) a large
+  hole (~30 %), (d) a 25 % outpaint on one side, per HD strategy (crop / resize / tile), end to
+  end: JPEG decode, inpainting, compositing. Without installed weights the network gets
+  deterministic weights (timing only). Goal: (a) with crop and AOT-GAN under 2 s on CPU.
+* ``gui``: offscreen Qt in a subprocess (see :mod:`inpaint_gui.ui.bench_gui`): opening the
+  photo, brush dab, 200 px stroke segment, event-loop gaps during a fill, memory.
+
+``--quick``: small sizes, one run, small photo (CI smoke test).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+# Official CPU medians on this class of machine (2 threads, eval, no_grad; specs/ANCHORS.md).
+ANCHORS_S = {
+    ("rfr", 256): 1.14, ("rfr", 512): 6.18, ("rfr", 1024): 75.3,
+    ("aot", 256): 0.58, ("aot", 512): 2.09, ("aot", 1024): 12.06,
+    ("lama", 256): 0.48, ("lama", 512): 1.91, ("lama", 1024): 8.37,
+    ("pennet", 256): 0.38, ("pennet", 512): 5.75,
+}
+ANCHOR_GFLOP = {
+    ("rfr", 256): 344, ("rfr", 512): 1530, ("rfr", 1024): 8594,
+    ("aot", 256): 146, ("aot", 512): 583, ("aot", 1024): 2332,
+    ("lama", 256): 110, ("lama", 512): 440, ("lama", 1024): 1758,
+    ("pennet", 256): 51, ("pennet", 512): 706, ("srn", 256): 105,
+}
+ANCHOR_RSS_MIB = {
+    ("rfr", 256): 799, ("rfr", 512): 1801, ("rfr", 1024): 8376,
+    ("aot", 256): 523, ("aot", 512): 939, ("aot", 1024): 1916,
+}
+TARGET_RATIO = 0.6
+PIPELINE_TARGET_S = 2.0  # case (a), crop, AOT-GAN, CPU
+
+DEFAULT_SIZES = (256, 512, 1024)
+QUICK_SIZES = (128,)
+# kept for callers of the first version: sides per network (the registry limits apply too)
+NETWORK_SIZES = {"rfr": DEFAULT_SIZES, "aot": DEFAULT_SIZES, "lama": DEFAULT_SIZES,
+                 "pennet": (256, 512), "srn": DEFAULT_SIZES}
+
+ROW_MARK = "@@BENCH_ROW@@"
+
+
+# ----------------------------------------------------------------------------- measuring
+
+def proc_status() -> dict:
+    """VmRSS / VmHWM (peak) of this process in MiB (Linux; ru_maxrss elsewhere)."""
+    out = {}
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(("VmRSS:", "VmHWM:")):
+                    k, v = line.split(":", 1)
+                    out[k] = int(v.split()[0]) / 1024.0
+    except OSError:  # pragma: no cover - non-Linux
+        pass
+    if "VmHWM" not in out:  # pragma: no cover
+        out["VmHWM"] = peak_rss_mib()
+        out.setdefault("VmRSS", out["VmHWM"])
+    return out
+
+
+def reset_peak_rss() -> bool:
+    """Reset this process's VmHWM to its current RSS (Linux >= 4.0); False if impossible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:  # pragma: no cover
+        return False
+
+
+def peak_rss_mib() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return r / 1024.0 if sys.platform != "darwin" else r / (1024.0 * 1024.0)
+
+
+def current_rss_mib() -> float:
+    return proc_status().get("VmRSS", 0.0)
+
+
+def _summary(times: "list[float]") -> dict:
+    return {"median_s": round(statistics.median(times), 4), "min_s": round(min(times), 4),
+            "runs": len(times), "times_s": [round(t, 4) for t in times]}
+
+
+def time_runs(fn: Callable[[], object], runs: int = 3, warmup: int = 1) -> dict:
+    """Median and min wall time (s) of ``runs`` calls after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(max(1, runs)):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return _summary(times)
+
+
+def time_adaptive(fn: Callable[[], object], runs: int, warmup_budget_s: float = 20.0) -> dict:
+    """Like :func:`time_runs` with one warm-up, except that a first call slower than
+    ``warmup_budget_s`` counts as the first run (long rows would otherwise take 1 + runs)."""
+    t0 = time.perf_counter()
+    fn()
+    first = time.perf_counter() - t0
+    times = [] if first <= warmup_budget_s else [first]
+    while len(times) < max(1, runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    out = _summary(times)
+    out["warmup"] = "separate" if first <= warmup_budget_s else "first run counted (slow)"
+    return out
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:  # pragma: no cover
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _git_commit() -> Optional[str]:
+    try:
+        r = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                           text=True, timeout=10, cwd=Path(__file__).resolve().parents[1])
+        return r.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):  # pragma: no cover
+        return None
+
+
+def machine_info(threads: int) -> dict:
+    import torch
+    info = {"date_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
+            "platform": platform.platform(), "processor": _cpu_model(),
+            "cpu_count": os.cpu_count(), "python": platform.python_version(),
+            "torch": torch.__version__, "numpy": np.__version__, "threads": threads,
+            "torch_num_threads": torch.get_num_threads(),
+            "mkldnn": bool(torch.backends.mkldnn.is_available()),
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "git_commit": _git_commit()}
+    try:
+        import cv2
+        info["opencv"] = cv2.__version__
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        info["loadavg_start"] = [round(x, 2) for x in os.getloadavg()]
+    except OSError:  # pragma: no cover
+        pass
+    try:
+        with open("/proc/meminfo") as f:
+            info["mem_total_gib"] = round(int(f.readline().split()[1]) / 2**20, 1)
+    except OSError:  # pragma: no cover
+        pass
+    return info
+
+
+def _run_child(code: str, payload: dict, timeout: float, env: Optional[dict] = None) -> dict:
+    """Run ``code`` (which prints ``ROW_MARK + json``) in a fresh interpreter."""
+    e = dict(os.environ)
+    e.update(env or {})
+    root = str(Path(__file__).resolve().parents[1])
+    e["PYTHONPATH"] = root + (os.pathsep + e["PYTHONPATH"] if e.get("PYTHONPATH") else "")
+    try:
+        r = subprocess.run([sys.executable, "-c", code, json.dumps(payload)], capture_output=True,
+                           text=True, timeout=timeout, env=e, cwd=root)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s (skipped)"}
+    for line in reversed(r.stdout.splitlines()):
+        if line.startswith(ROW_MARK):
+            return json.loads(line[len(ROW_MARK):])
+    tail = [ln for ln in (r.stderr or "").strip().splitlines() if ln.strip()]
+    return {"error": f"subprocess exit {r.returncode}: {tail[-1][:200] if tail else 'no output'}"}
+
+
+# ----------------------------------------------------------------------------- networks
+
+def _free_form_mask(h: int, w: int, ratio: float = 0.3, seed: int = 0) -> np.ndarray:
+    import cv2
+    rng = np.random.default_rng(seed)
+    m = np.zeros((h, w), np.uint8)
+    while (m > 0).mean() < ratio:
+        x, y = int(rng.integers(0, w)), int(rng.integers(0, h))
+        for _ in range(int(rng.integers(3, 8))):
+            nx = int(np.clip(x + rng.integers(-w // 4, w // 4), 0, w - 1))
+            ny = int(np.clip(y + rng.integers(-h // 4, h // 4), 0, h - 1))
+            cv2.line(m, (x, y), (nx, ny), 255, int(max(4, min(h, w) * rng.uniform(0.03, 0.08))))
+            x, y = nx, ny
+    return m
+
+
+def _net_inputs(name: str, side: int):
+    """Official-convention inputs for ``name`` at side x side with a ~30 % free-form hole
+    (SRN: a side/2 known window centred on a side x side canvas)."""
+    import torch
+    rng = np.random.default_rng(1)
+    img = torch.from_numpy(rng.random((1, 3, side, side), dtype=np.float32))
+    hole = torch.from_numpy((_free_form_mask(side, side) > 0).astype(np.float32))[None, None]
+    if name == "rfr":
+        known = 1 - hole
+        return (img * known, known.repeat(1, 3, 1, 1))
+    if name == "aot":
+        x = img * 2 - 1
+        return (x * (1 - hole) + hole, hole)
+    if name == "lama":
+        return (torch.cat([img * (1 - hole), hole], 1),)
+    if name == "pennet":
+        x = img * 2 - 1
+        inp = torch.cat([x * (1 - hole) + hole, hole], 1)
+        return (inp, hole)
+    if name == "srn":
+        q = side // 4
+        return (img[..., q:side - q, q:side - q] * 2 - 1, (q, q, q, q))
+    return None
+
+
+def network_names() -> "list[str]":
+    """Registry models that are PyTorch networks (in registry order)."""
+    from .engine.nets import NET_MODULES
+    from .engine.registry import list_models
+    return [s.name for s in list_models() if s.name in NET_MODULES]
+
+
+def size_allowed(name: str, side: int) -> "tuple[bool, str]":
+    from .engine.registry import get_spec
+    try:
+        spec = get_spec(name)
+    except Exception:
+        return True, ""
+    if spec.max_size and side > spec.max_size:
+        return False, f"not supported above {spec.max_size} px"
+    if side < spec.min_size or side % max(1, spec.pad_mod):
+        return False, f"needs a multiple of {spec.pad_mod} >= {spec.min_size}"
+    return True, ""
+
+
+def _det_weights(name: str, net):
+    from .engine.nets.detinit import deterministic_state_dict
+    rule = "rfr_aot" if name in ("rfr", "aot") else "v2"
+    gain = 0.75 if name == "lama" else 1.0
+    return deterministic_state_dict(net, gain=gain, rule=rule)
+
+
+def reference_forward(name: str, net) -> Optional[Callable]:
+    """The network's official formulation in our code (the module-by-module / autograd path
+    that the optimised inference path replaces), or None. Timed in the same process as our
+    inference path, it gives a same-run stand-in for the official implementation's time."""
+    if name == "aot" and hasattr(net, "forward_plain"):
+        return net.forward_plain
+    if name == "rfr" and hasattr(net, "_forward_plain"):
+        def rfr(img, mask):
+            return net._forward_plain(img, mask.expand(-1, 3, -1, -1) if mask.shape[1] == 1
+                                      else mask)
+        return rfr
+    if name in ("lama", "pennet") and hasattr(net, "fast"):
+        def slow(*args):
+            net.fast = False
+            try:
+                return net(*args)
+            finally:
+                net.fast = True
+        return slow
+    return None
+
+
+def net_row(job: dict) -> dict:
+    """One network/size/precision, measured in this process (run it in a fresh one).
+
+    Order: our inference path once under the FLOP counter (the warm-up; the peak memory is
+    read right after it), the reference path once (its warm-up), then ``runs`` timed rounds
+    alternating ours and the reference, so both see the same machine load."""
+    import contextlib
+
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from .engine import nets
+    name, side = job["model"], int(job["size"])
+    device, precision = job.get("device", "cpu"), job.get("precision", "fp32")
+    runs, budget = int(job.get("runs", 3)), float(job.get("budget_s", 600))
+    torch.set_num_threads(int(job.get("threads", 2)))
+    row = {"suite": "networks", "model": name, "size": side, "device": device,
+           "precision": precision}
+    t0 = time.perf_counter()
+    net = nets.create(name)
+    net.load_state_dict(_det_weights(name, net), strict=True)
+    net.eval().to(device)
+    row["params_m"] = round(sum(p.numel() for p in net.parameters()) / 1e6, 2)
+    row["build_s"] = round(time.perf_counter() - t0, 2)
+    inputs = tuple(t.to(device) if isinstance(t, torch.Tensor) else t
+                   for t in _net_inputs(name, side))
+    cuda = device.startswith("cuda")
+    if cuda and precision in ("fp16", "bf16"):  # as the app runs it (TorchInpaintModel)
+        dtype = torch.float16 if precision == "fp16" else torch.bfloat16
+        ctx: Callable = lambda: torch.autocast("cuda", dtype=dtype)  # noqa: E731
+    else:
+        ctx = contextlib.nullcontext
+
+    def timed(f) -> float:
+        t = time.perf_counter()
+        with torch.inference_mode(), ctx():
+            f(*inputs)
+        if cuda:
+            torch.cuda.synchronize()
+        return time.perf_counter() - t
+
+    base = proc_status()
+    reset_peak_rss()
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    with FlopCounterMode(display=False) as fc:
+        first = timed(net)
+    row["gflop"] = round(fc.get_total_flops() / 1e9, 1)
+    row["warmup_s"] = round(first, 3)
+    peak = proc_status()
+    row["rss_base_mib"] = round(base.get("VmRSS", 0.0))
+    row["peak_rss_mib"] = round(peak["VmHWM"])
+    row["forward_peak_mib"] = round(peak["VmHWM"] - base.get("VmRSS", 0.0))
+    if cuda:
+        row["cuda_peak_mib"] = round(torch.cuda.max_memory_allocated() / 2**20)
+    ref = reference_forward(name, net) if job.get("reference", True) else None
+    ref_first = 0.0
+    if ref is not None:
+        if first * 2 > budget:
+            ref = None
+            row["ref_note"] = "reference skipped (row budget)"
+        else:
+            ref_first = timed(ref)
+    n = max(1, runs)
+    per_round = first + ref_first
+    if per_round * n > budget:
+        n = max(1, int(budget // max(per_round, 1e-9)))
+        row["note"] = f"runs cut to {n} (row budget {budget:.0f} s)"
+    if first > budget:  # the warm-up alone is over budget: report it as the only run
+        row.update(_summary([first]))
+        row["note"] = f"single cold run (over the {budget:.0f} s row budget)"
+    else:
+        ours, theirs = [], []
+        for _ in range(n):
+            ours.append(timed(net))
+            if ref is not None:
+                theirs.append(timed(ref))
+        row.update(_summary(ours))
+        if theirs:
+            t = _summary(theirs)
+            row["ref_median_s"], row["ref_min_s"] = t["median_s"], t["min_s"]
+            row["ratio_same_run"] = round(row["median_s"] / t["median_s"], 3)
+    return row
+
+
+_NET_CHILD = ("import json, sys\n"
+              "from inpaint_gui import bench\n"
+              "job = json.loads(sys.argv[1])\n"
+              "try:\n"
+              "    row = bench.net_row(job)\n"
+              "except Exception as exc:\n"
+              "    row = {'error': f'{type(exc).__name__}: {str(exc)[:200]}'}\n"
+              "print(bench.ROW_MARK + json.dumps(row), flush=True)\n")
+
+
+def _annotate_network(row: dict) -> dict:
+    key = (row["model"], row["size"])
+    if key in ANCHOR_GFLOP:
+        row["official_gflop"] = ANCHOR_GFLOP[key]
+    if key in ANCHOR_RSS_MIB and row.get("device") == "cpu":
+        row["official_peak_rss_mib"] = ANCHOR_RSS_MIB[key]
+    anchor = ANCHORS_S.get(key)
+    if anchor and row.get("device") == "cpu":
+        row["official_s"] = anchor
+        row["target"] = f"<= {TARGET_RATIO}x official"
+        if "median_s" in row:
+            row["ratio"] = round(row["median_s"] / anchor, 3)
+            # under load the anchor ratio is inflated: judge by the same-run ratio when there
+            # is one (reference path timed alternately in the same process), else the anchor
+            basis = row.get("ratio_same_run", row["ratio"])
+            row["target_basis"] = "same run" if "ratio_same_run" in row else "anchor"
+            row["target_met"] = basis <= TARGET_RATIO
+        else:
+            row["target_met"] = False
+    return row
+
+
+def bench_networks(names, sizes: Optional[dict], runs: int, device: str,
+                   precisions=("fp32",), threads: int = 2, budget_s: float = 600.0,
+                   timeout_s: float = 1800.0, skip=(), log=None, reference: bool = True
+                   ) -> "list[dict]":
+    """One fresh subprocess per network/size/precision (peak memory per row)."""
+    rows = []
+    explicit = sizes is not None
+    for name in names:
+        for side in (sizes or {}).get(name, DEFAULT_SIZES) if explicit else DEFAULT_SIZES:
+            ok, why = size_allowed(name, side)
+            if not ok:
+                if explicit:
+                    rows.append({"suite": "networks", "model": name, "size": side,
+                                 "device": device, "error": why})
+                continue
+            for prec in precisions:
+                base = {"suite": "networks", "model": name, "size": side, "device": device,
+                        "precision": prec}
+                if f"{name}@{side}" in skip or name in skip:
+                    rows.append(_annotate_network(dict(base, error="skipped (--skip)")))
+                    continue
+                if log:
+                    log(f"networks: {name} {side}px {prec} ...")
+                t0 = time.perf_counter()
+                res = _run_child(_NET_CHILD, dict(model=name, size=side, device=device,
+                                                  precision=prec, runs=runs, threads=threads,
+                                                  budget_s=budget_s, reference=reference),
+                                 timeout=timeout_s)
+                row = dict(base)
+                row.update(res)
+                row["wall_s"] = round(time.perf_counter() - t0, 1)
+                rows.append(_annotate_network(row))
+                if log:
+                    log("    " + (f"{row['median_s']:.3f} s" if "median_s" in row
+                                  else row.get("error", "?")))
+    return rows
+
+
+# ----------------------------------------------------------------------------- pipeline
+
+def _big_photo(h: int = 4000, w: int = 6000) -> np.ndarray:
+    import cv2
+    sample = Path(__file__).resolve().parents[1] / "resources" / "samples" / "harbour.jpg"
+    img = cv2.imread(str(sample), cv2.IMREAD_COLOR) if sample.is_file() else None
+    if img is None:
+        rng = np.random.default_rng(0)
+        img = (rng.random((400, 600, 3)) * 255).astype(np.uint8)
+    big = cv2.resize(img, (w, h), interpolation=cv2.INTER_CUBIC)
+    # a little sensor-like noise so the JPEG is photo-sized, not an upscaled smooth blur
+    rng = np.random.default_rng(1)
+    noise = rng.integers(-6, 7, size=(h, w, 1), dtype=np.int16)
+    big = np.clip(big.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(big[..., ::-1])
+
+
+def write_photo(path: "str | Path", h: int = 4000, w: int = 6000) -> Path:
+    """The benchmark photo as a JPEG (quality 92) at ``path``."""
+    import cv2
+    path = Path(path)
+    cv2.imwrite(str(path), _big_photo(h, w)[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 92])
+    return path
+
+
+def pipeline_cases(h: int = 4000, w: int = 6000) -> "dict[str, dict]":
+    """(a) small object ~1 %, (b) scattered masks, (c) large hole ~30 %, (d) 25 % outpaint."""
+    import cv2
+    small = np.zeros((h, w), np.uint8)
+    r = int(np.sqrt(0.01 * h * w / np.pi))
+    cv2.circle(small, (int(w * 0.6), int(h * 0.55)), r, 255, -1)
+    scattered = np.zeros((h, w), np.uint8)
+    rng = np.random.default_rng(3)
+    s = min(h, w) / 4000.0
+    for _ in range(8):
+        cv2.circle(scattered, (int(rng.integers(w // 30, w - w // 30)),
+                               int(rng.integers(h // 20, h - h // 20))),
+                   max(2, int(rng.integers(30, 120) * s)), 255, -1)
+    large = np.zeros((h, w), np.uint8)
+    cv2.ellipse(large, (w // 2, h // 2), (int(w * 0.3), int(h * 0.32)), 0, 0, 360, 255, -1)
+    return {"a_small_object": {"mask": small}, "b_scattered": {"mask": scattered},
+            "c_large_hole": {"mask": large}, "d_outpaint_25": {"margins": (0, 0, 0, w // 4)}}
+
+
+def deterministic_weights(model: str):
+    """A deterministic state dict for ``model`` (timing only: the fill is meaningless)."""
+    from .engine import nets
+    net = nets.create(model)
+    return _det_weights(model, net)
+
+
+def _weights_for(model: str):
+    """(weights argument, label): installed weights when present, else deterministic ones."""
+    from .engine.registry import get_spec
+    from .engine.weights import weight_status
+    spec = get_spec(model)
+    if not spec.needs_weights:
+        return None, "none needed"
+    status = weight_status(spec)
+    if status[0] != "missing":
+        return None, f"installed ({status[1].name if status[1] else status[0]})"
+    return deterministic_weights(model), "deterministic (timing only)"
+
+
+def bench_pipeline(model: str, strategies, runs: int, device: str, cases=None,
+                   photo_hw=(4000, 6000), outpaint_model: Optional[str] = "srn",
+                   warmup_budget_s: float = 20.0, log=None) -> "list[dict]":
+    from .engine import HDStrategy, inpaint, outpaint
+    from .engine import imageio
+    from .engine.pipeline import plan_windows
+    from .engine.registry import get_spec
+    h, w = photo_hw
+    spec = get_spec(model)
+    weights, weight_label = _weights_for(model)
+    tmpdir = tempfile.mkdtemp(prefix="inpaint_bench_")
+    photo_path = write_photo(Path(tmpdir) / "photo.jpg", h, w)
+    rows: list = []
+    all_cases = pipeline_cases(h, w)
+    names = [c for c in all_cases if cases is None or c in cases or c.split("_")[0] in cases]
+
+    def decode():
+        return imageio.load_image(photo_path).rgb
+
+    row = {"suite": "pipeline", "case": "decode_only", "model": "-", "strategy": "-",
+           "device": device, "mask_pct": 0.0}
+    row.update(time_runs(decode, runs=runs))
+    rows.append(row)
+    # global warm-up: load the model (cache) and run it once on a small window
+    img = decode()
+    warm_mask = np.zeros((512, 512), np.uint8)
+    warm_mask[200:300, 200:300] = 255
+    try:
+        inpaint(np.ascontiguousarray(img[:512, :512]), warm_mask, model=model, weights=weights,
+                strategy=HDStrategy("original"), device=device)
+    except Exception as exc:  # the rows below will report it
+        if log:
+            log(f"pipeline warm-up failed: {exc}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # deterministic weights: NaN-free? never mind
+        for case in names:
+            data = all_cases[case]
+            jobs = []
+            for strat in strategies:
+                jobs.append((model, strat, weights, weight_label))
+            if "margins" in data and outpaint_model:
+                ow, olabel = (None, "") if outpaint_model in ("telea", "ns") else \
+                    _weights_for(outpaint_model)
+                jobs.append((outpaint_model, "own", ow, olabel))
+            for mdl, strat, wts, wlabel in jobs:
+                if "margins" in data:
+                    mask_pct = round(100.0 * data["margins"][3] / (w + data["margins"][3]), 1)
+
+                    def run(mdl=mdl, strat=strat, wts=wts):
+                        im = decode()
+                        kw = {} if strat == "own" else {"strategy": HDStrategy(strat)}
+                        outpaint(im, margins=data["margins"], model=mdl, weights=wts,
+                                 device=device, **kw)
+                    n_windows = None
+                else:
+                    mask = data["mask"]
+                    mask_pct = round(100.0 * float((mask > 0).mean()), 2)
+                    wins, cap, _seq = plan_windows((h, w), mask, HDStrategy(strat), spec)
+                    n_windows = len(wins)
+                    model_mpx = 0.0  # pixels the network sees (after any downscale)
+                    for y0, x0, y1, x1 in wins:
+                        caps = [c for c in (cap, spec.max_size) if c]
+                        sc = min(1.0, min(caps) / max(y1 - y0, x1 - x0)) if caps else 1.0
+                        model_mpx += (y1 - y0) * (x1 - x0) * sc * sc / 1e6
+
+                    def run(mask=mask, strat=strat):
+                        im = decode()  # end to end: decode + inpaint + compositing
+                        inpaint(im, mask, model=model, weights=weights,
+                                strategy=HDStrategy(strat), device=device)
+                row = {"suite": "pipeline", "case": case, "model": mdl, "weights": wlabel,
+                       "strategy": strat, "device": device, "mask_pct": mask_pct}
+                if n_windows is not None:
+                    row["windows"] = n_windows
+                    row["model_mpx"] = round(model_mpx, 2)
+                if log:
+                    log(f"pipeline: {case} {mdl} {strat} ...")
+                reset_peak_rss()
+                try:
+                    row.update(time_adaptive(run, runs, warmup_budget_s))
+                except Exception as exc:
+                    row["error"] = f"{type(exc).__name__}: {str(exc)[:160]}"
+                row["peak_rss_mib"] = round(proc_status()["VmHWM"])
+                if case.startswith("a_") and strat == "crop" and model == "aot" \
+                        and device == "cpu" and (h, w) == (4000, 6000):
+                    row["target"] = f"< {PIPELINE_TARGET_S:g} s"
+                    row["target_met"] = bool(row.get("median_s", 1e9) < PIPELINE_TARGET_S)
+                if log:
+                    log("    " + (f"{row['median_s']:.2f} s" if "median_s" in row
+                                  else row.get("error", "?")))
+                rows.append(row)
+    try:
+        photo_path.unlink()
+        os.rmdir(tmpdir)
+    except OSError:  # pragma: no cover
+        pass
+    return rows
+
+
+# ----------------------------------------------------------------------------- GUI
+
+_GUI_CHILD = ("import json, os, sys\n"
+              "os.environ.setdefault('QT_QPA_PLATFORM', 'offscreen')\n"
+              "from inpaint_gui import bench\n"
+              "from inpaint_gui.ui import bench_gui\n"
+              "job = json.loads(sys.argv[1])\n"
+              "try:\n"
+              "    rows = bench_gui.run(**job)\n"
+              "except Exception as exc:\n"
+              "    import traceback; traceback.print_exc()\n"
+              "    rows = [{'suite': 'gui', 'metric': 'gui', "
+              "'error': f'{type(exc).__name__}: {str(exc)[:200]}'}]\n"
+              "print(bench.ROW_MARK + json.dumps(rows), flush=True)\n")
+
+
+def bench_gui(runs: int, image_hw=(4000, 6000), strokes: int = 50, fill_model: str = "aot",
+              threads: int = 2, in_process: bool = False, timeout_s: float = 1800.0
+              ) -> "list[dict]":
+    """The GUI suite, in a fresh offscreen Qt process (clean memory figures) by default."""
+    job = {"runs": runs, "image_hw": list(image_hw), "strokes": strokes,
+           "fill_model": fill_model, "threads": threads}
+    if in_process:
+        from .ui import bench_gui as gui_bench  # Qt only imported for this suite
+        return gui_bench.run(**job)
+    res = _run_child(_GUI_CHILD, job, timeout=timeout_s, env={"QT_QPA_PLATFORM": "offscreen"})
+    if isinstance(res, list):
+        return res
+    return [{"suite": "gui", "metric": "gui", "error": res.get("error", "?")}]
+
+
+# ----------------------------------------------------------------------------- output
+
+COLUMNS = {
+    "networks": ["model", "size", "device", "precision", "params_m", "gflop", "official_gflop",
+                 "median_s", "min_s", "runs", "official_s", "ratio", "ref_median_s",
+                 "ratio_same_run", "target", "target_basis", "target_met", "peak_rss_mib",
+                 "official_peak_rss_mib", "forward_peak_mib", "cuda_peak_mib", "note",
+                 "ref_note", "error"],
+    "pipeline": ["case", "mask_pct", "model", "strategy", "windows", "model_mpx", "median_s",
+                 "min_s", "runs",
+                 "target", "target_met", "peak_rss_mib", "weights", "error"],
+    "gui": ["metric", "median_s", "min_s", "value", "unit", "peak_growth_mib", "runs", "target",
+            "target_met", "note", "error"],
+}
+
+
+def _fmt(v) -> str:
+    if isinstance(v, bool):
+        return "met" if v else "NOT met"
+    if isinstance(v, float):
+        if v == 0:
+            return "0"
+        return f"{v:.4f}" if abs(v) < 0.01 else f"{v:.3f}" if abs(v) < 10 else f"{v:.1f}"
+    if v is None:
+        return ""
+    return str(v).replace("|", "/")
+
+
+def markdown(rows: "list[dict]") -> str:
+    out = []
+    for suite in ("networks", "pipeline", "gui"):
+        sub = [r for r in rows if r.get("suite") == suite]
+        if not sub:
+            continue
+        cols = [c for c in COLUMNS[suite] if any(c in r for r in sub)]
+        out.append(f"\n### {suite}\n")
+        out.append("| " + " | ".join(cols) + " |")
+        out.append("|" + "---|" * len(cols))
+        for r in sub:
+            out.append("| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |")
+    return "\n".join(out)
+
+
+def _parse_hw(s: str) -> "tuple[int, int]":
+    w, h = (int(v) for v in s.lower().split("x"))
+    return h, w
+
+
+def main_bench(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="inpaint bench", description=__doc__.split("\n")[0])
+    ap.add_argument("--suite", choices=("models", "networks", "pipeline", "gui", "all"),
+                    default="models")
+    ap.add_argument("--device", default="cpu", help="cpu | cuda | auto")
+    ap.add_argument("--json", dest="json_out", help="write the results as JSON here")
+    ap.add_argument("--markdown", dest="md_out", help="also write the markdown table here")
+    ap.add_argument("--runs", type=int, default=None, help="timed runs per figure (default 3)")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    ap.add_argument("--quick", action="store_true",
+                    help="small sizes, one run, small photo (CI smoke test)")
+    ap.add_argument("--models", default="", help="networks to time (default: every registry "
+                                                 "network)")
+    ap.add_argument("--sizes", default="", help="comma-separated sides (default 256,512,1024 "
+                                                "where the architecture allows)")
+    ap.add_argument("--precisions", default="",
+                    help="fp32,fp16,bf16 (default: fp32 on CPU, all three on CUDA)")
+    ap.add_argument("--skip", default="", help="rows to skip, e.g. rfr@1024")
+    ap.add_argument("--row-budget", type=float, default=600.0,
+                    help="seconds of timed forwards per network row before runs are cut")
+    ap.add_argument("--row-timeout", type=float, default=1800.0,
+                    help="a network row still running after this many seconds is skipped")
+    ap.add_argument("--no-reference", action="store_true",
+                    help="do not time the official formulation (reference path) beside ours")
+    ap.add_argument("--pipeline-model", default="aot")
+    ap.add_argument("--outpaint-model", default="srn",
+                    help="extra row for case (d) with this outpainting model ('' = none)")
+    ap.add_argument("--strategies", default="",
+                    help="HD strategies for the pipeline (default crop,resize,tile; --quick: crop)")
+    ap.add_argument("--cases", default="", help="pipeline cases (a,b,c,d; default all)")
+    ap.add_argument("--photo", default="", help="pipeline/GUI photo size WxH (default 6000x4000)")
+    ap.add_argument("--gui-strokes", type=int, default=50)
+    ap.add_argument("--gui-in-process", action="store_true",
+                    help="run the GUI suite in this process (memory figures then include "
+                         "whatever ran before)")
+    a = ap.parse_args(argv)
+    import torch
+
+    from .engine.devices import pick_device
+    torch.set_num_threads(a.threads)
+    device = pick_device(a.device)
+    runs = a.runs if a.runs is not None else (1 if a.quick else 3)
+    photo_hw = _parse_hw(a.photo) if a.photo else ((256, 384) if a.quick else (4000, 6000))
+    machine = machine_info(a.threads)
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    rows: list = []
+    names = [n for n in a.models.split(",") if n] or network_names()
+    sizes = None
+    if a.sizes or a.quick:
+        s = tuple(int(x) for x in a.sizes.split(",")) if a.sizes else QUICK_SIZES
+        sizes = {n: s for n in names}
+    if a.precisions:
+        precisions = tuple(p for p in a.precisions.split(",") if p)
+    else:
+        precisions = ("fp32", "fp16", "bf16") if device.startswith("cuda") else ("fp32",)
+    skip = tuple(x for x in a.skip.split(",") if x)
+    t_start = time.perf_counter()
+    if a.suite in ("models", "networks", "all"):
+        rows += bench_networks(names, sizes, runs, device, precisions, a.threads,
+                               a.row_budget, a.row_timeout, skip, log,
+                               reference=not a.no_reference)
+    if a.suite in ("pipeline", "all"):
+        cases = [c for c in a.cases.split(",") if c] or None
+        strategies = [s for s in a.strategies.split(",") if s] or \
+            (["crop"] if a.quick else ["crop", "resize", "tile"])
+        rows += bench_pipeline(a.pipeline_model, strategies, runs, device, cases, photo_hw,
+                               a.outpaint_model or None, log=log)
+    if a.suite in ("gui", "all"):
+        log("gui ...")
+        rows += bench_gui(runs, photo_hw, 10 if a.quick else a.gui_strokes,
+                          a.pipeline_model, a.threads, a.gui_in_process)
+    try:
+        machine["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    except OSError:  # pragma: no cover
+        pass
+    machine["total_wall_s"] = round(time.perf_counter() - t_start, 1)
+    report = {"machine": machine, "args": vars(a), "device": device, "results": rows}
+    md = markdown(rows)
+    head = (f"machine: {machine['processor']}, {machine['cpu_count']} CPUs, torch "
+            f"{machine['torch']}, {a.threads} threads, device {device}, load "
+            f"{machine.get('loadavg_start')} -> {machine.get('loadavg_end')}, "
+            f"{machine['date_utc']} UTC")
+    print(head)
+    print(md)
+    if a.md_out:
+        Path(a.md_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.md_out).write_text(head + "\n" + md + "\n")
+    if a.json_out:
+        p = Path(a.json_out)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_suffix(p.suffix + ".tmp")
+        tmp.write_text(json.dumps(report, indent=1))
+        os.replace(tmp, p)
+        print(f"\nwrote {p}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main_bench())

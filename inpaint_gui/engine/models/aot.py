@@ -1,0 +1,172 @@
+"""AOT-GAN adapter (Zeng et al., "Aggregated Contextual Transformations for High-Resolution
+Image Inpainting").
+
+Official inference conventions (``researchmm/AOT-GAN-for-Inpainting`` ``src/test.py``):
+
+* image RGB scaled to [-1, 1] (``to_tensor * 2 - 1``); holes filled with +1:
+  ``x = img * (1 - mask) + mask``;
+* mask 1 channel, **1 = hole**; sides multiples of 4 (>= 36);
+* output: tanh in [-1, 1]; mapped back to RGB [0, 1] with ``(y + 1) / 2``. The official
+  composite is ``(1 - mask) * img + mask * pred`` saved with truncation; our pipeline composites
+  with rounding and keeps the known pixels byte-identical (the official u8 -> [-1,1] -> u8 round
+  trip lowers ~16-19 % of known values by 1).
+
+Weights: the authors' ``G0000000.pt`` (a bare state dict saved from CUDA; read on the CPU with
+``weights_only=True``), ``module.``-prefixed or wrapped dicts, fp16 copies, and our own starter
+files (``{'arch': 'aot', 'config': {...}, 'state_dict': {...}}`` or bare; the variant is
+detected from the tensor shapes). See ``models/aot_official.md``. No torch import at module
+level.
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+from ..registry import ModelSpec, WeightSet
+from .base import TorchInpaintModel
+from .rfr import check_architecture, weight_set_for_path, strip_prefix_to
+
+_REPO = "https://github.com/researchmm/AOT-GAN-for-Inpainting (commit 2cd1afd8, README 'Pretrained models')"
+_SRC_PLACES = (_REPO + ": Places2 folder "
+               "https://drive.google.com/drive/folders/1bSOH-2nB3feFRyDEmiX81CEiWkghss3i?usp=sharing")
+_SRC_CELEBA = (_REPO + ": CELEBA-HQ folder "
+               "https://drive.google.com/drive/folders/1Zks5Hyb9WAEpupbTdBqsCafmb25yqsGJ?usp=sharing")
+_LIC = ("code: Apache-2.0 (repository LICENSE, (c) 2023-2024 researchmm); the weights are "
+        "released with the code without a separate licence")
+
+NET_OPTIONS = ("channels", "block_num", "rates")
+
+# Small variant for CPU-trained starter weights (trained by inpaint_gui.training).
+STARTER_OPTIONS = (("channels", 32), ("block_num", 4), ("rates", (1, 2, 4, 8)))
+
+SPEC = ModelSpec(
+    name="aot",
+    title="AOT-GAN",
+    task="inpaint",
+    native_size=512,
+    pad_mod=4,
+    min_size=36,
+    square=False,
+    max_size=None,
+    value_range="float32 [-1,1]",
+    needs_weights=True,
+    default_strategy="crop",
+    description=("AOT-GAN (Zeng et al., TVCG 2022): eight aggregated contextual transformation "
+                 "blocks (dilations 1, 2, 4, 8) with learned gates; trained at 512 px on "
+                 "Places2 (scenes) and CelebA-HQ (faces). Good for large holes in high-"
+                 "resolution photos; cost grows linearly with the pixel count."),
+    loader="inpaint_gui.engine.models.aot:load",
+    weight_sets=(
+        WeightSet(name="places2", kind="official", filename="G0000000.pt", source=_SRC_PLACES,
+                  licence=_LIC,
+                  training_data="Places2 (Places365-Standard), 512x512 crops, PConv irregular masks",
+                  resolution=512, card="models/aot_official.md", variant="official"),
+        WeightSet(name="places2-named", kind="official", filename="aot_places2.pt",
+                  source=_SRC_PLACES + " (G0000000.pt renamed)", licence=_LIC,
+                  training_data="Places2 (Places365-Standard), 512x512 crops, PConv irregular masks",
+                  resolution=512, card="models/aot_official.md", variant="official"),
+        WeightSet(name="celebahq", kind="official", filename="aot_celebahq.pt",
+                  source=_SRC_CELEBA + " (G0000000.pt renamed)", licence=_LIC,
+                  training_data="CelebA-HQ faces, 512x512, PConv irregular masks",
+                  resolution=512, card="models/aot_official.md", variant="official"),
+        WeightSet(name="starter", kind="starter", filename="aot_starter.pt",
+                  source="trained by this project (inpaint_gui.training) on CPU",
+                  licence="same as this project", training_data="project training photo pool",
+                  resolution=256, card=None, variant="small",
+                  options=STARTER_OPTIONS),
+    ),
+)
+
+
+def extract(obj) -> dict:
+    """The generator's state dict from an AOT container (bare ``G*.pt``, wrapped dicts,
+    ``module.`` prefixes)."""
+    from ..weights import CheckpointFormatError, unwrap_state_dict
+    if isinstance(obj, Mapping) and not obj:
+        raise CheckpointFormatError("the checkpoint is empty")
+    if isinstance(obj, Mapping) and ("optimG" in obj or "optimD" in obj):
+        raise CheckpointFormatError("this file holds AOT-GAN optimizer state (O*.pt), not the "
+                                    "generator; use the G*.pt file")
+    if isinstance(obj, Mapping) and isinstance(obj.get("netG"), Mapping):
+        obj = obj["netG"]
+    sd = unwrap_state_dict(obj)
+    return strip_prefix_to(sd, "encoder.1.weight")
+
+
+def config_from_checkpoint(obj) -> dict:
+    if isinstance(obj, Mapping):
+        cfg = (obj.get("net_kwargs") or obj.get("config") or obj.get("net_options")
+               or obj.get("options"))
+        if isinstance(cfg, Mapping):
+            return {k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg.items()
+                    if k in NET_OPTIONS}
+    return {}
+
+
+def options_from_state_dict(sd: Mapping) -> dict:
+    """Variant options readable from the tensor shapes (width, block count, branch count)."""
+    opts: dict = {}
+    try:
+        opts["channels"] = int(sd["encoder.1.weight"].shape[0])
+    except (KeyError, AttributeError, IndexError):
+        return opts
+    blocks = {int(k.split(".")[1]) for k in sd if k.startswith("middle.") and k.split(".")[1].isdigit()}
+    if blocks:
+        opts["block_num"] = max(blocks) + 1
+    branches = {k.split(".")[2] for k in sd if k.startswith("middle.0.block")}
+    if branches:
+        opts["n_branches"] = len(branches)
+    return opts
+
+
+class AOTModel(TorchInpaintModel):
+    """AOT-GAN generator with the official pre/post-processing."""
+
+    pad_mode = "symmetric"
+
+    def forward_tensors(self, image01, mask01):
+        m = (mask01 > 0).to(image01.dtype)               # 1 = hole
+        x = image01 * 2 - 1
+        x = x * (1 - m) + m
+        y = self.net(x, m)
+        return (y + 1) / 2
+
+
+def _net_kwargs(ws, ckpt_cfg: dict, detected: dict, options: dict) -> dict:
+    kw: dict = {}
+    if ws is not None and ws.options:
+        kw.update(dict(ws.options))
+    kw.update(ckpt_cfg)
+    n_branches = detected.pop("n_branches", None)
+    kw.update(detected)
+    for k in NET_OPTIONS:
+        if k in options:
+            kw[k] = options.pop(k)
+    rates = tuple(kw.get("rates", (1, 2, 4, 8)))
+    if n_branches is not None and len(rates) != n_branches:
+        default = (1, 2, 4, 8, 16, 32)
+        kw["rates"] = default[:n_branches] if n_branches <= len(default) else rates
+    return kw
+
+
+def load(spec: ModelSpec = SPEC, weights=None, device: str = "cpu", precision: str = "fp32",
+         **options) -> AOTModel:
+    """Build the AOT-GAN generator and load ``weights``: None (best installed set), a path
+    (official ``G0000000.pt``, our ``.pt``) or a state dict. ``options``: network keywords
+    (``rates=...``; width and block count are read from the tensor shapes)."""
+    from ..nets import create
+    from ..weights import load_into, resolve_state_dict
+
+    holder: dict = {}
+
+    def _extract(obj):
+        holder["obj"] = obj
+        return extract(obj)
+
+    sd, ws = resolve_state_dict(spec, weights, extract=_extract)
+    check_architecture(sd, "aot", spec.title)
+    kw = _net_kwargs(ws or weight_set_for_path(spec, weights),
+                     config_from_checkpoint(holder.get("obj")), options_from_state_dict(sd),
+                     options)
+    net = create("aot", **kw)
+    load_into(net, sd, model_name=spec.title)
+    return AOTModel(spec, net, device=device, precision=precision)

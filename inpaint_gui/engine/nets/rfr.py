@@ -1,0 +1,690 @@
+"""RFR-Net (Recurrent Feature Reasoning, Li et al., CVPR 2020), faithful to the official code.
+
+Official source: ``jingyuanli001/RFR-Inpainting`` @ e1cad6a8 (``modules/RFRNet.py``,
+``modules/partialconv2d.py``, ``modules/Attention.py``). ``create()`` builds a module whose
+``state_dict`` has exactly the official keys and shapes (``Pconv1.weight`` ... ``out.weight``), so
+the released ``checkpoint_*.pth`` generators load with ``strict=True``.
+
+Call convention (official): ``out, None = net(in_image, mask)`` with
+
+* ``in_image`` float ``[N,3,H,W]`` RGB in [0, 1] with the holes set to 0,
+* ``mask`` float ``[N,3,H,W]`` (or ``[N,1,H,W]``), **1 = known, 0 = hole**,
+* H and W multiples of 16; ``out`` is the raw last convolution (unbounded, no activation).
+  The official composite is ``out * (1 - mask) + in_image * mask``.
+
+Differences from the official code that do not change the outputs (beyond float rounding):
+
+* Partial-convolution mask updates. The official ``PartialConv2d`` convolves the full
+  ``[N,C,H,W]`` mask with an all-ones ``[out,in,kh,kw]`` kernel (as many FLOPs as the feature
+  convolution). Every output channel of that convolution is the same window count, so we sum
+  the mask over its channels once and box-sum that single channel. Update masks are carried as
+  one channel (the official 64 channels are all equal) and broadcast.
+* Knowledge-consistent attention is batched (``bmm``) instead of a per-sample loop, and the
+  3x3 score propagation ``avg_pool2d(scores, 3, 1, 1) * 9`` is applied to the features before
+  the score product (the propagation is linear in the query features, so
+  ``K^T boxsum(F) == boxsum(K^T F)``), which avoids pooling the ``[hw, h, w]`` score volume.
+* The attention state (previous scores and masks) is passed explicitly through the 6
+  recurrence steps of one forward instead of being kept on the module
+  (``att_scores_prev``/``masks_prev``); it is reset at every forward exactly like the official
+  ``RFRNet.forward`` does, and concurrent forwards on one module do not interfere.
+* No CUDA-only call (the official KCA builds an unused ``prop_kernels`` tensor with ``.cuda()``).
+* Eval mode: ``RFRNet.train(mode, finetune)`` of the official code overrides ``nn.Module.train``
+  and returns None; here ``train()``/``eval()`` are the standard ones. Inference must run in
+  ``eval()`` mode (BatchNorm with running statistics, as the official test script does);
+  ``model.eval()`` returns the module. ``set_finetune(True)`` mimics the official fine-tune
+  stage (all BatchNorm layers stay in eval mode while training).
+* Inference path (eval mode, no gradient needed; ``_forward_plain`` is the autograd path used
+  for training and computes the same function): BatchNorm folded into the preceding bias-free
+  convolutions (cached, recomputed when the parameters change), channels-last layout, the
+  k >= 5 partial convolutions by overlap-save FFT on 32x32 tiles, the dilated 3x3
+  convolutions by Winograd F(2x2,3x3) per dilation sub-grid, the transposed convolutions as
+  convolutions over their four output phases (Winograd F(2x2,2x2) for the deepest one at
+  small sizes), the 1x1 combiner as matrix products. All of these use the same products
+  (or transforms with coefficients 0, +-1, +-1/2) and stay within float rounding of the
+  direct computation; on the conformance fixtures the result is <= 2.5 % of the tolerance
+  1e-4 * max|output| away from the official output.
+"""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+OFFICIAL = dict(kernel_size=7, channels=64, max_channels=512, recurrences=6, tail_channels=32,
+                tail_planes=8)
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+
+
+def _box_count(msum: torch.Tensor, k: int, stride: int, padding: int) -> torch.Tensor:
+    """Window sums of a 1-channel mask (= the official all-ones mask convolution / C)."""
+    ones = torch.ones(1, 1, k, k, dtype=msum.dtype, device=msum.device)
+    return F.conv2d(msum, ones, stride=stride, padding=padding)
+
+
+def _ratio_update(msum: torch.Tensor, k: int, stride: int, padding: int,
+                  slide_winsize: float) -> "tuple[torch.Tensor, torch.Tensor]":
+    """NVIDIA PartialConv2d (multi_channel) mask arithmetic on a channel-summed mask."""
+    count = _box_count(msum, k, stride, padding)
+    ratio = slide_winsize / (count + 1e-8)
+    update = torch.clamp(count, 0, 1)
+    ratio = ratio * update
+    return ratio, update
+
+
+class PartialConv2d(nn.Conv2d):
+    """NVIDIA's PartialConv2d (``multi_channel=True``, ``return_mask=True``), bias-free as in RFR.
+
+    ``forward(x, mask)`` with ``mask`` of 1 channel (shared by every input channel) or of
+    ``in_channels`` channels; returns ``(output, update_mask)`` with a 1-channel update mask
+    (the official one has ``out_channels`` identical channels)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=False):
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
+                         bias=bias)
+        self.slide_winsize = float(in_channels * self.kernel_size[0] * self.kernel_size[1])
+
+    def mask_terms(self, msum: torch.Tensor):
+        return _ratio_update(msum, self.kernel_size[0], self.stride[0], self.padding[0],
+                             self.slide_winsize)
+
+    def forward(self, x, mask, msum: Optional[torch.Tensor] = None):
+        """``msum``: the mask summed over the input channels (computed when not given)."""
+        if msum is None:
+            msum = mask.sum(1, keepdim=True) if mask.shape[1] > 1 else mask * self.in_channels
+        with torch.no_grad():
+            ratio, update = self.mask_terms(msum.detach())
+        raw = F.conv2d(x * mask, self.weight, None, self.stride, self.padding)
+        if self.bias is None:
+            return raw * ratio, update
+        b = self.bias.view(1, -1, 1, 1)  # NVIDIA's formula (RFR uses no bias)
+        return (raw * ratio + b) * update, update
+
+
+def _fold_bn(weight: torch.Tensor, bn: nn.BatchNorm2d, transposed: bool = False):
+    """Weight and bias of ``bn(conv(x, weight))`` as one bias-carrying convolution."""
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    bias = bn.bias - bn.running_mean * scale
+    if transposed:  # [in, out, kh, kw]
+        w = weight * scale.view(1, -1, 1, 1)
+    else:
+        w = weight * scale.view(-1, 1, 1, 1)
+    return w, bias
+
+
+def fft_weight_spectrum(weight: torch.Tensor, n: int) -> torch.Tensor:
+    """Real block form ``[n*(n//2+1), 2*Cin, 2*Cout]`` of the (conjugated) 2-D spectra of a
+    ``[Cout, Cin, k, k]`` kernel, for :func:`fft_conv2d` (cross-correlation)."""
+    cout, cin, kh, kw = weight.shape
+    wp = weight.new_zeros(cout, cin, n, n)
+    wp[:, :, :kh, :kw] = weight
+    spec = torch.fft.rfft2(wp.double()).conj().resolve_conj()               # [O, I, n, nb]
+    spec = spec.permute(2, 3, 1, 0).reshape(-1, cin, cout)                   # [bins, I, O]
+    wr, wi = spec.real, spec.imag
+    top = torch.stack([wr, wi], -1).reshape(-1, cin, 2 * cout)               # rows (i, re)
+    bot = torch.stack([-wi, wr], -1).reshape(-1, cin, 2 * cout)              # rows (i, im)
+    return torch.stack([top, bot], 2).reshape(-1, 2 * cin, 2 * cout).to(weight.dtype).contiguous()
+
+
+def fft_conv2d(x: torch.Tensor, wspec: torch.Tensor, k: int, pad: int, n: int) -> torch.Tensor:
+    """``F.conv2d(x, w, padding=pad)`` (stride 1, square kernel ``k``) by overlap-save FFT
+    convolution on ``n x n`` tiles; ``wspec = fft_weight_spectrum(w, n)``. Returns a
+    channels-last tensor. Rounding errors are below those of the direct convolution."""
+    b, c, h, w = x.shape
+    t = n - k + 1
+    nty, ntx = -(-h // t), -(-w // t)
+    nb = n // 2 + 1
+    xh = x.permute(0, 2, 3, 1)                                              # [B, H, W, C]
+    xp = F.pad(xh, (0, 0, pad, ntx * t + k - 1 - w - pad, pad, nty * t + k - 1 - h - pad))
+    tiles = xp.unfold(1, n, t).unfold(2, n, t).permute(0, 1, 2, 4, 5, 3)    # [B,ty,tx,n,n,C]
+    xf = torch.fft.rfft2(tiles, dim=(3, 4))                                  # [B,ty,tx,n,nb,C]
+    xr = torch.view_as_real(xf).reshape(b * nty * ntx, n * nb, 2 * c).transpose(0, 1)
+    y = torch.bmm(xr, wspec)                                                 # [bins, tiles, 2O]
+    cout = wspec.shape[2] // 2
+    yc = torch.view_as_complex(y.view(n, nb, b, nty, ntx, cout, 2))
+    yr = torch.fft.irfft2(yc, s=(n, n), dim=(0, 1))[:t, :t]                  # [t,t,B,ty,tx,O]
+    out = yr.permute(2, 3, 0, 4, 1, 5).reshape(b, nty * t, ntx * t, cout)[:, :h, :w]
+    return out.permute(0, 3, 1, 2)
+
+
+# Winograd minimal filtering F(2x2, 3x3) and F(2x2, 2x2) (points 0, +-1, inf: transform
+# coefficients 0, +-1, +-1/2, so the rounding stays at the level of a direct convolution).
+_W3 = dict(bt=((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1)),
+           g=((1, 0, 0), (.5, .5, .5), (.5, -.5, .5), (0, 0, 1)),
+           at=((1, 1, 1, 0), (0, 1, -1, -1)))
+_W2 = dict(bt=((1, -1, 0), (0, 1, 0), (0, -1, 1)),
+           g=((1, 0), (1, 1), (0, 1)),
+           at=((1, 1, 0), (0, 1, 1)))
+_DECONV_TAPS = {0: [3, 1], 1: [2, 0]}  # ConvTranspose2d(k4, s2, p1): kernel taps per output parity
+
+
+def _wmat(name: str, which: str, ref: torch.Tensor) -> torch.Tensor:
+    m = torch.tensor((_W3 if name == "f23" else _W2)[which], dtype=torch.float64)
+    return torch.kron(m, m).to(device=ref.device, dtype=ref.dtype)
+
+
+def winograd_weight_3x3(weight: torch.Tensor) -> torch.Tensor:
+    """``[Cout, Cin, 3, 3]`` -> ``[16, Cout, Cin]`` F(2x2,3x3) weight transform ``G g G^T``."""
+    g = torch.tensor(_W3["g"], dtype=weight.dtype, device=weight.device)
+    u = torch.einsum("xa,oiab,yb->xyoi", g, weight, g)
+    return u.reshape(16, weight.shape[0], weight.shape[1]).contiguous()
+
+
+def conv3x3_winograd(x: torch.Tensor, u: torch.Tensor, d: int) -> torch.Tensor:
+    """``F.conv2d(x, w, padding=d, dilation=d)`` (3x3, stride 1) with F(2x2,3x3) on each of the
+    ``d x d`` dilation sub-grids; ``u = winograd_weight_3x3(w)``. Returns channels-last."""
+    n, c, h, w = x.shape
+    cout = u.shape[1]
+    hq, wq = -(-h // (2 * d)) * 2 * d, -(-w // (2 * d)) * 2 * d
+    xp = F.pad(x.contiguous(), (d, d + wq - w, d, d + hq - h))
+    wp = wq + 2 * d
+    ty, tx = hq // (2 * d), wq // (2 * d)
+    sn, sc = xp.stride(0), xp.stride(1)
+    # input tiles [j, i, C, n, py, ty, px, tx]: row py + 2d*ty + d*j of the padded input
+    dv = xp.as_strided((4, 4, c, n, d, ty, d, tx), (d * wp, d, sc, sn, wp, 2 * d * wp, 1, 2 * d))
+    t = n * d * ty * d * tx
+    v = (_wmat("f23", "bt", x) @ dv.reshape(16, c * t)).view(16, c, t)
+    m = torch.bmm(u, v)                                                      # [16, Cout, T]
+    y = (_wmat("f23", "at", x) @ m.view(16, -1)).view(2, 2, cout, n, d, ty, d, tx)
+    out = y.permute(3, 5, 0, 4, 7, 1, 6, 2).reshape(n, hq, wq, cout)[:, :h, :w]
+    return out.permute(0, 3, 1, 2)
+
+
+def winograd_weight_deconv(weight: torch.Tensor) -> torch.Tensor:
+    """ConvTranspose2d(k4, s2, p1) weight ``[Cin, Cout, 4, 4]`` -> ``[9 * 4, Cout, Cin]``: the
+    F(2x2,2x2) transforms of its four 2x2 output-phase kernels, ordered (xi, phase)."""
+    g = torch.tensor(_W2["g"], dtype=weight.dtype, device=weight.device)
+    us = []
+    for py in (0, 1):
+        for px in (0, 1):
+            k = weight[:, :, _DECONV_TAPS[py]][:, :, :, _DECONV_TAPS[px]].transpose(0, 1)
+            us.append(torch.einsum("xa,oiab,yb->xyoi", g, k, g).reshape(9, *k.shape[:2]))
+    return torch.stack(us, 1).reshape(36, weight.shape[1], weight.shape[0]).contiguous()
+
+
+def deconv_winograd(x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """ConvTranspose2d(k4, s2, p1) via F(2x2,2x2) on its four output phases;
+    ``u = winograd_weight_deconv(w)``. Returns channels-last."""
+    n, c, h, w = x.shape
+    cout = u.shape[1]
+    hq, wq = h + (h & 1), w + (w & 1)
+    ty, tx = hq // 2, wq // 2
+    xp = F.pad(x.contiguous(), (1, 1 + wq - w, 1, 1 + hq - h))
+    wp = wq + 2
+    sn, sc = xp.stride(0), xp.stride(1)
+    # tiles [j, i, py, px, C, n, ty, tx]: padded row py + 2*ty + j
+    dv = xp.as_strided((3, 3, 2, 2, c, n, ty, tx), (wp, 1, wp, 1, sc, sn, 2 * wp, 2))
+    t = n * ty * tx
+    v = (_wmat("f22", "bt", x) @ dv.reshape(9, -1)).view(36, c, t)
+    m = torch.bmm(u, v)                                                      # [36, Cout, T]
+    y = (_wmat("f22", "at", x) @ m.view(9, -1)).view(2, 2, 2, 2, cout, n, ty, tx)
+    # output row 2 * (2 * ty + oy) + py
+    out = y.permute(5, 6, 0, 2, 7, 1, 3, 4).reshape(n, 4 * ty, 4 * tx, cout)[:, :2 * h, :2 * w]
+    return out.permute(0, 3, 1, 2)
+
+
+# --------------------------------------------------------------------------------------------
+# knowledge-consistent attention
+
+
+class KnowledgeConsistentAttention(nn.Module):
+    """KCA (patch 1, propagate 3). Only parameter: ``ratio`` ``[1]``.
+
+    ``forward(foreground, mask, state)`` -> ``(output, state)``; ``state`` is
+    ``(att_scores_prev [N, q, k], masks_prev [N, q, 1])`` (scores stored query-major, i.e. the
+    transpose of the official ``[N, k, h, w]`` map) or None at the first recurrence step.
+    The output is a channels-last ``[N, C, h, w]`` tensor."""
+
+    #: largest score block computed at once in inference (elements); bounds the extra memory
+    chunk_elems = 1 << 23
+
+    def __init__(self):
+        super().__init__()
+        self.ratio = nn.Parameter(torch.ones(1))
+
+    def forward(self, foreground, masks, state=None):
+        n, c, h, w = foreground.shape
+        hw = h * w
+        if masks.shape[3] != w:
+            masks = F.interpolate(masks, (h, w))  # nearest, as the official code
+        mnow = masks.reshape(n, hw, 1)
+        # keys: every position's feature vector + 1e-7, L2-normalised            [n, k, c]
+        keys = foreground.permute(0, 2, 3, 1).reshape(n, hw, c) + 1e-7
+        keys = keys / torch.sum(keys * keys, dim=2, keepdim=True).sqrt()
+        # score(q, k) = <key_k, sum of the 3x3 neighbourhood of query q> (the official
+        # avg_pool2d(scores, 3, 1, 1) * 9 over query positions, moved onto the features: it is
+        # linear in the queries, so this is the same sum)                         [n, q, c]
+        prop = (F.avg_pool2d(foreground, 3, 1, padding=1) * 9).permute(0, 2, 3, 1).reshape(n, hw, c)
+        keys_t = keys.transpose(1, 2)                                           # [n, c, k]
+        r = torch.abs(self.ratio) + 1e-7
+        if torch.is_grad_enabled() and (foreground.requires_grad or self.ratio.requires_grad):
+            att = torch.softmax(torch.bmm(prop, keys_t), dim=-1)                # [n, q, k]
+            if state is not None:
+                prev, mprev = state
+                att = (prev * mprev + att * r) / (mprev + r)
+            out = torch.bmm(att, keys)                                          # [n, q, c]
+            return out.view(n, h, w, c).permute(0, 3, 1, 2), (att, mnow)
+        # inference: query chunks; the blended scores overwrite the previous ones in place
+        att = state[0] if state is not None else foreground.new_empty(n, hw, hw)
+        mprev = state[1] if state is not None else None
+        step = max(1, min(hw, self.chunk_elems // max(1, hw)))
+        out = foreground.new_empty(n, hw, c) if step < hw else None
+        for q0 in range(0, hw, step):
+            q1 = min(hw, q0 + step)
+            sc = torch.softmax(torch.bmm(prop[:, q0:q1], keys_t), dim=-1)
+            a = att[:, q0:q1]
+            if mprev is None:
+                a.copy_(sc)
+            else:
+                mp = mprev[:, q0:q1]
+                a.mul_(mp).add_(sc.mul_(r)).div_(mp + r)
+            if out is None:
+                out = torch.bmm(a, keys)
+            else:
+                out[:, q0:q1] = torch.bmm(a, keys)
+        return out.view(n, h, w, c).permute(0, 3, 1, 2), (att, mnow)
+
+
+class AttentionModule(nn.Module):
+    def __init__(self, inchannel: int):
+        super().__init__()
+        self.att = KnowledgeConsistentAttention()
+        self.combiner = nn.Conv2d(inchannel * 2, inchannel, kernel_size=1)
+
+    def forward(self, foreground, mask, state=None, fused=None):
+        out, state = self.att(foreground, mask, state)
+        if fused is None:
+            out = self.combiner(torch.cat([out, foreground], dim=1))
+            return out, state
+        # 1x1 combiner as two matrix products in channels-last layout
+        w_att, w_fg, b = fused["combiner"]
+        n, c, h, w = foreground.shape
+        o = out.permute(0, 2, 3, 1).reshape(-1, c)
+        f = foreground.permute(0, 2, 3, 1).reshape(-1, c)
+        y = torch.addmm(b, o, w_att).addmm_(f, w_fg)
+        return y.view(n, h, w, -1).permute(0, 3, 1, 2), state
+
+
+def deconv_phase_weight(weight: torch.Tensor) -> torch.Tensor:
+    """``[Cin, Cout, 4, 4]`` ConvTranspose2d(k4, s2, p1) weight -> ``[4*Cout, Cin, 2, 2]`` conv
+    weight of its four output phases (row parity, column parity)."""
+    taps = {0: [3, 1], 1: [2, 0]}
+    parts = []
+    for py in (0, 1):
+        for px in (0, 1):
+            parts.append(weight[:, :, taps[py]][:, :, :, taps[px]].transpose(0, 1))
+    return torch.cat(parts, 0).contiguous()
+
+
+def deconv_phase(x: torch.Tensor, w4: torch.Tensor, bias: Optional[torch.Tensor]) -> torch.Tensor:
+    """ConvTranspose2d(k4, s2, p1) as one 2x2 convolution producing the four output phases,
+    then interleaved (same products and sums as the transposed convolution). Channels-last."""
+    n, _c, h, w = x.shape
+    cout = w4.shape[0] // 4
+    r = F.conv2d(F.pad(x, (1, 1, 1, 1)), w4)                                 # [n,4Co,h+1,w+1]
+    rv = r.permute(0, 2, 3, 1).reshape(n, h + 1, w + 1, 2, 2, cout)
+    out = x.new_empty(n, h, 2, w, 2, cout)
+    for py in (0, 1):
+        for px in (0, 1):
+            out[:, :, py, :, px] = rv[:, py:py + h, px:px + w, py, px]
+    if bias is not None:
+        out += bias
+    return out.view(n, 2 * h, 2 * w, cout).permute(0, 3, 1, 2)
+
+
+# --------------------------------------------------------------------------------------------
+# recurrent U-Net
+
+
+def _block(cin, cout, kind):
+    if kind == "enc_s2":
+        conv = nn.Conv2d(cin, cout, 3, 2, 1, bias=False)
+        act = nn.ReLU(inplace=True)
+    elif kind == "enc_dil":
+        conv = nn.Conv2d(cin, cout, 3, 1, 2, dilation=2, bias=False)
+        act = nn.ReLU(inplace=True)
+    elif kind == "dec_dil":
+        conv = nn.Conv2d(cin, cout, 3, 1, 2, dilation=2, bias=False)
+        act = nn.LeakyReLU(0.2, inplace=True)
+    else:  # dec_up
+        conv = nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False)
+        act = nn.LeakyReLU(0.2, inplace=True)
+    return nn.Sequential(conv, nn.BatchNorm2d(cout), act)
+
+
+class RFRModule(nn.Module):
+    def __init__(self, in_channel: int = 64, max_channels: int = 512, layer_size: int = 6):
+        super().__init__()
+        self.layer_size = layer_size
+        enc_out = []
+        c = in_channel
+        for i in range(3):
+            c_out = min(c * 2, max_channels)
+            setattr(self, f"enc_{i + 1}", _block(c, c_out, "enc_s2"))
+            enc_out.append(c_out)
+            c = c_out
+        for i in range(3, layer_size):
+            setattr(self, f"enc_{i + 1}", _block(c, c, "enc_dil"))
+            enc_out.append(c)
+        self.att = AttentionModule(enc_out[2])
+        chans = [in_channel] + enc_out  # channels of h_0 .. h_6
+        h = chans[layer_size]
+        for i in range(layer_size - 1, 0, -1):
+            cin = h + chans[i]
+            if i > 3:
+                setattr(self, f"dec_{i}", _block(cin, chans[i], "dec_dil"))
+                h = chans[i]
+            else:  # official: dec_3 1024->512, dec_2 768->256, dec_1 384->64 (= input width)
+                cout = chans[i] if i > 1 else chans[0]
+                setattr(self, f"dec_{i}", _block(cin, cout, "dec_up"))
+                h = cout
+
+    def forward(self, x, mask, state=None, fused=None):
+        hs = [x]
+        h = x
+        for i in range(1, self.layer_size + 1):
+            h = self._run(f"enc_{i}", h, fused)
+            hs.append(h)
+        for i in range(self.layer_size - 1, 0, -1):
+            h = self._run(f"dec_{i}", torch.cat([h, hs[i]], dim=1), fused)
+            if i == 3:
+                h, state = self.att(h, mask, state, fused)
+        return h, state
+
+    def _run(self, name, x, fused):
+        seq = getattr(self, name)
+        if fused is None:
+            return seq(x)
+        w, b = fused[name]
+        conv, act = seq[0], seq[2]
+        cpu = x.device.type == "cpu"
+        if isinstance(conv, nn.ConvTranspose2d):
+            if cpu and name in fused.dwino and x.shape[2] * x.shape[3] <= 576:
+                y = deconv_winograd(x, fused[name + ".dwino"]).add_(b.view(1, -1, 1, 1))
+            elif name in fused.phase:
+                y = deconv_phase(x, fused[name + ".phase"], b)
+            else:
+                y = F.conv_transpose2d(x, w, b, conv.stride, conv.padding)
+        elif cpu and name in fused.wino3:
+            y = conv3x3_winograd(x, fused[name + ".wino"], conv.dilation[0])
+            y = y.add_(b.view(1, -1, 1, 1))
+        else:
+            y = F.conv2d(x, w, b, conv.stride, conv.padding, conv.dilation)
+        if isinstance(act, nn.ReLU):
+            return torch.relu_(y)
+        return F.leaky_relu_(y, act.negative_slope)
+
+
+class Bottleneck(nn.Module):
+    expansion = 4
+
+    def __init__(self, inplanes: int, planes: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, kernel_size=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, kernel_size=3, stride=1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = nn.Conv2d(planes, planes * 4, kernel_size=1, bias=False)
+        self.bn3 = nn.BatchNorm2d(planes * 4)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x, fused=None):
+        if fused is None:
+            out = self.relu(self.bn1(self.conv1(x)))
+            out = self.relu(self.bn2(self.conv2(out)))
+            out = self.bn3(self.conv3(out))
+        else:
+            out = torch.relu_(F.conv2d(x, *fused["tail2.conv1"]))
+            out = torch.relu_(F.conv2d(out, *fused["tail2.conv2"], 1, 1))
+            out = F.conv2d(out, *fused["tail2.conv3"])
+        out = out + x
+        return torch.relu_(out)
+
+
+class _FusedWeights(dict):
+    """Lazily built inference weights of an :class:`RFRNet` (eval mode).
+
+    ``fz[name]`` -> ``(weight, bias)`` with the following BatchNorm folded in;
+    ``fz[name + ".wino"]`` / ``".dwino"`` / ``".phase"`` -> Winograd / phase forms;
+    ``fz["combiner"]`` -> (W_att^T, W_feat^T, bias); ``fz[("fft", name, n)]`` -> FFT spectra.
+    ``wino3`` / ``dwino`` / ``phase``: the layers that use those forms."""
+
+    def __init__(self, net: "RFRNet"):
+        super().__init__()
+        self.net = net
+        mod = net.RFRModule
+        self.bn_pairs = {"Pconv1": (net.Pconv1.weight, net.bn1, False),
+                         "Pconv2": (net.Pconv2.weight, net.bn20, False),
+                         "Pconv22": (net.Pconv22.weight, net.bn2, False),
+                         "Tconv": (net.Tconv.weight, net.bn3, True),
+                         "tail2.conv1": (net.tail2.conv1.weight, net.tail2.bn1, False),
+                         "tail2.conv2": (net.tail2.conv2.weight, net.tail2.bn2, False),
+                         "tail2.conv3": (net.tail2.conv3.weight, net.tail2.bn3, False)}
+        self.wino3, self.dwino, self.phase = set(), set(), set()
+        for i in range(1, mod.layer_size + 1):
+            for name in (f"enc_{i}", f"dec_{i}"):
+                seq = getattr(mod, name, None)
+                if seq is None:
+                    continue
+                conv = seq[0]
+                self.bn_pairs[name] = (conv.weight, seq[1], isinstance(conv, nn.ConvTranspose2d))
+                if (not isinstance(conv, nn.ConvTranspose2d) and conv.kernel_size == (3, 3)
+                        and conv.stride == (1, 1) and conv.dilation[0] == conv.padding[0]):
+                    self.wino3.add(name)
+        # the deepest transposed convolutions: phase convolutions (Winograd when small)
+        self.phase = {n for n in ("dec_3", "dec_2") if n in self.bn_pairs}
+        self.dwino = {n for n in ("dec_3",) if n in self.bn_pairs}
+
+    def __missing__(self, key):
+        with torch.no_grad():
+            value = self._build(key)
+        self[key] = value
+        return value
+
+    def _build(self, key):
+        cl = torch.channels_last
+        if isinstance(key, tuple):                      # ("fft", layer name, n)
+            _tag, name, n = key
+            weight = self[name][0] if name in self.bn_pairs else getattr(self.net, name).weight
+            return fft_weight_spectrum(weight.detach(), n)
+        if key == "combiner":
+            comb = self.net.RFRModule.att.combiner
+            c = comb.out_channels
+            wc = comb.weight.detach()[:, :, 0, 0]
+            return wc[:, :c].t().contiguous(), wc[:, c:].t().contiguous(), comb.bias.detach().clone()
+        name, _, form = key.partition(".")
+        if form == "" or key in self.bn_pairs:
+            weight, bn, transposed = self.bn_pairs[key]
+            w, b = _fold_bn(weight.detach(), bn, transposed=transposed)
+            return w.contiguous(memory_format=cl), b.contiguous()
+        base = self[name][0]
+        if form == "wino":
+            return winograd_weight_3x3(base)
+        if form == "dwino":
+            return winograd_weight_deconv(base)
+        if form == "phase":
+            return deconv_phase_weight(base).contiguous(memory_format=cl)
+        raise KeyError(key)
+
+
+class RFRNet(nn.Module):
+    """RFR-Net generator (official key layout for the default arguments)."""
+
+    def __init__(self, kernel_size: int = 7, channels: int = 64, max_channels: int = 512,
+                 recurrences: int = 6, tail_channels: int = 32, tail_planes: int = 8):
+        super().__init__()
+        if tail_planes * Bottleneck.expansion != tail_channels:
+            raise ValueError("tail_channels must be 4 * tail_planes")
+        k, p = kernel_size, kernel_size // 2
+        self.config = dict(kernel_size=kernel_size, channels=channels, max_channels=max_channels,
+                           recurrences=recurrences, tail_channels=tail_channels,
+                           tail_planes=tail_planes)
+        self.recurrences = recurrences
+        self.Pconv1 = PartialConv2d(3, channels, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.Pconv2 = PartialConv2d(channels, channels, k, 1, p, bias=False)
+        self.bn20 = nn.BatchNorm2d(channels)
+        self.Pconv21 = PartialConv2d(channels, channels, k, 1, p, bias=False)
+        self.Pconv22 = PartialConv2d(channels, channels, k, 1, p, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels)
+        self.RFRModule = RFRModule(channels, max_channels)
+        self.Tconv = nn.ConvTranspose2d(channels, channels, 4, 2, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(channels)
+        self.tail1 = PartialConv2d(3 + channels, tail_channels, 3, 1, 1, bias=False)
+        self.tail2 = Bottleneck(tail_channels, tail_planes)
+        self.out = nn.Conv2d(2 * tail_channels, 3, 3, 1, 1, bias=False)
+        self._finetune = False
+        self._fused = None
+        self._fused_version = None
+
+    # -- training mode helpers -----------------------------------------------------------------
+    def set_finetune(self, finetune: bool = True) -> "RFRNet":
+        """Official fine-tune stage: BatchNorm layers stay in eval mode during training."""
+        self._finetune = bool(finetune)
+        return self.train(self.training)
+
+    def train(self, mode: bool = True, finetune: Optional[bool] = None):
+        """Standard ``train``; ``finetune=True`` (the official second argument) keeps every
+        BatchNorm layer in eval mode while training. Returns the module."""
+        if finetune is not None:
+            self._finetune = bool(finetune)
+        super().train(mode)
+        if mode and self._finetune:
+            for m in self.modules():
+                if isinstance(m, nn.BatchNorm2d):
+                    m.eval()
+        return self
+
+    # -- folded (eval) weights -------------------------------------------------------------------
+    def _param_version(self):
+        return tuple((p.data_ptr(), p._version) for p in self.state_dict().values())
+
+    def _fused_weights(self) -> "_FusedWeights":
+        """Inference weights (BN folded, transformed), built lazily and cached until a
+        parameter or buffer changes."""
+        ver = self._param_version()
+        if self._fused is None or self._fused_version != ver:
+            self._fused = _FusedWeights(self)
+            self._fused_version = ver
+        return self._fused
+
+    def _apply(self, fn, *args, **kwargs):
+        self._fused = None
+        return super()._apply(fn, *args, **kwargs)
+
+    # -- forward ---------------------------------------------------------------------------------
+    def forward(self, in_image: torch.Tensor, mask: torch.Tensor) -> Tuple[torch.Tensor, None]:
+        if mask.shape[1] == 1:
+            mask = mask.expand(-1, 3, -1, -1)
+        n, _, hh, ww = in_image.shape
+        if hh % 16 or ww % 16:
+            raise ValueError(f"RFR-Net needs sides that are multiples of 16, got {hh}x{ww}")
+        fast = not self.training and not (torch.is_grad_enabled() and any(
+            p.requires_grad for p in self.parameters()))
+        if fast:
+            return self._forward_fused(in_image, mask), None
+        return self._forward_plain(in_image, mask), None
+
+    def _forward_plain(self, in_image, mask):
+        """Autograd-friendly path (training); same arithmetic as the official module."""
+        c = self.Pconv1.out_channels
+        x, m = self.Pconv1(in_image, mask)
+        x = F.relu(self.bn1(x))
+        x, m = self.Pconv2(x, m, msum=m * c)
+        x = F.relu(self.bn20(x))
+        acc = x * m
+        macc = m.clone()
+        state = None
+        for _ in range(self.recurrences):
+            x, m = self.Pconv21(x, m, msum=m * c)
+            x, m = self.Pconv22(x, m, msum=m * c)
+            x = F.leaky_relu(self.bn2(x), 0.01)
+            x, state = self.RFRModule(x, m, state)
+            x = x * m
+            acc = acc + x * m
+            macc = macc + m
+        g = self.recurrences + 1
+        x3 = (acc / g) / (macc / g + 1e-7)
+        x4 = F.leaky_relu(self.bn3(self.Tconv(x3)), 0.01)
+        m4 = F.interpolate(m, scale_factor=2)
+        x5 = torch.cat([in_image, x4], dim=1)
+        m5 = torch.cat([mask, m4.expand(-1, x4.shape[1], -1, -1)], dim=1)
+        x5, _ = self.tail1(x5, m5, msum=mask.sum(1, keepdim=True) + m4 * x4.shape[1])
+        x5 = F.leaky_relu(x5, 0.01)
+        x6 = self.tail2(x5)
+        return self.out(torch.cat([x5, x6], dim=1))
+
+    def _forward_fused(self, in_image, mask):
+        fz = self._fused_weights()
+        cl = torch.channels_last
+        c = self.Pconv1.out_channels
+        in_image = in_image.contiguous(memory_format=cl)
+        mask = mask.contiguous(memory_format=cl)
+        msum0 = mask.sum(1, keepdim=True)
+
+        def pconv(layer, x, m, msum, key=None, lname=None):
+            ratio, update = layer.mask_terms(msum)
+            w, b = fz[key] if key else (layer.weight, None)
+            k = layer.kernel_size[0]
+            if (k >= 5 and layer.stride[0] == 1 and x.device.type == "cpu"
+                    and x.shape[2] * x.shape[3] >= 1024):
+                n = 32
+                y = fft_conv2d(x * m, fz[("fft", key or lname, n)], k, layer.padding[0], n)
+            else:
+                y = F.conv2d(x * m, w, None, layer.stride, layer.padding)
+            y.mul_(ratio)
+            if b is not None:
+                y.add_(b.view(1, -1, 1, 1))
+            return y, update
+
+        # BN(y) = y * s + t with s folded into the conv weight: conv(x m, W s) * ratio + t
+        x, m = pconv(self.Pconv1, in_image, mask, msum0, "Pconv1")
+        x = torch.relu_(x)
+        x, m = pconv(self.Pconv2, x, m, m * c, "Pconv2")
+        x = torch.relu_(x)
+        acc = x * m
+        macc = m.clone()
+        state = None
+        for _ in range(self.recurrences):
+            x, m = pconv(self.Pconv21, x, m, m * c, lname="Pconv21")
+            x, m = pconv(self.Pconv22, x, m, m * c, "Pconv22")
+            x = F.leaky_relu_(x, 0.01)
+            x, state = self.RFRModule(x, m, state, fz)
+            x = x * m
+            acc.addcmul_(x, m)
+            macc.add_(m)
+        del state
+        g = self.recurrences + 1
+        x3 = (acc / g) / (macc / g + 1e-7)
+        w, b = fz["Tconv"]
+        x4 = F.leaky_relu_(F.conv_transpose2d(x3, w, b, 2, 1), 0.01)
+        m4 = F.interpolate(m, scale_factor=2)
+        x5 = torch.cat([in_image * mask, x4 * m4], dim=1)
+        msum = msum0 + m4 * x4.shape[1]
+        ratio, _ = self.tail1.mask_terms(msum)
+        x5 = F.conv2d(x5, self.tail1.weight, None, 1, 1).mul_(ratio)
+        x5 = F.leaky_relu_(x5, 0.01)
+        x6 = self.tail2(x5, fz)
+        out = self.out(torch.cat([x5, x6], dim=1))
+        return out.contiguous()
+
+
+def create(**kwargs) -> RFRNet:
+    """RFR-Net. Defaults = the official network; ``kernel_size=5`` gives the official
+    ``RFRNet_Smaller_Hole`` variant; ``channels``, ``max_channels``, ``recurrences``,
+    ``tail_channels``/``tail_planes`` select smaller (non-official) variants."""
+    variant = kwargs.pop("variant", None)
+    if variant in ("smaller_hole", "small_hole"):
+        kwargs.setdefault("kernel_size", 5)
+    elif variant not in (None, "official"):
+        raise ValueError(f"unknown RFR variant {variant!r}")
+    cfg = dict(OFFICIAL)
+    unknown = set(kwargs) - set(cfg)
+    if unknown:
+        raise TypeError(f"unknown RFR options: {', '.join(sorted(unknown))}")
+    cfg.update(kwargs)
+    return RFRNet(**cfg)
