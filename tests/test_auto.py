@@ -153,3 +153,20 @@ def test_engine_kwargs_use_model_default_strategy():
     assert s2.engine_kwargs(spec)["strategy"].name == "tile"
     assert kw["weights"] is None and kw["device"] == "auto"
     assert RunSettings(weights="/x/y/aot.pth").weights_label() == "aot.pth"
+
+
+def test_auto_skips_weight_sets_measured_worse_than_telea(_isolated_user_models):
+    """A weight set marked auto_ok=False (RFR's starter: its card shows it loses to Telea) is
+    not offered to Auto; the user's own file for the same variant is."""
+    from inpaint_gui.engine import registry, weights
+    spec = registry.get_spec("rfr")
+    status, ws, _ = weights.weight_status(spec)
+    if status == "starter":
+        assert ws.auto_ok is False
+        assert "rfr" not in auto.available_models()
+        big = _mask(256, 256, (20, 20, 200, 200))
+        assert choose_model((256, 256), big).model != "rfr"
+    mine = next(w for w in spec.weight_sets if w.kind == "imported")
+    (_isolated_user_models / mine.filename).write_bytes(b"placeholder")
+    assert weights.weight_status(spec)[1] is mine and "rfr" in auto.available_models()
+    assert choose_model((256, 256), _mask(256, 256, (20, 20, 200, 200))).model == "rfr"

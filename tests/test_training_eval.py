@@ -61,3 +61,25 @@ def test_cli_eval(evaldir, tmp_path, capsys):
     assert set(data["results"][0]["cases"]) == {"10-20", "30-40"}
     assert "| telea |" in capsys.readouterr().out
     assert main_eval(["--model", "telea", "--data", str(tmp_path / "missing"), "--json", str(out)]) == 2
+
+
+def test_cli_contact_sheet(evaldir, tmp_path):
+    """The sheet holds, per image row: the original, the input with the hole in grey, each result;
+    the result tiles equal what the engine returns for the same image and mask."""
+    from inpaint_gui import engine
+    from inpaint_gui.training.cli_eval import main_eval
+    assert main_eval(["--model", "telea", "--model", "ns", "--data", str(evaldir), "--bins", "30-40",
+                      "--n", "2", "--size", "64", "--json", str(tmp_path / "r.json"), "--quiet",
+                      "--sheet", str(tmp_path / "sheet.png"), "--sheet-rows", "2"]) == 0
+    sheet = np.asarray(Image.open(tmp_path / "sheet_30-40.png").convert("RGB"))
+    assert sheet.shape == (2 * 68 + 4, 4 * 68 + 4, 3)
+    _, imgs = E.load_eval_images(evaldir, 2, 64)
+    for i, img in enumerate(imgs):
+        hole = E.M.eval_mask((64, 64), E.M.parse_bins("30-40")[0], i, seed=E.M.EVAL_SEED) > 0
+        y = 4 + i * 68
+        np.testing.assert_array_equal(sheet[y:y + 64, 4:68], img)
+        shown = sheet[y:y + 64, 72:136]
+        assert (shown[hole] == 128).all() and np.array_equal(shown[~hole], img[~hole])
+        expect = engine.inpaint(img, E.M.to_engine(hole), model="ns")
+        np.testing.assert_array_equal(sheet[y:y + 64, 4 + 3 * 68:4 + 3 * 68 + 64], expect)
+    assert "samples" not in json.loads((tmp_path / "r.json").read_text())["results"][0]

@@ -105,7 +105,8 @@ def hole_stats(mask: np.ndarray) -> HoleStats:
 
 
 def available_models() -> "set[str]":
-    """Names of registry models that can run now (weights present or none needed)."""
+    """Names of registry models that can run now (weights present or none needed), leaving
+    out those whose only weights are marked ``auto_ok=False`` (measured worse than Telea)."""
     from . import registry, weights
     out = set(CLASSICAL)
     try:
@@ -114,7 +115,8 @@ def available_models() -> "set[str]":
         return out
     for spec in specs:
         try:
-            if weights.weight_status(spec)[0] != "missing":
+            status, ws, _path = weights.weight_status(spec)
+            if status != "missing" and (ws is None or ws.auto_ok):
                 out.add(spec.name)
         except Exception:
             continue

@@ -33,6 +33,9 @@ class WeightSet:
     card: Optional[str] = None
     variant: str = "official"
     options: tuple = ()  # (key, value) pairs passed to the network constructor
+    # False: our own measurements (see the card) show this set loses to the classical fill, so
+    # the Auto choice does not pick it (the user can still select it by hand).
+    auto_ok: bool = True
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ The CLI dispatches ``eval`` here: ``main_eval(argv_after_eval) -> exit code``.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 import json
 import sys
 from typing import List, Optional
@@ -41,6 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="model option passed to the loader (e.g. a variant's constructor kwargs)")
     p.add_argument("--seed", type=int, default=None, help="mask seed (default: the fixed evaluation seed)")
     p.add_argument("--json", dest="json_out", required=True, help="write the results here")
+    p.add_argument("--sheet", default=None, metavar="PNG",
+                   help="also write contact sheets (original | input | each model) here; one per "
+                        "case, named PNG with the case appended")
+    p.add_argument("--sheet-rows", type=int, default=4, help="images per contact sheet (default 4)")
     p.add_argument("--quiet", action="store_true")
     return p
 
@@ -82,10 +87,24 @@ def main_eval(argv: Optional[List[str]] = None) -> int:
     try:
         res = compare(entries, args.data, bins=args.bins, n=args.n, size=args.size, outpaint=args.outpaint,
                       strategy=args.strategy, device=args.device,
-                      seed=M.EVAL_SEED if args.seed is None else args.seed, log=log)
+                      seed=M.EVAL_SEED if args.seed is None else args.seed, log=log,
+                      keep=args.sheet_rows if args.sheet else 0)
     except (FileNotFoundError, ValueError, KeyError) as exc:
         print(f"inpaint eval: {exc}", file=sys.stderr)
         return 2
+    if args.sheet:
+        from inpaint_gui.engine.imageio import save_image
+        from .evaluate import contact_sheet
+        stem = Path(args.sheet)
+        cases = [c for c in res["results"][0]["cases"]] if res["results"] else []
+        for case in cases:
+            target = stem.with_name(f"{stem.stem}_{case}{stem.suffix or '.png'}")
+            save_image(target, contact_sheet(res["images"], res["results"], case, rows=args.sheet_rows),
+                       overwrite=True)
+            print(f"wrote {target}", file=sys.stderr)
+    for r in res["results"]:
+        r.pop("samples", None)
+    res.pop("images", None)
     save_json(res, args.json_out)
     print(res["markdown"])
     failed = [r["label"] for r in res["results"] if r["errors"] and not r["cases"]]

@@ -65,8 +65,11 @@ def evaluate(model: str, data: "str | Path", bins: "str | Sequence" = DEFAULT_BI
              size: int = 256, weights=None, outpaint: bool = False, strategy=None, device: str = "cpu",
              model_options: Optional[dict] = None, seed: int = M.EVAL_SEED, label: Optional[str] = None,
              images: "Optional[tuple]" = None, log: Optional[Callable[[str], None]] = None,
-             cases: Optional[Iterable[str]] = None) -> dict:
-    """Evaluate one model; returns {"model", "cases": {case: metrics}, "mean": ..., ...}."""
+             cases: Optional[Iterable[str]] = None, keep: int = 0) -> dict:
+    """Evaluate one model; returns {"model", "cases": {case: metrics}, "mean": ..., ...}.
+
+    ``keep``: keep the uint8 results (and the hole masks, bool HxW, True = unknown) of the first
+    ``keep`` images per case under ``result["samples"][case]`` for contact sheets."""
     from inpaint_gui import engine
     # import the function itself: importing the submodule rebinds ``engine.outpaint`` to it
     from inpaint_gui.engine.outpaint import outpaint as outpaint_fn
@@ -76,7 +79,8 @@ def evaluate(model: str, data: "str | Path", bins: "str | Sequence" = DEFAULT_BI
     result = {"model": model, "label": label or model, "weights": str(weights) if isinstance(weights, (str, Path)) else
               (None if weights is None else "<state dict>"), "data": str(data), "size": size,
               "n_images": len(imgs), "task": "outpaint" if outpaint else "inpaint", "seed": seed,
-              "strategy": str(strategy) if strategy else None, "device": device, "cases": {}, "errors": {}}
+              "strategy": str(strategy) if strategy else None, "device": device, "cases": {}, "errors": {},
+              "samples": {}}
     t_all = time.time()
     if outpaint:
         case_list = list(cases or M.OUTPAINT_CASES)
@@ -99,7 +103,10 @@ def evaluate(model: str, data: "str | Path", bins: "str | Sequence" = DEFAULT_BI
                     result["errors"][case] = f"outpaint returned {out.shape}, expected {img.shape}"
                     rows = []
                     break
-                rows.append(all_metrics(out, img, hole=M.outpaint_mask(h, w, (t, l, b, r))))
+                hole = M.outpaint_mask(h, w, (t, l, b, r))
+                rows.append(all_metrics(out, img, hole=hole))
+                if len(rows) <= keep:
+                    result["samples"].setdefault(case, []).append((out, hole))
             if rows:
                 result["cases"][case] = dict(_mean_metrics(rows), n=len(rows),
                                              unknown_ratio=float(M.outpaint_mask(size, size, M.outpaint_case_margins(size, size, case)).mean()),
@@ -125,6 +132,8 @@ def evaluate(model: str, data: "str | Path", bins: "str | Sequence" = DEFAULT_BI
                     break
                 secs += time.time() - t0
                 rows.append(all_metrics(out, img, hole=hole))
+                if len(rows) <= keep:
+                    result["samples"].setdefault(key, []).append((out, hole))
             if rows:
                 result["cases"][key] = dict(_mean_metrics(rows), n=len(rows),
                                             hole_ratio=float(np.mean(ratios)),
@@ -138,6 +147,29 @@ def evaluate(model: str, data: "str | Path", bins: "str | Sequence" = DEFAULT_BI
     return result
 
 
+def contact_sheet(images: Sequence[np.ndarray], results: Sequence[dict], case: str,
+                  rows: int = 4) -> np.ndarray:
+    """A uint8 RGB grid for one case: per image a row of original | input (unknown pixels
+    shown mid-grey) | each model's result (columns in ``results`` order). Needs ``keep``."""
+    samples = [r.get("samples", {}).get(case, []) for r in results]
+    n = min([rows, len(images)] + [len(s) for s in samples])
+    if n == 0:
+        raise ValueError(f"no kept samples for case {case!r} (evaluate with keep > 0)")
+    gap = 4
+    h, w = images[0].shape[:2]
+    cols = 2 + len(results)
+    sheet = np.full((n * (h + gap) + gap, cols * (w + gap) + gap, 3), 255, np.uint8)
+    for i in range(n):
+        hole = np.asarray(samples[0][i][1]) > 0
+        shown = images[i].copy()
+        shown[hole] = 128
+        tiles = [images[i], shown] + [s[i][0] for s in samples]
+        for j, tile in enumerate(tiles):
+            y, x = gap + i * (h + gap), gap + j * (w + gap)
+            sheet[y:y + h, x:x + w] = tile[..., :3]
+    return sheet
+
+
 def _fmt_case(c: Optional[dict]) -> str:
     if not c:
         return "-"
@@ -146,7 +178,8 @@ def _fmt_case(c: Optional[dict]) -> str:
 
 def compare(models: Sequence, data: "str | Path", bins: "str | Sequence" = DEFAULT_BINS, n: int = 20,
             size: int = 256, outpaint: bool = False, strategy=None, device: str = "cpu",
-            seed: int = M.EVAL_SEED, log: Optional[Callable[[str], None]] = None) -> dict:
+            seed: int = M.EVAL_SEED, log: Optional[Callable[[str], None]] = None,
+            keep: int = 0) -> dict:
     """Evaluate several models on identical images and masks.
 
     ``models``: names ("telea"), "name:weights_path" strings, or dicts with model / weights /
@@ -159,8 +192,8 @@ def compare(models: Sequence, data: "str | Path", bins: "str | Sequence" = DEFAU
         results.append(evaluate(e["model"], data, bins=bins, n=n, size=size, weights=e.get("weights"),
                                 outpaint=outpaint, strategy=strategy, device=device,
                                 model_options=e.get("model_options"), seed=seed, label=e.get("label"),
-                                images=images, log=log))
-    return {"results": results, "rows": table_rows(results), "markdown": markdown_tables(results)}
+                                images=images, log=log, keep=keep))
+    return {"results": results, "images": images[1], "rows": table_rows(results), "markdown": markdown_tables(results)}
 
 
 def table_rows(results: Sequence[dict]) -> List[dict]:

@@ -68,6 +68,11 @@ SPEC = ModelSpec(
                   source=_SRC_CELEBA + " (G0000000.pt renamed)", licence=_LIC,
                   training_data="CelebA-HQ faces, 512x512, PConv irregular masks",
                   resolution=512, card="models/aot_official.md", variant="official"),
+        # the user's own training of the starter variant (``inpaint train`` + model manager)
+        WeightSet(name="mine", kind="imported", filename="aot_mine.pt",
+                  source="your own file, installed with the model manager",
+                  licence="yours", training_data="see your training run", variant="tiny",
+                  options=STARTER_OPTIONS),
         WeightSet(name="starter", kind="starter", filename="aot_starter.pt",
                   source="trained by this project (inpaint_gui.training) on CPU",
                   licence="same as this project", training_data="project training photo pool",

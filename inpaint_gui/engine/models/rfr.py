@@ -33,8 +33,8 @@ NET_OPTIONS = ("kernel_size", "channels", "max_channels", "recurrences", "tail_c
                "tail_planes")
 
 # Small variant for CPU-trained starter weights (trained by inpaint_gui.training).
-STARTER_OPTIONS = (("channels", 32), ("max_channels", 256), ("recurrences", 4),
-                   ("kernel_size", 5))
+STARTER_OPTIONS = (("kernel_size", 5), ("channels", 16), ("max_channels", 128),
+                   ("recurrences", 4), ("tail_channels", 16), ("tail_planes", 4))
 
 SPEC = ModelSpec(
     name="rfr",
@@ -61,11 +61,17 @@ SPEC = ModelSpec(
                   licence=_LIC,
                   training_data="Paris StreetView, 256x256, irregular masks (<= ~60%)",
                   resolution=256, card="models/rfr_official.md", variant="official"),
+        # the user's own training of the starter variant (``inpaint train`` + model manager)
+        WeightSet(name="mine", kind="imported", filename="rfr_mine.pt",
+                  source="your own file, installed with the model manager",
+                  licence="yours", training_data="see your training run", variant="tiny",
+                  options=STARTER_OPTIONS),
         WeightSet(name="starter", kind="starter", filename="rfr_starter.pt",
                   source="trained by this project (inpaint_gui.training) on CPU",
                   licence="same as this project", training_data="project training photo pool",
-                  resolution=256, card=None, variant="small",
-                  options=STARTER_OPTIONS),
+                  resolution=128, card="models/rfr_starter.md", variant="tiny",
+                  sha256="dd8b934c192e6e7ca9dd4b22c0e10fe4781353a3d967f1abda581a93b366d2da",
+                  options=STARTER_OPTIONS, auto_ok=False),
     ),
 )
 

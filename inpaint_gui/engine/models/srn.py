@@ -55,6 +55,11 @@ SPEC = ModelSpec(
                   source=_SRC + " ('Cityscapes')", licence=_LIC,
                   training_data="Cityscapes street scenes", resolution=256,
                   card="models/srn_official.md", variant="official"),
+        # the user's own training of the starter variant (``inpaint train`` + model manager)
+        WeightSet(name="mine", kind="imported", filename="srn_mine.pt",
+                  source="your own file, installed with the model manager",
+                  licence="yours", training_data="see your training run", variant="small",
+                  options=STARTER_OPTIONS),
         WeightSet(name="starter", kind="starter", filename="srn_starter.pt",
                   source="trained by this project (inpaint_gui.training)", licence="MIT",
                   training_data="project training pool (see models card)", resolution=256,
