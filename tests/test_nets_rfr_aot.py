@@ -220,8 +220,11 @@ def test_specs():
     assert (aot.task, aot.native_size, aot.pad_mod, aot.square) == ("inpaint", 512, 4, False)
     for spec in (rfr, aot):
         kinds = [ws.kind for ws in spec.weight_sets]
-        assert kinds[-1] == "starter" and set(kinds[:-1]) == {"official"}
-        assert spec.weight_sets[-1].options  # the starter's small-variant options
+        assert kinds[-1] == "starter" and set(kinds[:-1]) == {"official", "imported"}
+        starter, mine = spec.weight_sets[-1], spec.weight_set("mine")
+        assert starter.options  # the starter's small-variant options
+        # the user's own training of the starter variant loads with the same options
+        assert mine.kind == "imported" and mine.options == starter.options
 
 
 # ----------------------------------------------------------------------------- checkpoints

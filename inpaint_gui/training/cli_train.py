@@ -20,7 +20,8 @@ from .trainer import ARCHS, VARIANTS
 # (--size / --batch allow progressive training, e.g. 128 px then 256 px; not for SRN, whose
 # global critic's dense layer depends on the size)
 RESUME_OVERRIDABLE = ("steps", "device", "threads", "workers", "val_every", "ckpt_every", "log_every",
-                      "max_minutes", "cache_mb", "amp", "channels_last", "size", "batch")
+                      "max_minutes", "cache_mb", "amp", "channels_last", "size", "batch",
+                      "pretrain_steps")
 
 
 def build_parser() -> argparse.ArgumentParser:
