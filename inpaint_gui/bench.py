@@ -504,16 +504,18 @@ def deterministic_weights(model: str):
 
 
 def _weights_for(model: str):
-    """(weights argument, label): installed weights when present, else deterministic ones."""
+    """(weights argument, label): installed full-size weights when present, else
+    deterministic full-size ones. A bundled starter is a smaller variant, so it would time a
+    different network: the official architecture is timed instead."""
     from .engine.registry import get_spec
     from .engine.weights import weight_status
     spec = get_spec(model)
     if not spec.needs_weights:
         return None, "none needed"
-    status = weight_status(spec)
-    if status[0] != "missing":
-        return None, f"installed ({status[1].name if status[1] else status[0]})"
-    return deterministic_weights(model), "deterministic (timing only)"
+    state, ws, _path = weight_status(spec)
+    if state != "missing" and ws is not None and ws.kind != "starter":
+        return None, f"installed ({ws.name})"
+    return deterministic_weights(model), "deterministic full-size (timing only)"
 
 
 def bench_pipeline(model: str, strategies, runs: int, device: str, cases=None,

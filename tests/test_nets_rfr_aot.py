@@ -334,11 +334,13 @@ def test_starter_files_load_with_detected_variant(name, tmp_path, one_thread):
     assert np.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
 
 
-def test_default_weights_missing_is_a_clear_error():
-    from inpaint_gui.engine.weights import MissingWeightsError, weight_status
-    if weight_status(get_spec("rfr"))[2] is not None:
-        pytest.skip("an RFR weight file is installed")
-    with pytest.raises(MissingWeightsError, match="checkpoint_celeba.pth"):
+def test_default_weights_missing_is_a_clear_error(monkeypatch, tmp_path):
+    """No RFR file anywhere (empty user folder, no bundled starter): the error names the
+    official file to download."""
+    from inpaint_gui.engine import weights as W
+    monkeypatch.setattr(W, "BUNDLED_DIR", tmp_path / "bundled")
+    assert W.weight_status(get_spec("rfr"))[2] is None
+    with pytest.raises(W.MissingWeightsError, match="checkpoint_celeba.pth"):
         _load("rfr", None)
 
 

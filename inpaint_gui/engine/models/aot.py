@@ -35,8 +35,8 @@ _LIC = ("code: Apache-2.0 (repository LICENSE, (c) 2023-2024 researchmm); the we
 
 NET_OPTIONS = ("channels", "block_num", "rates")
 
-# Small variant for CPU-trained starter weights (trained by inpaint_gui.training).
-STARTER_OPTIONS = (("channels", 32), ("block_num", 4), ("rates", (1, 2, 4, 8)))
+# Tiny variant of the CPU-trained starter weights (inpaint_gui.training, ``--variant tiny``).
+STARTER_OPTIONS = (("channels", 16), ("block_num", 4), ("rates", (1, 2, 4, 8)))
 
 SPEC = ModelSpec(
     name="aot",
@@ -76,7 +76,8 @@ SPEC = ModelSpec(
         WeightSet(name="starter", kind="starter", filename="aot_starter.pt",
                   source="trained by this project (inpaint_gui.training) on CPU",
                   licence="same as this project", training_data="project training photo pool",
-                  resolution=256, card=None, variant="small",
+                  resolution=128, card="models/aot_starter.md", variant="tiny",
+                  sha256="3a60ed66aebafe2ac6ca1c92ee2307a534a6cf89e249d5b19f52b9a9766e5abf",
                   options=STARTER_OPTIONS),
     ),
 )
