@@ -20,6 +20,13 @@ Suites (``--suite``):
 * ``gui``: offscreen Qt in a subprocess (see :mod:`inpaint_gui.ui.bench_gui`): opening the
   photo, brush dab, 200 px stroke segment, event-loop gaps during a fill, memory.
 
+``--profile`` (networks): one more forward of ours and of the official formulation per row under
+``torch.profiler``: the share of CPU time per op category (convolution, matmul, FFT, copies,
+other), the GFLOP and achieved GFLOP/s of convolutions and matmuls, the most expensive op; plus
+the machine's own figures to read them against (a large oneDNN 3x3 convolution and matmul in
+GFLOP/s, a 64 MiB copy in GB/s). Pipeline rows always carry a per-stage breakdown of the last
+run (decode, model windows, compositing).
+
 ``--quick``: small sizes, one run, small photo (CI smoke test).
 """
 from __future__ import annotations
@@ -208,6 +215,111 @@ def _run_child(code: str, payload: dict, timeout: float, env: Optional[dict] = N
 
 # ----------------------------------------------------------------------------- networks
 
+# ----------------------------------------------------------------------------- profiles
+
+#: profiler op name -> category (first match wins; ``self`` CPU time of each op)
+PROFILE_CATEGORIES = (
+    ("conv", ("convolution", "conv2d", "conv_transpose", "conv_dilated", "_nnpack")),
+    ("matmul", ("aten::mm", "aten::bmm", "aten::addmm", "aten::baddbmm", "aten::addbmm",
+                "aten::matmul", "aten::linear", "aten::_mkldnn_matmul")),
+    ("fft", ("_fft_",)),
+    ("copy/pad/cat", ("aten::copy_", "aten::cat", "aten::clone", "aten::contiguous", "pad",
+                      "aten::stack", "aten::_to_copy", "aten::index", "aten::fill_",
+                      "aten::zero_", "aten::empty", "aten::resize_")),
+)
+CATEGORY_NAMES = tuple(c for c, _ in PROFILE_CATEGORIES) + ("other",)
+
+
+def op_category(op_name: str) -> str:
+    for cat, needles in PROFILE_CATEGORIES:
+        if any(n in op_name for n in needles):
+            return cat
+    return "other"
+
+
+def flop_split(flop_counts: dict) -> "dict[str, float]":
+    """GFLOP per category (conv / matmul) from ``FlopCounterMode.get_flop_counts()``."""
+    out = {"conv": 0.0, "matmul": 0.0}
+    for op, n in flop_counts.get("Global", {}).items():
+        name = str(op)
+        if "conv" in name:
+            out["conv"] += n / 1e9
+        elif any(k in name for k in ("mm", "matmul", "linear")):
+            out["matmul"] += n / 1e9
+    return out
+
+
+def profile_forward(fn: Callable, inputs: tuple, ctx: Callable) -> dict:
+    """Where one forward's time goes: wall time, self CPU seconds and share per category
+    (:data:`CATEGORY_NAMES`), GFLOP and achieved GFLOP/s of the convolutions and matmuls,
+    and the five most expensive ops. ``fn(*inputs)`` must already be warm."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.inference_mode(), ctx(), FlopCounterMode(display=False) as fc:
+        fn(*inputs)
+    flops = flop_split(fc.get_flop_counts())
+    with torch.inference_mode(), ctx(), profile(activities=[ProfilerActivity.CPU]) as prof:
+        t0 = time.perf_counter()
+        fn(*inputs)
+        wall = time.perf_counter() - t0
+    per_cat = dict.fromkeys(CATEGORY_NAMES, 0.0)
+    ops = []
+    for ev in prof.key_averages():
+        sec = ev.self_cpu_time_total / 1e6
+        if sec <= 0:
+            continue
+        per_cat[op_category(ev.key)] += sec
+        ops.append((ev.key, sec, ev.count))
+    total = sum(per_cat.values()) or 1e-9
+    out = {"wall_s": _sig(wall), "self_cpu_s": _sig(total)}
+    for cat in CATEGORY_NAMES:
+        out[f"{cat}_s"] = _sig(per_cat[cat])
+        out[f"{cat}_pct"] = round(100.0 * per_cat[cat] / total, 1)
+    for cat in ("conv", "matmul"):
+        out[f"{cat}_gflop"] = _sig(flops[cat])
+        if per_cat[cat] > 0 and flops[cat] > 0:
+            out[f"{cat}_gflops_per_s"] = round(flops[cat] / per_cat[cat])
+    ops.sort(key=lambda o: -o[1])
+    out["top_ops"] = [{"op": k, "s": _sig(t), "calls": c} for k, t, c in ops[:5]]
+    return out
+
+
+def _sig(v: float, digits: int = 4) -> float:
+    """``v`` rounded to ``digits`` significant digits."""
+    return float(f"{v:.{digits}g}")
+
+
+def machine_roofline(threads: int = 2, repeats: int = 5) -> dict:
+    """What this CPU sustains, to read the profiles against: a large oneDNN 3x3 convolution
+    (256 -> 256 channels on 128x128, fp32) and a large matmul, in GFLOP/s, and a 64 MiB
+    tensor copy in GB/s (read + write)."""
+    import torch
+    import torch.nn.functional as F
+    torch.set_num_threads(threads)
+    out = {}
+    with torch.inference_mode():
+        x = torch.randn(1, 256, 130, 130)
+        w = torch.randn(256, 256, 3, 3)
+        a, b = torch.randn(4096, 1024), torch.randn(1024, 1024)
+        big = torch.empty(16 * 2**20)
+        cases = {"conv3x3_gflops_per_s": (lambda: F.conv2d(x, w), 2 * 9 * 128 * 128 * 256 * 256),
+                 "matmul_gflops_per_s": (lambda: a @ b, 2 * 4096 * 1024 * 1024),
+                 "copy_gb_per_s": (lambda: big.clone(), 2 * big.numel() * 4)}
+        for key, (f, work) in cases.items():
+            f()
+            best = min(_timed_once(f) for _ in range(repeats))
+            out[key] = round(work / best / 1e9, 1)
+    return out
+
+
+def _timed_once(f: Callable) -> float:
+    t0 = time.perf_counter()
+    f()
+    return time.perf_counter() - t0
+
+
 def _free_form_mask(h: int, w: int, ratio: float = 0.3, seed: int = 0) -> np.ndarray:
     import cv2
     rng = np.random.default_rng(seed)
@@ -302,12 +414,12 @@ def net_row(job: dict) -> dict:
     Order: our inference path once under the FLOP counter (the warm-up; the peak memory is
     read right after it), the reference path once (its warm-up), then ``runs`` timed rounds
     alternating ours and the reference, so both see the same machine load."""
-    import contextlib
 
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
     from .engine import nets
+    from .engine.devices import autocast_context, effective_precision
     name, side = job["model"], int(job["size"])
     device, precision = job.get("device", "cpu"), job.get("precision", "fp32")
     runs, budget = int(job.get("runs", 3)), float(job.get("budget_s", 600))
@@ -323,11 +435,10 @@ def net_row(job: dict) -> dict:
     inputs = tuple(t.to(device) if isinstance(t, torch.Tensor) else t
                    for t in _net_inputs(name, side))
     cuda = device.startswith("cuda")
-    if cuda and precision in ("fp16", "bf16"):  # as the app runs it (TorchInpaintModel)
-        dtype = torch.float16 if precision == "fp16" else torch.bfloat16
-        ctx: Callable = lambda: torch.autocast("cuda", dtype=dtype)  # noqa: E731
-    else:
-        ctx = contextlib.nullcontext
+    row["runs_as"] = effective_precision(device, precision)  # bf16 on CPU needs native bf16
+
+    def ctx():  # as the app runs it (TorchInpaintModel)
+        return autocast_context(device, precision)
 
     def timed(f) -> float:
         t = time.perf_counter()
@@ -379,6 +490,11 @@ def net_row(job: dict) -> dict:
             t = _summary(theirs)
             row["ref_median_s"], row["ref_min_s"] = t["median_s"], t["min_s"]
             row["ratio_same_run"] = round(row["median_s"] / t["median_s"], 3)
+    if job.get("profile"):
+        row["profile"] = {"ours": profile_forward(net, inputs, ctx)}
+        ref = reference_forward(name, net) if "ref_median_s" in row else None
+        if ref is not None:
+            row["profile"]["official"] = profile_forward(ref, inputs, ctx)
     return row
 
 
@@ -401,6 +517,12 @@ def _annotate_network(row: dict) -> dict:
     anchor = ANCHORS_S.get(key)
     if anchor and row.get("device") == "cpu":
         row["official_s"] = anchor
+        if row.get("runs_as", "fp32") != "fp32":  # the target asks for the official outputs
+            if "median_s" in row:
+                row["ratio"] = round(row["median_s"] / anchor, 3)
+            row["note"] = (f"{row['runs_as']}: outputs differ from the official fp32 ones, "
+                           "so not judged against the target; ratio vs the fp32 anchor")
+            return row
         row["target"] = f"<= {TARGET_RATIO}x official"
         if "median_s" in row:
             row["ratio"] = round(row["median_s"] / anchor, 3)
@@ -416,9 +538,10 @@ def _annotate_network(row: dict) -> dict:
 
 def bench_networks(names, sizes: Optional[dict], runs: int, device: str,
                    precisions=("fp32",), threads: int = 2, budget_s: float = 600.0,
-                   timeout_s: float = 1800.0, skip=(), log=None, reference: bool = True
-                   ) -> "list[dict]":
-    """One fresh subprocess per network/size/precision (peak memory per row)."""
+                   timeout_s: float = 1800.0, skip=(), log=None, reference: bool = True,
+                   profile: bool = False) -> "list[dict]":
+    """One fresh subprocess per network/size/precision (peak memory per row); ``profile``
+    adds where the time of one forward goes (ours and the official formulation)."""
     rows = []
     explicit = sizes is not None
     for name in names:
@@ -440,7 +563,8 @@ def bench_networks(names, sizes: Optional[dict], runs: int, device: str,
                 t0 = time.perf_counter()
                 res = _run_child(_NET_CHILD, dict(model=name, size=side, device=device,
                                                   precision=prec, runs=runs, threads=threads,
-                                                  budget_s=budget_s, reference=reference),
+                                                  budget_s=budget_s, reference=reference,
+                                                  profile=profile),
                                  timeout=timeout_s)
                 row = dict(base)
                 row.update(res)
@@ -518,9 +642,28 @@ def _weights_for(model: str):
     return deterministic_weights(model), "deterministic full-size (timing only)"
 
 
+def stage_durations(t0: float, events: "list[tuple[str, float]]", t_end: float
+                    ) -> "list[tuple[str, float]]":
+    """Seconds per stage from ``(label, time the stage ended or began)`` events.
+
+    The first event ("decode") marks the end of decoding; each later event marks the start of
+    a stage, which lasts until the next event (the last one until ``t_end``). Repeated labels
+    (several windows of one model) are summed in first-seen order."""
+    out: "dict[str, float]" = {}
+    if not events:
+        return []
+    out[events[0][0]] = events[0][1] - t0
+    for i, (label, t) in enumerate(events[1:], 1):
+        nxt = events[i + 1][1] if i + 1 < len(events) else t_end
+        key = label.split(": window")[0]
+        out[key] = out.get(key, 0.0) + max(0.0, nxt - t)
+    return [(k, round(v, 3)) for k, v in out.items()]
+
+
 def bench_pipeline(model: str, strategies, runs: int, device: str, cases=None,
                    photo_hw=(4000, 6000), outpaint_model: Optional[str] = "srn",
-                   warmup_budget_s: float = 20.0, log=None) -> "list[dict]":
+                   warmup_budget_s: float = 20.0, log=None,
+                   precision: str = "fp32") -> "list[dict]":
     from .engine import HDStrategy, inpaint, outpaint
     from .engine import imageio
     from .engine.pipeline import plan_windows
@@ -531,6 +674,7 @@ def bench_pipeline(model: str, strategies, runs: int, device: str, cases=None,
     tmpdir = tempfile.mkdtemp(prefix="inpaint_bench_")
     photo_path = write_photo(Path(tmpdir) / "photo.jpg", h, w)
     rows: list = []
+    last_stages: list = []  # (stage, seconds) of the latest timed run (inpaint cases)
     all_cases = pipeline_cases(h, w)
     names = [c for c in all_cases if cases is None or c in cases or c.split("_")[0] in cases]
 
@@ -542,12 +686,13 @@ def bench_pipeline(model: str, strategies, runs: int, device: str, cases=None,
     row.update(time_runs(decode, runs=runs))
     rows.append(row)
     # global warm-up: load the model (cache) and run it once on a small window
-    img = decode()
-    warm_mask = np.zeros((512, 512), np.uint8)
-    warm_mask[200:300, 200:300] = 255
+    warm = np.ascontiguousarray(decode()[:512, :512])
+    warm_mask = np.zeros(warm.shape[:2], np.uint8)
+    wh, ww = warm_mask.shape
+    warm_mask[wh * 2 // 5: wh * 3 // 5, ww * 2 // 5: ww * 3 // 5] = 255
     try:
-        inpaint(np.ascontiguousarray(img[:512, :512]), warm_mask, model=model, weights=weights,
-                strategy=HDStrategy("original"), device=device)
+        inpaint(warm, warm_mask, model=model, weights=weights,
+                strategy=HDStrategy("original"), device=device, precision=precision)
     except Exception as exc:  # the rows below will report it
         if log:
             log(f"pipeline warm-up failed: {exc}")
@@ -570,7 +715,7 @@ def bench_pipeline(model: str, strategies, runs: int, device: str, cases=None,
                         im = decode()
                         kw = {} if strat == "own" else {"strategy": HDStrategy(strat)}
                         outpaint(im, margins=data["margins"], model=mdl, weights=wts,
-                                 device=device, **kw)
+                                 device=device, precision=precision, **kw)
                     n_windows = None
                 else:
                     mask = data["mask"]
@@ -584,21 +729,32 @@ def bench_pipeline(model: str, strategies, runs: int, device: str, cases=None,
                         model_mpx += (y1 - y0) * (x1 - x0) * sc * sc / 1e6
 
                     def run(mask=mask, strat=strat):
+                        events: list = []
+                        t0 = time.perf_counter()
                         im = decode()  # end to end: decode + inpaint + compositing
+                        events.append(("decode", time.perf_counter()))
                         inpaint(im, mask, model=model, weights=weights,
-                                strategy=HDStrategy(strat), device=device)
+                                strategy=HDStrategy(strat), device=device,
+                                precision=precision, progress=lambda ev: events.append((ev.stage,
+                                                                   time.perf_counter())))
+                        last_stages[:] = stage_durations(t0, events, time.perf_counter())
                 row = {"suite": "pipeline", "case": case, "model": mdl, "weights": wlabel,
-                       "strategy": strat, "device": device, "mask_pct": mask_pct}
+                       "strategy": strat, "device": device, "precision": precision,
+                       "mask_pct": mask_pct}
                 if n_windows is not None:
                     row["windows"] = n_windows
                     row["model_mpx"] = round(model_mpx, 2)
                 if log:
                     log(f"pipeline: {case} {mdl} {strat} ...")
                 reset_peak_rss()
+                last_stages.clear()
                 try:
                     row.update(time_adaptive(run, runs, warmup_budget_s))
                 except Exception as exc:
                     row["error"] = f"{type(exc).__name__}: {str(exc)[:160]}"
+                if last_stages:
+                    row["stages_s"] = dict(last_stages)
+                    row["breakdown"] = "; ".join(f"{k} {v:.2f}" for k, v in last_stages)
                 row["peak_rss_mib"] = round(proc_status()["VmHWM"])
                 if case.startswith("a_") and strat == "crop" and model == "aot" \
                         and device == "cpu" and (h, w) == (4000, 6000):
@@ -650,14 +806,14 @@ def bench_gui(runs: int, image_hw=(4000, 6000), strokes: int = 50, fill_model: s
 # ----------------------------------------------------------------------------- output
 
 COLUMNS = {
-    "networks": ["model", "size", "device", "precision", "params_m", "gflop", "official_gflop",
+    "networks": ["model", "size", "device", "precision", "runs_as", "params_m", "gflop", "official_gflop",
                  "median_s", "min_s", "runs", "official_s", "ratio", "ref_median_s",
                  "ratio_same_run", "target", "target_basis", "target_met", "peak_rss_mib",
                  "official_peak_rss_mib", "forward_peak_mib", "cuda_peak_mib", "note",
                  "ref_note", "error"],
-    "pipeline": ["case", "mask_pct", "model", "strategy", "windows", "model_mpx", "median_s",
+    "pipeline": ["case", "mask_pct", "model", "strategy", "precision", "windows", "model_mpx", "median_s",
                  "min_s", "runs",
-                 "target", "target_met", "peak_rss_mib", "weights", "error"],
+                 "target", "target_met", "peak_rss_mib", "breakdown", "weights", "error"],
     "gui": ["metric", "median_s", "min_s", "value", "unit", "peak_growth_mib", "runs", "target",
             "target_met", "note", "error"],
 }
@@ -675,8 +831,32 @@ def _fmt(v) -> str:
     return str(v).replace("|", "/")
 
 
-def markdown(rows: "list[dict]") -> str:
+PROFILE_COLUMNS = ["model", "size", "path", "wall_s"] + [f"{c}_pct" for c in CATEGORY_NAMES] + \
+    ["conv_gflop", "conv_gflops_per_s", "matmul_gflop", "matmul_gflops_per_s", "top_op"]
+
+
+def profile_rows(rows: "list[dict]") -> "list[dict]":
+    """One flat row per profiled forward (network row x {ours, official})."""
     out = []
+    for r in rows:
+        for path, p in (r.get("profile") or {}).items():
+            flat = {"model": r.get("model"), "size": r.get("size"), "path": path}
+            flat.update({k: v for k, v in p.items() if k != "top_ops"})
+            if p.get("top_ops"):
+                t = p["top_ops"][0]
+                flat["top_op"] = f"{t['op']} {t['s']:.2f} s"
+            out.append(flat)
+    return out
+
+
+def markdown(rows: "list[dict]", machine: Optional[dict] = None) -> str:
+    out = []
+    roof = (machine or {}).get("roofline")
+    if roof:
+        out.append("\n### machine\n")
+        out.append("| " + " | ".join(roof) + " |")
+        out.append("|" + "---|" * len(roof))
+        out.append("| " + " | ".join(_fmt(v) for v in roof.values()) + " |")
     for suite in ("networks", "pipeline", "gui"):
         sub = [r for r in rows if r.get("suite") == suite]
         if not sub:
@@ -687,6 +867,16 @@ def markdown(rows: "list[dict]") -> str:
         out.append("|" + "---|" * len(cols))
         for r in sub:
             out.append("| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |")
+    prof = profile_rows(rows)
+    if prof:
+        cols = [c for c in PROFILE_COLUMNS if any(c in r for r in prof)]
+        out.append("\n### profile (share of one forward's CPU time per op category)\n")
+        out.append("| " + " | ".join(cols) + " |")
+        out.append("|" + "---|" * len(cols))
+        for r in prof:
+            out.append("| " + " | ".join(
+                f"{r[c]:.1f}" if c.endswith("_pct") and c in r else _fmt(r.get(c))
+                for c in cols) + " |")
     return "\n".join(out)
 
 
@@ -711,12 +901,17 @@ def main_bench(argv=None) -> int:
     ap.add_argument("--sizes", default="", help="comma-separated sides (default 256,512,1024 "
                                                 "where the architecture allows)")
     ap.add_argument("--precisions", default="",
-                    help="fp32,fp16,bf16 (default: fp32 on CPU, all three on CUDA)")
+                    help="fp32,fp16,bf16 (default: fp32 on CPU, all three on CUDA); networks and "
+                         "pipeline; bf16 on a CPU runs fp32 unless the CPU has native bf16")
     ap.add_argument("--skip", default="", help="rows to skip, e.g. rfr@1024")
     ap.add_argument("--row-budget", type=float, default=600.0,
                     help="seconds of timed forwards per network row before runs are cut")
     ap.add_argument("--row-timeout", type=float, default=1800.0,
                     help="a network row still running after this many seconds is skipped")
+    ap.add_argument("--profile", action="store_true",
+                    help="also profile one forward per network row (ours and official: time "
+                         "per op category, achieved GFLOP/s) and measure the machine's "
+                         "convolution / matmul / copy speed")
     ap.add_argument("--no-reference", action="store_true",
                     help="do not time the official formulation (reference path) beside ours")
     ap.add_argument("--pipeline-model", default="aot")
@@ -755,16 +950,19 @@ def main_bench(argv=None) -> int:
         precisions = ("fp32", "fp16", "bf16") if device.startswith("cuda") else ("fp32",)
     skip = tuple(x for x in a.skip.split(",") if x)
     t_start = time.perf_counter()
+    if a.profile and device == "cpu":
+        machine["roofline"] = machine_roofline(a.threads)
     if a.suite in ("models", "networks", "all"):
         rows += bench_networks(names, sizes, runs, device, precisions, a.threads,
                                a.row_budget, a.row_timeout, skip, log,
-                               reference=not a.no_reference)
+                               reference=not a.no_reference, profile=a.profile)
     if a.suite in ("pipeline", "all"):
         cases = [c for c in a.cases.split(",") if c] or None
         strategies = [s for s in a.strategies.split(",") if s] or \
             (["crop"] if a.quick else ["crop", "resize", "tile"])
-        rows += bench_pipeline(a.pipeline_model, strategies, runs, device, cases, photo_hw,
-                               a.outpaint_model or None, log=log)
+        for prec in precisions:
+            rows += bench_pipeline(a.pipeline_model, strategies, runs, device, cases, photo_hw,
+                                   a.outpaint_model or None, log=log, precision=prec)
     if a.suite in ("gui", "all"):
         log("gui ...")
         rows += bench_gui(runs, photo_hw, 10 if a.quick else a.gui_strokes,
@@ -775,7 +973,7 @@ def main_bench(argv=None) -> int:
         pass
     machine["total_wall_s"] = round(time.perf_counter() - t_start, 1)
     report = {"machine": machine, "args": vars(a), "device": device, "results": rows}
-    md = markdown(rows)
+    md = markdown(rows, machine)
     head = (f"machine: {machine['processor']}, {machine['cpu_count']} CPUs, torch "
             f"{machine['torch']}, {a.threads} threads, device {device}, load "
             f"{machine.get('loadavg_start')} -> {machine.get('loadavg_end')}, "

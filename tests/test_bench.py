@@ -48,6 +48,12 @@ def test_anchor_ratio_and_target_column():
     assert failed["target_met"] is False
     md = bench.markdown([row, slow, failed])
     assert "NOT met" in md and "| met |" in md and "boom" in md
+    # bf16 does not give the official outputs: its ratio is shown, the target is not judged
+    half = bench._annotate_network({"suite": "networks", "model": "aot", "size": 512,
+                                    "device": "cpu", "precision": "bf16", "runs_as": "bf16",
+                                    "median_s": 1.0})
+    assert half["ratio"] == round(1.0 / 2.09, 3)
+    assert "target_met" not in half and "bf16" in half["note"]
 
 
 def test_size_rules_follow_the_registry():
@@ -87,3 +93,81 @@ def test_gui_suite_reduced(qapp):
     assert by["event_loop_idle_max_gap"]["value"] > 0
     assert by["fill_duration"]["median_s"] > 0
     json.dumps(rows)  # JSON-serialisable
+
+
+def test_op_categories():
+    assert bench.op_category("aten::mkldnn_convolution") == "conv"
+    assert bench.op_category("aten::slow_conv_dilated2d") == "conv"
+    assert bench.op_category("aten::bmm") == "matmul"
+    assert bench.op_category("aten::addmm_") == "matmul"
+    assert bench.op_category("aten::_fft_r2c") == "fft"
+    assert bench.op_category("aten::reflection_pad2d") == "copy/pad/cat"
+    assert bench.op_category("aten::copy_") == "copy/pad/cat"
+    assert bench.op_category("aten::sigmoid_") == "other"
+
+
+def test_profile_forward_splits_time_and_flops():
+    import torch
+    import torch.nn.functional as F
+    torch.manual_seed(0)
+    w = torch.randn(16, 8, 3, 3)
+    a = torch.randn(300, 64)
+    b = torch.randn(64, 32)
+
+    def net(x):
+        y = F.conv2d(x, w, padding=1)          # 2*9*8*16*32*32 FLOPs
+        return torch.sigmoid(y).sum() + (a @ b).sum()   # 2*300*64*32 FLOPs
+
+    x = torch.randn(1, 8, 32, 32)
+    net(x)
+    p = bench.profile_forward(net, (x,), __import__("contextlib").nullcontext)
+    assert abs(p["conv_gflop"] - 2 * 9 * 8 * 16 * 32 * 32 / 1e9) < 1e-3
+    assert abs(p["matmul_gflop"] - 2 * 300 * 64 * 32 / 1e9) < 1e-3
+    assert p["conv_s"] > 0 and p["matmul_s"] > 0 and p["other_s"] > 0
+    pct = sum(p[f"{c}_pct"] for c in bench.CATEGORY_NAMES)
+    assert abs(pct - 100.0) < 0.6
+    assert p["wall_s"] > 0 and p["top_ops"] and p["top_ops"][0]["s"] > 0
+
+
+def test_models_suite_profile_rows(tmp_path):
+    out = tmp_path / "bench.json"
+    md = tmp_path / "bench.md"
+    rc = bench.main_bench(["--suite", "models", "--models", "aot", "--sizes", "64", "--runs",
+                           "1", "--threads", "1", "--profile", "--json", str(out),
+                           "--markdown", str(md)])
+    assert rc == 0
+    rep = json.loads(out.read_text())
+    roof = rep["machine"]["roofline"]
+    assert roof["conv3x3_gflops_per_s"] > 0 and roof["copy_gb_per_s"] > 0
+    r = rep["results"][0]
+    assert "error" not in r, r.get("error")
+    ours, official = r["profile"]["ours"], r["profile"]["official"]
+    for p in (ours, official):
+        # AOT-GAN is convolutions only: every counted FLOP is a convolution FLOP
+        assert abs(p["conv_gflop"] - r["gflop"]) <= 0.1 and p["matmul_gflop"] == 0
+        assert p["conv_pct"] > 30 and p["conv_gflops_per_s"] > 0
+    text = md.read_text()
+    assert "### profile" in text and "| aot | 64 | official |" in text and "### machine" in text
+
+
+def test_stage_durations():
+    ev = [("decode", 10.5), ("loading AOT-GAN", 10.5), ("AOT-GAN: window 1/2", 10.6),
+          ("AOT-GAN: window 2/2", 11.6), ("composited", 13.1)]
+    st = dict(bench.stage_durations(10.0, ev, 13.2))
+    assert st == {"decode": 0.5, "loading AOT-GAN": 0.1, "AOT-GAN": 2.5, "composited": 0.1}
+    assert bench.stage_durations(0.0, [], 1.0) == []
+
+
+def test_pipeline_rows_have_a_stage_breakdown(tmp_path):
+    out = tmp_path / "p.json"
+    rc = bench.main_bench(["--suite", "pipeline", "--quick", "--pipeline-model", "telea",
+                           "--cases", "a", "--threads", "1", "--json", str(out)])
+    assert rc == 0
+    rows = json.loads(out.read_text())["results"]
+    (row,) = [r for r in rows if r["case"] == "a_small_object"]
+    assert "error" not in row, row
+    st = row["stages_s"]
+    assert st["decode"] > 0 and any("Telea" in k or "telea" in k.lower() for k in st), st
+    # the stages account for the whole run (the last run; the median may be another run)
+    assert abs(sum(st.values()) - row["times_s"][-1]) < 0.05 + 0.2 * row["times_s"][-1]
+    assert row["breakdown"].startswith("decode ")

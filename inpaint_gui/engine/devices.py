@@ -30,6 +30,41 @@ def pick_device(requested: str = "auto") -> str:
     return requested if base in avail else "cpu"
 
 
+def cpu_has_native_bf16() -> bool:
+    """True when this CPU computes bfloat16 in hardware (AVX512-BF16 or AMX); elsewhere bf16
+    would be emulated and slower than fp32."""
+    try:
+        import torch
+        cpu = torch.cpu
+        return bool(getattr(cpu, "_is_avx512_bf16_supported", lambda: False)()
+                    or getattr(cpu, "_is_amx_tile_supported", lambda: False)())
+    except Exception:  # pragma: no cover - best effort
+        return False
+
+
+def effective_precision(device: str, precision: str) -> str:
+    """The precision a network really runs in: fp16/bf16 on CUDA; bf16 on a CPU with native
+    bf16; fp32 otherwise (CPU fp16, CPU without bf16, MPS)."""
+    precision = (precision or "fp32").lower()
+    if device.startswith("cuda") and precision in ("fp16", "bf16"):
+        return precision
+    if device == "cpu" and precision == "bf16" and cpu_has_native_bf16():
+        return "bf16"
+    return "fp32"
+
+
+def autocast_context(device: str, precision: str):
+    """Context manager running a forward in :func:`effective_precision` (autocast for half
+    precisions, a no-op for fp32). Inputs and outputs stay fp32 tensors."""
+    import contextlib
+    import torch
+    eff = effective_precision(device, precision)
+    if eff == "fp32":
+        return contextlib.nullcontext()
+    dtype = torch.float16 if eff == "fp16" else torch.bfloat16
+    return torch.autocast("cuda" if device.startswith("cuda") else "cpu", dtype=dtype)
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
     """True for CUDA/MPS out-of-memory errors (torch raises several types for them)."""
     try:

@@ -38,7 +38,9 @@ class InpaintModel:
 class TorchInpaintModel(InpaintModel):
     """A model backed by an ``nn.Module``; subclasses implement :meth:`forward_tensors`.
 
-    precision: "fp32", "fp16" or "bf16" (half precisions only on CUDA; CPU stays fp32).
+    precision: "fp32", "fp16" or "bf16"; fp16 runs on CUDA only, bf16 on CUDA and on CPUs with
+    native bf16 (AVX512-BF16 / AMX), anything else runs fp32 (see
+    :func:`~inpaint_gui.engine.devices.effective_precision`).
     """
 
     def __init__(self, spec: ModelSpec, net, device: str = "cpu", precision: str = "fp32") -> None:
@@ -53,12 +55,8 @@ class TorchInpaintModel(InpaintModel):
         return self
 
     def _autocast(self):
-        import contextlib
-        import torch
-        if self.device.startswith("cuda") and self.precision in ("fp16", "bf16"):
-            dtype = torch.float16 if self.precision == "fp16" else torch.bfloat16
-            return torch.autocast("cuda", dtype=dtype)
-        return contextlib.nullcontext()
+        from ..devices import autocast_context
+        return autocast_context(self.device, self.precision)
 
     def predict(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         import torch

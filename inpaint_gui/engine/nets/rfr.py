@@ -305,7 +305,8 @@ class AttentionModule(nn.Module):
         n, c, h, w = foreground.shape
         o = out.permute(0, 2, 3, 1).reshape(-1, c)
         f = foreground.permute(0, 2, 3, 1).reshape(-1, c)
-        y = torch.addmm(b, o, w_att).addmm_(f, w_fg)
+        y = torch.addmm(b, o, w_att)
+        y = y.addmm_(f.to(y.dtype), w_fg.to(y.dtype))  # same dtype under CPU bf16 autocast
         return y.view(n, h, w, -1).permute(0, 3, 1, 2), state
 
 
