@@ -13,3 +13,13 @@ def _isolated_user_models(tmp_path_factory, monkeypatch):
     d = tmp_path_factory.mktemp("user_models")
     monkeypatch.setenv("INPAINT_GUI_MODELS", str(d))
     yield d
+
+
+@pytest.fixture
+def one_thread():
+    """torch on one thread: tiny networks lose more to thread hand-offs than they gain."""
+    import torch
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

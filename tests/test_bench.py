@@ -142,10 +142,12 @@ def test_models_suite_profile_rows(tmp_path):
     r = rep["results"][0]
     assert "error" not in r, r.get("error")
     ours, official = r["profile"]["ours"], r["profile"]["official"]
-    for p in (ours, official):
-        # AOT-GAN is convolutions only: every counted FLOP is a convolution FLOP
-        assert abs(p["conv_gflop"] - r["gflop"]) <= 0.1 and p["matmul_gflop"] == 0
-        assert p["conv_pct"] > 30 and p["conv_gflops_per_s"] > 0
+    # the official AOT-GAN is convolutions only; ours computes its wide 3x3 convolutions as
+    # Winograd matrix products, which need fewer FLOPs in all
+    assert official["matmul_gflop"] == 0 and official["conv_pct"] > 30
+    assert abs(ours["conv_gflop"] + ours["matmul_gflop"] - r["gflop"]) <= 0.1
+    assert ours["matmul_gflop"] > 0 and r["gflop"] < official["conv_gflop"]
+    assert ours["conv_gflops_per_s"] > 0 and official["conv_gflops_per_s"] > 0
     text = md.read_text()
     assert "### profile" in text and "| aot | 64 | official |" in text and "### machine" in text
 

@@ -150,13 +150,6 @@ def test_engine_composite_matches_official(case):
 
 # ----------------------------------------------------------------------------- behaviour
 
-@pytest.fixture
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny networks: thread hand-offs cost more than they give
-    yield
-    torch.set_num_threads(old)
-
 
 def test_rfr_mask_forms_and_repeatability(one_thread):
     torch.manual_seed(0)

@@ -13,13 +13,16 @@ Call convention (official): ``pred = net(x, mask)`` with
   composite is ``(1 - mask) * img + mask * pred``.
 
 The generator has no BatchNorm and no state; eval and train mode compute the same thing.
-Inference (no autograd) uses ``forward_fast``: one reflection pad per AOT block shared by the
-four dilated branches and the gate, the gate normalisation and the gated sum computed in place;
-the convolutions are the same NCHW calls as the official code, so the output is bit-for-bit the
-official one on the fixtures. (AOT's gate divides by the per-channel standard deviation of the
-gate features and multiplies by 10, which amplifies any change in convolution rounding:
-channels-last kernels, ~7x less precise here, moved the output by up to 4e-5 of the 1e-4
-tolerance, so they are not used.) Training uses ``forward_plain`` (the official module graph).
+Inference (no autograd) on CPU in float32 uses ``forward_winograd``: channels-last throughout,
+the wide 3x3 convolutions (each block's rate-1 branch fused with its gate, the fuse conv, the
+first decoder conv) as Winograd F(4x4, 3x3) products in cache-sized bands (4x fewer
+multiplies), the narrow dilated branches as direct channels-last convolutions, one reflection
+pad per block, the gate statistics with short sums. AOT's gate divides by the per-channel
+standard deviation of the gate features and multiplies by 10, which amplifies any change in
+rounding; the path stays within 4e-5 of the official output on the fixtures (tolerance 1e-4).
+``net.winograd_m = 0`` selects ``forward_fast`` instead: the official NCHW convolutions with
+fewer copies, bit-for-bit the official output (also used on GPUs and under autocast).
+Training uses ``forward_plain`` (the official module graph).
 """
 from __future__ import annotations
 
@@ -28,6 +31,8 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from . import winograd as wg
 
 OFFICIAL = dict(channels=64, block_num=8, rates=(1, 2, 4, 8))
 
@@ -96,6 +101,88 @@ class AOTBlock(nn.Module):
         # x * (1 - g) + out * g  ==  x + (out - x) * g  (kept in the official form)
         return x * (1 - g) + out.mul_(g)
 
+    #: Winograd pays off when the product is wide: below this many output channels the
+    #: input transform costs more than it saves and a direct channels-last convolution is used
+    WINOGRAD_MIN_OUT = 128
+
+    def winograd_params(self, m: int) -> dict:
+        """Weights for :meth:`forward_winograd`. The rate-1 branch and the gate read the same
+        padded input, so they share one product; narrow products run as direct convolutions."""
+        convs = [getattr(self, f"block{i:02d}")[1] for i in range(len(self.rates))]
+        gate, fuse = self.gate[1], self.fuse[1]
+        cb, cg = convs[0].weight.shape[0], gate.weight.shape[0]
+        # each job: (rate, weights [Co, C, 3, 3], bias [Co], [(buffer, buffer channels, Co channels)])
+        jobs, gate_done = [], False
+        for i, (rate, conv) in enumerate(zip(self.rates, convs)):
+            w, b = conv.weight, conv.bias
+            targets = [("cat", slice(i * cb, (i + 1) * cb), slice(0, cb))]
+            if rate == 1 and not gate_done:
+                w, b = torch.cat([w, gate.weight], 0), torch.cat([b, gate.bias], 0)
+                targets.append(("gate", slice(0, cg), slice(cb, cb + cg)))
+                gate_done = True
+            jobs.append((rate, w, b, targets))
+        if not gate_done:
+            jobs.append((1, gate.weight, gate.bias, [("gate", slice(0, cg), slice(0, cg))]))
+        jobs.append((1, fuse.weight, fuse.bias, [("fuse", slice(0, cg), slice(0, cg))]))
+        out = []
+        for rate, w, b, targets in jobs:
+            w, b = w.detach().float(), b.detach().float().clone()
+            if w.shape[0] >= self.WINOGRAD_MIN_OUT:
+                out.append(("winograd", rate, wg.weight_transform(w, m), b, targets))
+            else:
+                out.append(("direct", rate, w.contiguous(memory_format=torch.channels_last), b, targets))
+        return dict(jobs=out[:-1], fuse=out[-1])
+
+    def forward_winograd(self, x: torch.Tensor, prm: dict, m: int, bb, aa) -> torch.Tensor:
+        """Inference on channels-last ``[B, H, W, C]`` (contiguous) with Winograd F(m, 3)
+        convolutions for the wide products; returns a new contiguous ``[B, H, W, C]``."""
+        b, h, w, c = x.shape
+        pmax = max(self.rates + (1,))
+        rates = set(self.rates) | {1}
+        ext = {r: wg.conv3x3_extent(h, w, r, m) for r in rates}
+        wino_rates = {j[1] for j in prm["jobs"] + [prm["fuse"]] if j[0] == "winograd"}
+        oh = max([h] + [wg.conv3x3_plan(h, w, r, m)[2] for r in wino_rates])
+        ow = max([w] + [wg.conv3x3_plan(h, w, r, m)[3] for r in wino_rates])
+        xp = wg.reflect_pad(x, pmax, max(pmax - r + e[0] for r, e in ext.items()),
+                            max(pmax - r + e[1] for r, e in ext.items()))
+        bufs = {"cat": x.new_empty((b, oh, ow, c)), "gate": x.new_empty((b, oh, ow, c))}
+        for job in prm["jobs"]:
+            _conv_job(job, xp, pmax - job[1], h, w, bufs, m, bb, aa)
+        del xp
+        out = bufs["cat"][:, :h, :w].relu_()
+        op = wg.reflect_pad(out, 1, *ext[1])
+        bufs["fuse"] = bufs["cat"]            # the fuse output overwrites its own input
+        _conv_job(prm["fuse"], op, 0, h, w, bufs, m, bb, aa)
+        del op
+        out = bufs["fuse"][:, :h, :w]
+        g = bufs["gate"][:, :h, :w]
+        if not g.is_contiguous():
+            g = g.contiguous()
+        # sigmoid(5 * (2 * (g - mean) / (std + 1e-9) - 1)), std unbiased (two-pass)
+        gv = g.view(b, h * w, c)
+        gv.sub_(gv.mean(1, keepdim=True))
+        # the norm row by row, then over rows: short sums keep the rounding of the official
+        # NCHW reduction (one long column sum loses ~3e-6, which the gate amplifies)
+        std = torch.linalg.vector_norm(torch.linalg.vector_norm(g, dim=2), dim=1)
+        std = std.div_(max(h * w - 1, 1) ** 0.5).add_(1e-9).view(b, 1, c)
+        gv.mul_(2).div_(std).sub_(1).mul_(5).sigmoid_()
+        # x * (1 - g) + out * g, the official form
+        return torch.rsub(g, 1).mul_(x).add_(out.mul_(g))
+
+
+def _conv_job(job, src: torch.Tensor, off: int, h: int, w: int, bufs: dict, m: int, bb, aa) -> None:
+    """Run one prepared convolution of :meth:`AOTBlock.winograd_params` on the padded
+    channels-last ``src`` (input at row/column ``off``) into its target buffers."""
+    kind, rate, wt, bias, targets = job
+    if kind == "winograd":
+        wg.conv3x3_padded(src, off, h, w, rate, wt, bb, aa, m,
+                          [(bufs[name][..., dst], ch, bias[ch]) for name, dst, ch in targets])
+        return
+    xin = src.permute(0, 3, 1, 2)[:, :, off:off + h + 2 * rate, off:off + w + 2 * rate]
+    y = F.conv2d(xin, wt, bias, 1, 0, rate).permute(0, 2, 3, 1)
+    for name, dst, ch in targets:
+        bufs[name][:, :h, :w, dst] = y[..., ch]
+
 
 class InpaintGenerator(nn.Module):
     """AOT-GAN generator (official key layout for the default arguments)."""
@@ -130,6 +217,8 @@ class InpaintGenerator(nn.Module):
         if min(hh, ww) // 4 <= rmax:
             raise ValueError(f"AOT-GAN needs sides >= {4 * (rmax + 1)}, got {hh}x{ww}")
         fast = not (torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters()))
+        if fast and self._use_winograd(x):
+            return self.forward_winograd(x, mask)
         if fast:
             return self.forward_fast(x, mask)
         return self.forward_plain(x, mask)
@@ -144,6 +233,73 @@ class InpaintGenerator(nn.Module):
     #: memory layout of the inference path (see the module docstring: channels-last changes
     #: the convolution rounding, which the gate normalisation amplifies)
     memory_format = torch.contiguous_format
+
+    #: Winograd tile size of the CPU fp32 inference path (4: F(4x4,3x3), 2: F(2x2,3x3),
+    #: 0: direct convolutions as in the official code)
+    winograd_m = 4
+
+    def _use_winograd(self, x) -> bool:
+        return (self.winograd_m in wg.WINOGRAD_POINTS and x.device.type == "cpu"
+                and x.dtype == torch.float32 and not torch.is_autocast_enabled("cpu"))
+
+    def _winograd_cache(self):
+        m = self.winograd_m
+        key = (m,) + tuple((t.data_ptr(), t._version) for t in self.parameters())
+        cache = getattr(self, "_wino", None)
+        if cache is None or cache[0] != key:
+            with torch.no_grad():
+                bb, aa = wg.data_transforms(m)
+                blocks = [blk.winograd_params(m) for blk in self.middle]
+                ups = {}
+                for i, mod in enumerate(self.decoder):
+                    if isinstance(mod, UpConv) and mod.conv.out_channels >= AOTBlock.WINOGRAD_MIN_OUT:
+                        ups[i] = wg.weight_transform(mod.conv.weight.detach(), m)
+                convs = {i: mod.weight.detach().contiguous(memory_format=torch.channels_last)
+                         for i, mod in enumerate(self.decoder) if isinstance(mod, nn.Conv2d)}
+            cache = (key, blocks, ups, convs, bb, aa)
+            self._wino = cache
+        return cache
+
+    def release_fast_cache(self) -> None:
+        """Drop the transformed Winograd weights (rebuilt on the next CPU forward)."""
+        self._wino = None
+
+    def prepare_inference(self, x: torch.Tensor) -> None:
+        """Build now what the first inference forward on inputs like ``x`` would build."""
+        if self._use_winograd(x):
+            self._winograd_cache()
+
+    def forward_winograd(self, x, mask):
+        """CPU fp32 inference: channels-last throughout, Winograd F(m x m, 3 x 3) for the wide
+        3x3 convolutions of the AOT blocks and the first decoder stage (max deviation from the
+        official output ~4e-5 on the fixtures, tolerance 1e-4)."""
+        _, blocks, ups, convs, bb, aa = self._winograd_cache()
+        m = self.winograd_m
+        x = torch.cat([x, mask], dim=1).contiguous(memory_format=torch.channels_last)
+        x = self.encoder(x)
+        x = x.permute(0, 2, 3, 1).contiguous()                     # [B, H, W, C]
+        for blk, prm in zip(self.middle, blocks):
+            x = blk.forward_winograd(x, prm, m, bb, aa)
+        x = x.permute(0, 3, 1, 2)                                  # channels-last NCHW view
+        for i, mod in enumerate(self.decoder):
+            if isinstance(mod, UpConv):
+                x = F.interpolate(x, scale_factor=mod.scale, mode="bilinear", align_corners=True)
+                if i in ups:
+                    xh = x.permute(0, 2, 3, 1)
+                    b, h, w, _ = xh.shape
+                    xp = wg.zero_pad(xh, 1, *wg.conv3x3_extent(h, w, 1, m))
+                    _, _, oh, ow = wg.conv3x3_plan(h, w, 1, m)
+                    out = xh.new_empty((b, oh, ow, mod.conv.out_channels))
+                    wg.conv3x3_padded(xp, 0, h, w, 1, ups[i], bb, aa, m,
+                                      [(out, slice(None), mod.conv.bias)])
+                    x = out[:, :h, :w].permute(0, 3, 1, 2)
+                else:
+                    x = F.conv2d(x, convs.get(i, mod.conv.weight), mod.conv.bias, 1, 1)
+            elif isinstance(mod, nn.Conv2d):
+                x = F.conv2d(x, convs[i], mod.bias, mod.stride, mod.padding)
+            else:
+                x = mod(x)
+        return torch.tanh(x).contiguous()
 
     def forward_fast(self, x, mask):
         x = torch.cat([x, mask], dim=1).contiguous(memory_format=self.memory_format)

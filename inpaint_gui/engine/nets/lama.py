@@ -28,11 +28,12 @@ F(4x4, 3x3)); ``net.release_fast_cache()`` frees them.
 """
 from __future__ import annotations
 
-from typing import Optional
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from . import winograd as wg
 
 __all__ = ["FourierUnit", "SpectralTransform", "FFC", "FFC_BN_ACT", "FFCResnetBlock",
            "ConcatTupleLayer", "FFCResNetGenerator", "create", "BIG_LAMA"]
@@ -241,6 +242,11 @@ class FFCResNetGenerator(nn.Module):
         m = 2 ** self.n_downsampling
         return h % m == 0 and w % m == 0 and h // m >= 2 and w // m >= 2
 
+    def prepare_inference(self, x: torch.Tensor) -> None:
+        """Build now what the first inference forward on inputs like ``x`` would build."""
+        if self._use_fast(x):
+            _FastLaMa.params(self)
+
     def release_fast_cache(self) -> None:
         """Drop the fused inference weights (rebuilt on the next fast forward)."""
         self._fused = None
@@ -249,89 +255,16 @@ class FFCResNetGenerator(nn.Module):
 # --------------------------------------------------------------------------------------------
 # Fused inference path (CPU, fp32)
 # --------------------------------------------------------------------------------------------
-# Winograd F(m x m, 3 x 3) (Lavin & Gray 2016): Y = A^T [(G g G^T) * (B^T d B)] A, built by
-# Toom-Cook from interpolation points (+ infinity); rows of G / B^T balanced by powers of two.
-# m = 2 (points 0, 1, -1) is within 3e-6 of a direct conv; m = 4 uses the well-conditioned
-# points 0, 1, -1, 1/2, -2 (about 2e-5 per conv in fp32, 4x fewer multiplies than direct).
-WINOGRAD_POINTS = {2: (0.0, 1.0, -1.0), 4: (0.0, 1.0, -1.0, 0.5, -2.0)}
-_WINOGRAD_CACHE: dict = {}
-
-
-def winograd_matrices(m: int):
-    """(B^T [n,n], G [n,3], A^T [m,n]) in float64 for F(m, 3), n = m + 2."""
-    if m in _WINOGRAD_CACHE:
-        return _WINOGRAD_CACHE[m]
-    pts, r = WINOGRAD_POINTS[m], 3
-    n = m + r - 1
-    at = torch.zeros(m, n, dtype=torch.float64)
-    g = torch.zeros(n, r, dtype=torch.float64)
-    for i, p in enumerate(pts):
-        at[:, i] = torch.tensor([p ** k for k in range(m)], dtype=torch.float64)
-        g[i] = torch.tensor([p ** k for k in range(r)], dtype=torch.float64)
-    at[m - 1, n - 1] = 1.0
-    g[n - 1, r - 1] = 1.0
-    # B^T solves sum_i A^T[k,i] G[i,l] B^T[i,j] = [j == k + l] for all k, l, j (exact system)
-    rows, rhs = [], []
-    for k in range(m):
-        for l_ in range(r):
-            for j in range(n):
-                row = torch.zeros(n, n, dtype=torch.float64)
-                row[:, j] = at[k] * g[:, l_]
-                rows.append(row.reshape(-1))
-                rhs.append(1.0 if j == k + l_ else 0.0)
-    sol = torch.linalg.lstsq(torch.stack(rows), torch.tensor(rhs, dtype=torch.float64)[:, None]).solution
-    bt = sol.reshape(n, n)
-    bt = torch.where(bt.abs() < 1e-12, torch.zeros_like(bt), bt)
-    for i in range(n):  # balance G / B^T rows by powers of two (adds no rounding)
-        ratio = bt[i].abs().max() / g[i].abs().max().clamp(min=1e-30)
-        s = 2.0 ** round(0.5 * float(torch.log2(ratio)))
-        g[i] *= s
-        bt[i] /= s
-    _WINOGRAD_CACHE[m] = (bt, g, at)
-    return bt, g, at
-
-
-def _winograd_weight(w: torch.Tensor, m: int) -> torch.Tensor:
-    """[out, in, 3, 3] -> U [n*n, in, out] float32."""
-    _, g, _ = winograd_matrices(m)
-    n = m + 2
-    u = torch.einsum("ak,oikl,bl->abio", g, w.double(), g)
-    return u.reshape(n * n, w.shape[1], w.shape[0]).float().contiguous()
-
-
-def _winograd_transforms(m: int):
-    bt, _, at = winograd_matrices(m)
-    n = m + 2
-    bb = torch.einsum("ai,bj->abij", bt, bt).reshape(n * n, n * n).float()
-    aa = torch.einsum("ai,bj->abij", at, at).reshape(m * m, n * n).float()
-    return bb, aa
+# Winograd F(m x m, 3 x 3): see .winograd (shared with AOT-GAN). m = 2 is within 3e-6 of a
+# direct conv; m = 4 (about 2e-5 per conv in fp32) needs 4x fewer multiplies.
+WINOGRAD_POINTS = wg.WINOGRAD_POINTS
+winograd_matrices = wg.winograd_matrices
 
 
 def _bn_affine(bn: nn.BatchNorm2d):
     scale = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
     shift = bn.bias.double() - bn.running_mean.double() * scale
     return scale, shift
-
-
-def _reflect_pad_nhwc(x: torch.Tensor, p: int, total_h: Optional[int] = None,
-                      total_w: Optional[int] = None) -> torch.Tensor:
-    """Reflect-pad [B, H, W, C] by ``p`` on each side (``padding_mode='reflect'``), into a
-    buffer of ``total_h`` x ``total_w`` (zeros beyond the padded image)."""
-    b, h, w, c = x.shape
-    th, tw = total_h or h + 2 * p, total_w or w + 2 * p
-    xp = x.new_empty((b, th, tw, c))
-    xp[:, p:p + h, p:p + w] = x
-    for i in range(1, p + 1):
-        xp[:, p - i, p:p + w] = x[:, i]
-        xp[:, p + h - 1 + i, p:p + w] = x[:, h - 1 - i]
-    for i in range(1, p + 1):
-        xp[:, :h + 2 * p, p - i] = xp[:, :h + 2 * p, p + i]
-        xp[:, :h + 2 * p, p + w - 1 + i] = xp[:, :h + 2 * p, p + w - 1 - i]
-    if th > h + 2 * p:
-        xp[:, h + 2 * p:] = 0
-    if tw > w + 2 * p:
-        xp[:, :, w + 2 * p:] = 0
-    return xp
 
 
 def _nchw(x_nhwc: torch.Tensor) -> torch.Tensor:
@@ -368,7 +301,7 @@ class _FastLaMa:
         nd = net.n_downsampling
         m = net.winograd_m
         p = {"m": m}
-        p["bb"], p["aa"] = _winograd_transforms(m)
+        p["bb"], p["aa"] = wg.data_transforms(m)
         stem = []
         for blk in seq[1:2 + nd]:   # model[1] (7x7) and the stride-2 downsampling convs
             ffc = blk.ffc
@@ -397,7 +330,7 @@ class _FastLaMa:
                 sf, tf = _bn_affine(st.fu.bn)
                 layers.append(dict(
                     cl=ffc.convl2l.weight.shape[1],
-                    u_l=_winograd_weight(w_l, m), u_g=_winograd_weight(w_g, m),
+                    u_l=wg.weight_transform(w_l, m), u_g=wg.weight_transform(w_g, m),
                     b_l=t_l.float(), b_g=t_g.float(),
                     w1=(st.conv1[0].weight.double()[:, :, 0, 0] * s1.view(-1, 1)).t().float().contiguous(),
                     b1=t1.float(),
@@ -426,54 +359,19 @@ class _FastLaMa:
         return p
 
     @staticmethod
-    def _tile_index(p, b, h, w):
-        """Row indices into ``cat([x.view(B*H*W, C), zeros(1, C)])`` that gather the reflect-
-        padded (pad 1) Winograd input tiles as [n*n, B*th*tw] (row-major): pad and gather in
-        one ``index_select``."""
-        key = (b, h, w)
-        cache = p.setdefault("tile_index", {})
-        if key not in cache:
-            m = p["m"]
-            n = m + 2
-            th, tw = -(-h // m), -(-w // m)
-
-            def src(i, size):  # padded coordinate -> source coordinate (-1 = zero)
-                j = i - 1
-                j = torch.where(j < 0, -j, j)
-                j = torch.where(j >= size, 2 * size - 2 - j, j)
-                return torch.where(i >= size + 2, torch.full_like(j, -1), j)
-
-            ry = src(torch.arange(n)[:, None] + m * torch.arange(th)[None, :], h)  # [n, th]
-            rx = src(torch.arange(n)[:, None] + m * torch.arange(tw)[None, :], w)  # [n, tw]
-            yy = ry[:, None, None, :, None]                                       # i . . ty .
-            xx = rx[None, :, None, None, :]                                       # . j . . tx
-            bb = torch.arange(b)[None, None, :, None, None]
-            idx = (bb * h + yy) * w + xx
-            idx = torch.where((yy < 0) | (xx < 0), torch.full_like(idx, b * h * w), idx)
-            cache[key] = idx.reshape(-1)
-        return cache[key]
-
-    @staticmethod
     def _winograd(x, p, lp, h, w):
-        """Both 3x3 reflect-padded convs of a residual FFC, BN folded, into [B, H, W, C]."""
+        """Both 3x3 reflect-padded convs of a residual FFC, BN folded, into [B, H, W, C]:
+        one reflect pad, one input transform per band shared by the two products."""
         m = p["m"]
-        n = m + 2
         b, _, _, c = x.shape
         cl = lp["cl"]
-        th, tw = -(-h // m), -(-w // m)
-        src = torch.cat([x.view(-1, c), x.new_zeros((1, c))]) if (m * th != h or m * tw != w) \
-            else x.view(-1, c)
-        d = src.index_select(0, _FastLaMa._tile_index(p, b, h, w))
-        v = torch.mm(p["bb"], d.view(n * n, -1)).view(n * n, b * th * tw, c)
-        y = x.new_empty((b, th, m, tw, m, c))
-        for u, bias, sl, vin in ((lp["u_l"], lp["b_l"], slice(0, cl), v),
-                                 (lp["u_g"], lp["b_g"], slice(cl, c), v[:, :, :cl])):
-            mm = torch.bmm(vin, u)
-            co = mm.shape[-1]
-            yy = torch.mm(p["aa"], mm.view(n * n, -1)).view(m, m, b, th, tw, co)
-            torch.add(yy.permute(2, 3, 0, 4, 1, 5), bias, out=y[..., sl])
-        y = y.view(b, m * th, m * tw, c)
-        if m * th != h or m * tw != w:
+        xp = wg.reflect_pad(x, 1, *wg.conv3x3_extent(h, w, 1, m))
+        _, _, oh, ow = wg.conv3x3_plan(h, w, 1, m)
+        y = x.new_empty((b, oh, ow, c))
+        wg.conv3x3_multi(xp, 0, h, w, 1, p["bb"], p["aa"], m, [
+            (lp["u_l"], slice(None), [(y[..., :cl], slice(None), lp["b_l"])]),
+            (lp["u_g"], slice(0, cl), [(y[..., cl:], slice(None), lp["b_g"])])])
+        if oh != h or ow != w:
             y = y[:, :h, :w].contiguous()
         return y
 
@@ -503,10 +401,10 @@ class _FastLaMa:
         p = _FastLaMa.params(net)
         b = x.shape[0]
         x = x.permute(0, 2, 3, 1).contiguous()                               # NHWC
-        x = _reflect_pad_nhwc(x, 3)
+        x = wg.reflect_pad(x, 3)
         for w, bias, stride, pad in p["stem"]:
             if pad:
-                x = _reflect_pad_nhwc(x, pad)
+                x = wg.reflect_pad(x, pad)
             x = _nhwc(F.conv2d(_nchw(x), w, bias, stride).relu_())
         _, h, wd, c = x.shape
         for layers in p["blocks"]:
@@ -517,7 +415,7 @@ class _FastLaMa:
         for w, bias, stride, pad, opad in p["ups"]:
             x = F.conv_transpose2d(x, w, bias, stride, pad, opad).relu_()
         w_rows, bias, co, kh = p["out"]
-        xp = _reflect_pad_nhwc(_nhwc(x), kh // 2)
+        xp = wg.reflect_pad(_nhwc(x), kh // 2)
         hh, ww = xp.shape[1] - 2 * (kh // 2), xp.shape[2] - 2 * (kh // 2)
         t = _nhwc(F.conv2d(_nchw(xp), w_rows))                                # [B, H+6, W, co*kh]
         t = t.view(b, hh + kh - 1, ww, co, kh)
