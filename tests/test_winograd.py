@@ -19,7 +19,7 @@ def _reference(x_nchw, w, bias, rate, mode):
 @pytest.mark.parametrize("rate,h,w", [(1, 9, 14), (1, 16, 16), (2, 15, 7), (3, 13, 20), (8, 17, 24)])
 @pytest.mark.parametrize("mode", ["reflect", "constant"])
 def test_conv3x3_matches_direct(m, rate, h, w, mode, one_thread, monkeypatch):
-    monkeypatch.setattr(wg, "BAND_TILES", 8)            # several bands per call
+    monkeypatch.setattr(wg, "BAND_BYTES", 8 * 36 * 12 * 4)  # several bands per call
     g = torch.Generator().manual_seed(rate * 100 + h)
     x = torch.randn(2, h, w, 12, generator=g)
     wt = torch.randn(7, 12, 3, 3, generator=g)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 
 __all__ = ["WINOGRAD_POINTS", "winograd_matrices", "weight_transform", "data_transforms",
-           "reflect_pad", "zero_pad", "conv3x3_plan", "conv3x3_extent", "conv3x3_padded", "conv3x3_multi", "BAND_TILES"]
+           "reflect_pad", "zero_pad", "conv3x3_plan", "conv3x3_extent", "conv3x3_padded", "conv3x3_multi", "BAND_BYTES"]
 
 WINOGRAD_POINTS = {2: (0.0, 1.0, -1.0), 4: (0.0, 1.0, -1.0, 0.5, -2.0)}
 _CACHE: dict = {}
@@ -123,7 +123,7 @@ def conv3x3_extent(h: int, w: int, rate: int, m: int) -> "tuple[int, int]":
 
 
 def _band(xp: torch.Tensor, offset: int, h: int, w: int, rate: int, products,
-          bb: torch.Tensor, aa: torch.Tensor, m: int):
+          bb: torch.Tensor, aa: torch.Tensor, m: int, ws: dict):
     """One band of :func:`conv3x3_multi`: yields each product as a strided
     ``[B, ky, m, rate, kx, m, rate, Co]`` view (output row ``rate * (m * ky + qy) + phy``)."""
     n = m + 2
@@ -140,16 +140,32 @@ def _band(xp: torch.Tensor, offset: int, h: int, w: int, rate: int, products,
         (s_b, rate * m * s_row, s_row, rate * m * s_col, s_col, rate * s_row, rate * s_col, 1),
         xp.storage_offset() + offset * (s_row + s_col))
     t = b * ky * rate * kx * rate
-    v = torch.matmul(bb, tiles.reshape(t, n * n, c)).transpose(0, 1)     # [n*n, T, C]
-    for u, cin, _outs in products:
-        prod = torch.bmm(v[..., cin], u)                                     # [n*n, T, Co]
-        co = prod.shape[-1]
-        y = torch.mm(aa, prod.view(n * n, t * co)).view(m, m, b, ky, rate, kx, rate, co)
-        yield y.permute(2, 3, 0, 4, 5, 1, 6, 7)
+    d = _scratch(ws, "d", t * n * n * c, xp).view(b, ky, rate, kx, rate, n, n, c)
+    d.copy_(tiles)
+    v = _scratch(ws, "v", t * n * n * c, xp).view(t, n * n, c)
+    torch.matmul(bb, d.view(t, n * n, c), out=v)
+    v = v.transpose(0, 1)                                                   # [n*n, T, C]
+    for i, (u, cin, _outs) in enumerate(products):
+        co = u.shape[-1]
+        prod = _scratch(ws, f"p{i}", n * n * t * co, xp).view(n * n, t, co)
+        torch.bmm(v[..., cin], u, out=prod)
+        y = _scratch(ws, f"y{i}", m * m * t * co, xp).view(m * m, t * co)
+        torch.mm(aa, prod.view(n * n, t * co), out=y)
+        yield y.view(m, m, b, ky, rate, kx, rate, co).permute(2, 3, 0, 4, 5, 1, 6, 7)
 
 
-#: Winograd tiles per band: the band's tiles, transforms and products stay in cache
-BAND_TILES = 256
+def _scratch(ws: dict, name: str, numel: int, like: torch.Tensor) -> torch.Tensor:
+    """A flat buffer of at least ``numel`` elements, reused band after band (fewer large
+    allocations: fresh pages cost as much as the transforms themselves)."""
+    buf = ws.get(name)
+    if buf is None or buf.numel() < numel:
+        buf = ws[name] = like.new_empty(numel)
+    return buf[:numel]
+
+
+#: bytes of transformed input per band (tiles x n*n x C floats): small enough that a band's
+#: tiles, transforms and products stay in cache, large enough for efficient products
+BAND_BYTES = 9 << 20
 
 
 def conv3x3_multi(xp: torch.Tensor, offset: int, h: int, w: int, rate: int, bb: torch.Tensor,
@@ -168,11 +184,14 @@ def conv3x3_multi(xp: torch.Tensor, offset: int, h: int, w: int, rate: int, bb: 
     of tile rows so that each band's data stay in cache."""
     b = xp.shape[0]
     ky, kx, _, _ = conv3x3_plan(h, w, rate, m)
-    band = max(1, round(BAND_TILES / (b * kx * rate * rate)))
+    n = m + 2
+    tiles = max(1, BAND_BYTES // (n * n * xp.shape[-1] * xp.element_size()))
+    band = max(1, round(tiles / (b * kx * rate * rate)))
     step = rate * m
+    ws: dict = {}
     for k0 in range(0, ky, band):
         k1 = min(ky, k0 + band)
-        ys = _band(xp[:, step * k0:], offset, (k1 - k0) * step, w, rate, products, bb, aa, m)
+        ys = _band(xp[:, step * k0:], offset, (k1 - k0) * step, w, rate, products, bb, aa, m, ws)
         for y, (_u, _cin, outs) in zip(ys, products):
             for out, channels, bias in outs:
                 dst = out[:, step * k0:step * k1, :kx * step]
