@@ -111,9 +111,13 @@ def zero_pad(x: torch.Tensor, p: int, total_h: int, total_w: int) -> torch.Tenso
 def conv3x3_plan(h: int, w: int, rate: int, m: int) -> "tuple[int, int, int, int]":
     """``(tiles_y, tiles_x, out_h, out_w)`` per sub-grid for an ``h x w`` output at ``rate``:
     the output is computed on ``out_h x out_w >= h x w`` (crop the rest)."""
-    ky = -(-(-(-h // rate)) // m)
-    kx = -(-(-(-w // rate)) // m)
+    ky = _ceil_div(_ceil_div(h, rate), m)      # output rows per sub-grid, in tiles of m
+    kx = _ceil_div(_ceil_div(w, rate), m)
     return ky, kx, ky * m * rate, kx * m * rate
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
 
 
 def conv3x3_extent(h: int, w: int, rate: int, m: int) -> "tuple[int, int]":
