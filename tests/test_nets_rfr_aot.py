@@ -343,6 +343,7 @@ def test_rfr_fast_kernels_match_torch(one_thread):
     """FFT, Winograd and phase convolutions of the inference path vs torch's own ops."""
     import torch.nn.functional as F
     from inpaint_gui.engine.nets import rfr as R
+    from inpaint_gui.engine.nets import winograd as W
     g = torch.Generator().manual_seed(3)
     for (n, c, o, h, w, k) in [(1, 8, 6, 37, 50, 7), (2, 5, 4, 30, 28, 5)]:
         x = torch.randn(n, c, h, w, generator=g)
@@ -354,8 +355,10 @@ def test_rfr_fast_kernels_match_torch(one_thread):
         x = torch.randn(2, 12, h, w, generator=g)
         wt = torch.randn(7, 12, 3, 3, generator=g)
         ref = F.conv2d(x, wt, padding=d, dilation=d)
-        out = R.conv3x3_winograd(x, R.winograd_weight_3x3(wt), d)
-        assert (out - ref).abs().max() <= 1e-5 * ref.abs().max()
+        bias = torch.randn(7, generator=g)
+        out = R.conv3x3_winograd_banded(x, W.weight_transform(wt, R.WINOGRAD_M), bias, d)
+        ref = ref + bias.view(1, -1, 1, 1)
+        assert (out - ref).abs().max() <= 3e-5 * ref.abs().max()
     for (h, w) in [(4, 6), (5, 3)]:
         x = torch.randn(2, 10, h, w, generator=g)
         wt = torch.randn(10, 6, 4, 4, generator=g)

@@ -37,11 +37,11 @@ Differences from the official code that do not change the outputs (beyond float 
   for training and computes the same function): BatchNorm folded into the preceding bias-free
   convolutions (cached, recomputed when the parameters change), channels-last layout, the
   k >= 5 partial convolutions by overlap-save FFT on 32x32 tiles, the dilated 3x3
-  convolutions by Winograd F(2x2,3x3) per dilation sub-grid, the transposed convolutions as
-  convolutions over their four output phases (Winograd F(2x2,2x2) for the deepest one at
-  small sizes), the 1x1 combiner as matrix products. All of these use the same products
-  (or transforms with coefficients 0, +-1, +-1/2) and stay within float rounding of the
-  direct computation; on the conformance fixtures the result is <= 2.5 % of the tolerance
+  convolutions by banded Winograd F(4x4,3x3) over all dilation sub-grids at once
+  (engine/nets/winograd.py; float32 on CPU), the transposed convolutions as convolutions
+  over their four output phases (Winograd F(2x2,2x2) for the deepest one at small sizes),
+  the 1x1 combiner as matrix products. All of these stay within float rounding of the direct
+  computation; on the conformance fixtures the result is <= 2.5 % of the tolerance
   1e-4 * max|output| away from the official output.
 """
 from __future__ import annotations
@@ -51,6 +51,8 @@ from typing import Optional, Tuple
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from . import winograd as wg
 
 OFFICIAL = dict(kernel_size=7, channels=64, max_channels=512, recurrences=6, tail_channels=32,
                 tail_planes=8)
@@ -151,47 +153,36 @@ def fft_conv2d(x: torch.Tensor, wspec: torch.Tensor, k: int, pad: int, n: int) -
     return out.permute(0, 3, 1, 2)
 
 
-# Winograd minimal filtering F(2x2, 3x3) and F(2x2, 2x2) (points 0, +-1, inf: transform
-# coefficients 0, +-1, +-1/2, so the rounding stays at the level of a direct convolution).
-_W3 = dict(bt=((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1)),
-           g=((1, 0, 0), (.5, .5, .5), (.5, -.5, .5), (0, 0, 1)),
-           at=((1, 1, 1, 0), (0, 1, -1, -1)))
+# Winograd minimal filtering F(2x2, 2x2) for the transposed convolutions (points 0, +-1, inf:
+# transform coefficients 0, +-1, so the rounding stays at the level of a direct convolution).
 _W2 = dict(bt=((1, -1, 0), (0, 1, 0), (0, -1, 1)),
            g=((1, 0), (1, 1), (0, 1)),
            at=((1, 1, 0), (0, 1, 1)))
 _DECONV_TAPS = {0: [3, 1], 1: [2, 0]}  # ConvTranspose2d(k4, s2, p1): kernel taps per output parity
 
 
-def _wmat(name: str, which: str, ref: torch.Tensor) -> torch.Tensor:
-    m = torch.tensor((_W3 if name == "f23" else _W2)[which], dtype=torch.float64)
+def _wmat(which: str, ref: torch.Tensor) -> torch.Tensor:
+    m = torch.tensor(_W2[which], dtype=torch.float64)
     return torch.kron(m, m).to(device=ref.device, dtype=ref.dtype)
 
 
-def winograd_weight_3x3(weight: torch.Tensor) -> torch.Tensor:
-    """``[Cout, Cin, 3, 3]`` -> ``[16, Cout, Cin]`` F(2x2,3x3) weight transform ``G g G^T``."""
-    g = torch.tensor(_W3["g"], dtype=weight.dtype, device=weight.device)
-    u = torch.einsum("xa,oiab,yb->xyoi", g, weight, g)
-    return u.reshape(16, weight.shape[0], weight.shape[1]).contiguous()
+#: tile of the banded Winograd path (engine/nets/winograd.py) for the 3x3 convolutions
+WINOGRAD_M = 4
 
 
-def conv3x3_winograd(x: torch.Tensor, u: torch.Tensor, d: int) -> torch.Tensor:
-    """``F.conv2d(x, w, padding=d, dilation=d)`` (3x3, stride 1) with F(2x2,3x3) on each of the
-    ``d x d`` dilation sub-grids; ``u = winograd_weight_3x3(w)``. Returns channels-last."""
-    n, c, h, w = x.shape
-    cout = u.shape[1]
-    hq, wq = -(-h // (2 * d)) * 2 * d, -(-w // (2 * d)) * 2 * d
-    xp = F.pad(x.contiguous(), (d, d + wq - w, d, d + hq - h))
-    wp = wq + 2 * d
-    ty, tx = hq // (2 * d), wq // (2 * d)
-    sn, sc = xp.stride(0), xp.stride(1)
-    # input tiles [j, i, C, n, py, ty, px, tx]: row py + 2d*ty + d*j of the padded input
-    dv = xp.as_strided((4, 4, c, n, d, ty, d, tx), (d * wp, d, sc, sn, wp, 2 * d * wp, 1, 2 * d))
-    t = n * d * ty * d * tx
-    v = (_wmat("f23", "bt", x) @ dv.reshape(16, c * t)).view(16, c, t)
-    m = torch.bmm(u, v)                                                      # [16, Cout, T]
-    y = (_wmat("f23", "at", x) @ m.view(16, -1)).view(2, 2, cout, n, d, ty, d, tx)
-    out = y.permute(3, 5, 0, 4, 7, 1, 6, 2).reshape(n, hq, wq, cout)[:, :h, :w]
-    return out.permute(0, 3, 1, 2)
+def conv3x3_winograd_banded(x: torch.Tensor, u: torch.Tensor, bias: torch.Tensor,
+                            d: int) -> torch.Tensor:
+    """``F.conv2d(x, w, bias, padding=d, dilation=d)`` (3x3, stride 1) as banded Winograd
+    F(m x m, 3 x 3) products; ``u = winograd.weight_transform(w, m)``. Returns channels-last."""
+    m = WINOGRAD_M
+    xh = x.permute(0, 2, 3, 1)
+    b, h, w, _ = xh.shape
+    xp = wg.zero_pad(xh, d, *wg.conv3x3_extent(h, w, d, m))
+    _, _, oh, ow = wg.conv3x3_plan(h, w, d, m)
+    out = xh.new_empty((b, oh, ow, u.shape[-1]))
+    bb, aa = wg.data_transforms(m)
+    wg.conv3x3_padded(xp, 0, h, w, d, u, bb, aa, m, [(out, slice(None), bias)])
+    return out[:, :h, :w].permute(0, 3, 1, 2)
 
 
 def winograd_weight_deconv(weight: torch.Tensor) -> torch.Tensor:
@@ -219,9 +210,9 @@ def deconv_winograd(x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     # tiles [j, i, py, px, C, n, ty, tx]: padded row py + 2*ty + j
     dv = xp.as_strided((3, 3, 2, 2, c, n, ty, tx), (wp, 1, wp, 1, sc, sn, 2 * wp, 2))
     t = n * ty * tx
-    v = (_wmat("f22", "bt", x) @ dv.reshape(9, -1)).view(36, c, t)
+    v = (_wmat("bt", x) @ dv.reshape(9, -1)).view(36, c, t)
     m = torch.bmm(u, v)                                                      # [36, Cout, T]
-    y = (_wmat("f22", "at", x) @ m.view(9, -1)).view(2, 2, 2, 2, cout, n, ty, tx)
+    y = (_wmat("at", x) @ m.view(9, -1)).view(2, 2, 2, 2, cout, n, ty, tx)
     # output row 2 * (2 * ty + oy) + py
     out = y.permute(5, 6, 0, 2, 7, 1, 3, 4).reshape(n, 4 * ty, 4 * tx, cout)[:, :2 * h, :2 * w]
     return out.permute(0, 3, 1, 2)
@@ -410,9 +401,8 @@ class RFRModule(nn.Module):
                 y = deconv_phase(x, fused[name + ".phase"], b)
             else:
                 y = F.conv_transpose2d(x, w, b, conv.stride, conv.padding)
-        elif cpu and name in fused.wino3:
-            y = conv3x3_winograd(x, fused[name + ".wino"], conv.dilation[0])
-            y = y.add_(b.view(1, -1, 1, 1))
+        elif cpu and name in fused.wino3 and x.dtype == torch.float32:
+            y = conv3x3_winograd_banded(x, fused[name + ".wino4"], b, conv.dilation[0])
         else:
             y = F.conv2d(x, w, b, conv.stride, conv.padding, conv.dilation)
         if isinstance(act, nn.ReLU):
@@ -450,7 +440,7 @@ class _FusedWeights(dict):
     """Lazily built inference weights of an :class:`RFRNet` (eval mode).
 
     ``fz[name]`` -> ``(weight, bias)`` with the following BatchNorm folded in;
-    ``fz[name + ".wino"]`` / ``".dwino"`` / ``".phase"`` -> Winograd / phase forms;
+    ``fz[name + ".wino4"]`` / ``".dwino"`` / ``".phase"`` -> Winograd / phase forms;
     ``fz["combiner"]`` -> (W_att^T, W_feat^T, bias); ``fz[("fft", name, n)]`` -> FFT spectra.
     ``wino3`` / ``dwino`` / ``phase``: the layers that use those forms."""
 
@@ -503,8 +493,8 @@ class _FusedWeights(dict):
             w, b = _fold_bn(weight.detach(), bn, transposed=transposed)
             return w.contiguous(memory_format=cl), b.contiguous()
         base = self[name][0]
-        if form == "wino":
-            return winograd_weight_3x3(base)
+        if form == "wino4":
+            return wg.weight_transform(base, WINOGRAD_M)
         if form == "dwino":
             return winograd_weight_deconv(base)
         if form == "phase":

@@ -65,13 +65,16 @@ def weight_transform(w: torch.Tensor, m: int) -> torch.Tensor:
 
 
 def data_transforms(m: int):
-    """``(B^T kron B^T [n*n, n*n], A^T kron A^T [m*m, n*n])`` float32: both 2-D transforms
-    as one matrix product each."""
-    bt, _, at = winograd_matrices(m)
-    n = m + 2
-    bb = torch.einsum("ai,bj->abij", bt, bt).reshape(n * n, n * n).float()
-    aa = torch.einsum("ai,bj->abij", at, at).reshape(m * m, n * n).float()
-    return bb, aa
+    """``(B^T kron B^T [n*n, n*n], A^T kron A^T [m*m, n*n])`` float32 (cached, read-only):
+    both 2-D transforms as one matrix product each."""
+    key = ("data", m)
+    if key not in _CACHE:
+        bt, _, at = winograd_matrices(m)
+        n = m + 2
+        bb = torch.einsum("ai,bj->abij", bt, bt).reshape(n * n, n * n).float()
+        aa = torch.einsum("ai,bj->abij", at, at).reshape(m * m, n * n).float()
+        _CACHE[key] = (bb, aa)
+    return _CACHE[key]
 
 
 def reflect_pad(x: torch.Tensor, p: int, total_h: "int | None" = None,
