@@ -367,6 +367,11 @@ def test_rfr_fast_kernels_match_torch(one_thread):
         assert (out - ref).abs().max() <= 1e-5 * ref.abs().max()
         out = R.deconv_phase(x, R.deconv_phase_weight(wt), None)
         assert (out - ref).abs().max() <= 1e-5 * ref.abs().max()
+        bias = torch.randn(6, generator=g)
+        u = W.weight_transform(R.deconv_phase_weight(wt), R.WINOGRAD_M)
+        out = R.deconv_phase_winograd(x, u, bias)
+        ref = ref + bias.view(1, -1, 1, 1)
+        assert (out - ref).abs().max() <= 1e-5 * ref.abs().max()
 
 
 def test_rfr_attention_chunks_and_state(one_thread, monkeypatch):

@@ -41,6 +41,24 @@ def test_conv3x3_matches_direct(m, rate, h, w, mode, one_thread, monkeypatch):
     assert err <= (3e-5 if m == 4 else 1e-5) * ref.abs().max(), float(err)
 
 
+@pytest.mark.parametrize("m", [2, 4])
+def test_conv2x2_matches_direct(m, one_thread, monkeypatch):
+    """F(m, 2): a valid 2x2 convolution (RFR's transposed convolutions over output phases)."""
+    monkeypatch.setattr(wg, "BAND_BYTES", 4 * 25 * 9 * 4)
+    g = torch.Generator().manual_seed(m)
+    x = torch.randn(2, 13, 10, 9, generator=g)
+    wt = torch.randn(5, 9, 2, 2, generator=g)
+    ref = F.conv2d(F.pad(x.permute(0, 3, 1, 2), (1, 1, 1, 1)), wt).permute(0, 2, 3, 1)
+    h, w = ref.shape[1:3]
+    xp = wg.zero_pad(x, 1, *wg.conv3x3_extent(h, w, 1, m, 2))
+    _, _, oh, ow = wg.conv3x3_plan(h, w, 1, m)
+    out = torch.full((2, oh, ow, 5), float("nan"))
+    bb, aa = wg.data_transforms(m, 2)
+    wg.conv3x3_padded(xp, 0, h, w, 1, wg.weight_transform(wt, m), bb, aa, m,
+                      [(out, slice(None), None)])
+    assert (out[:, :h, :w] - ref).abs().max() <= 1e-5 * ref.abs().max()
+
+
 def test_conv3x3_multi_shares_the_input_and_writes_channel_slices(one_thread):
     """Two products from one transform: one over all input channels, one over a slice, each
     written (with bias) into a channel slice of one output buffer; the offset selects the

@@ -38,8 +38,9 @@ Differences from the official code that do not change the outputs (beyond float 
   convolutions (cached, recomputed when the parameters change), channels-last layout, the
   k >= 5 partial convolutions by overlap-save FFT on 32x32 tiles, the dilated 3x3
   convolutions by banded Winograd F(4x4,3x3) over all dilation sub-grids at once
-  (engine/nets/winograd.py; float32 on CPU), the transposed convolutions as convolutions
-  over their four output phases (Winograd F(2x2,2x2) for the deepest one at small sizes),
+  (engine/nets/winograd.py; float32 on CPU), the two deepest transposed convolutions as one
+  2x2 convolution over their four output phases (banded Winograd F(4x4,2x2); per-phase
+  F(2x2,2x2) for the deepest one at small sizes),
   the 1x1 combiner as matrix products. All of these stay within float rounding of the direct
   computation; on the conformance fixtures the result is <= 2.5 % of the tolerance
   1e-4 * max|output| away from the official output.
@@ -312,20 +313,41 @@ def deconv_phase_weight(weight: torch.Tensor) -> torch.Tensor:
     return torch.cat(parts, 0).contiguous()
 
 
-def deconv_phase(x: torch.Tensor, w4: torch.Tensor, bias: Optional[torch.Tensor]) -> torch.Tensor:
-    """ConvTranspose2d(k4, s2, p1) as one 2x2 convolution producing the four output phases,
-    then interleaved (same products and sums as the transposed convolution). Channels-last."""
-    n, _c, h, w = x.shape
-    cout = w4.shape[0] // 4
-    r = F.conv2d(F.pad(x, (1, 1, 1, 1)), w4)                                 # [n,4Co,h+1,w+1]
-    rv = r.permute(0, 2, 3, 1).reshape(n, h + 1, w + 1, 2, 2, cout)
-    out = x.new_empty(n, h, 2, w, 2, cout)
+def deconv_phase_winograd(x: torch.Tensor, u: torch.Tensor, bias: Optional[torch.Tensor]) -> torch.Tensor:
+    """:func:`deconv_phase` with the 2x2 phase convolution as banded Winograd F(4x4, 2x2)
+    products; ``u = winograd.weight_transform(deconv_phase_weight(w), 4)``. Channels-last."""
+    m = WINOGRAD_M
+    xh = x.permute(0, 2, 3, 1)
+    n, h, w, _ = xh.shape
+    cout = u.shape[-1] // 4
+    xp = wg.zero_pad(xh, 1, *wg.conv3x3_extent(h + 1, w + 1, 1, m, 2))
+    _, _, oh, ow = wg.conv3x3_plan(h + 1, w + 1, 1, m)
+    r = xh.new_empty((n, oh, ow, 4 * cout))
+    bb, aa = wg.data_transforms(m, 2)
+    wg.conv3x3_padded(xp, 0, h + 1, w + 1, 1, u, bb, aa, m, [(r, slice(None), None)])
+    return _interleave_phases(r.view(n, oh, ow, 2, 2, cout), h, w, bias)
+
+
+def _interleave_phases(rv: torch.Tensor, h: int, w: int, bias: Optional[torch.Tensor]) -> torch.Tensor:
+    """``rv`` ``[n, >= h+1, >= w+1, 2, 2, Co]`` (phase convolution outputs) -> the transposed
+    convolution's channels-last ``[n, Co, 2h, 2w]``."""
+    n, cout = rv.shape[0], rv.shape[-1]
+    out = rv.new_empty(n, h, 2, w, 2, cout)
     for py in (0, 1):
         for px in (0, 1):
             out[:, :, py, :, px] = rv[:, py:py + h, px:px + w, py, px]
     if bias is not None:
         out += bias
     return out.view(n, 2 * h, 2 * w, cout).permute(0, 3, 1, 2)
+
+
+def deconv_phase(x: torch.Tensor, w4: torch.Tensor, bias: Optional[torch.Tensor]) -> torch.Tensor:
+    """ConvTranspose2d(k4, s2, p1) as one 2x2 convolution producing the four output phases,
+    then interleaved (same products and sums as the transposed convolution). Channels-last."""
+    n, _c, h, w = x.shape
+    cout = w4.shape[0] // 4
+    r = F.conv2d(F.pad(x, (1, 1, 1, 1)), w4)                                 # [n,4Co,h+1,w+1]
+    return _interleave_phases(r.permute(0, 2, 3, 1).reshape(n, h + 1, w + 1, 2, 2, cout), h, w, bias)
 
 
 # --------------------------------------------------------------------------------------------
@@ -394,14 +416,18 @@ class RFRModule(nn.Module):
         w, b = fused[name]
         conv, act = seq[0], seq[2]
         cpu = x.device.type == "cpu"
+        # banded Winograd: float32 only (its transforms would round in bf16 under autocast)
+        wino = cpu and x.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
         if isinstance(conv, nn.ConvTranspose2d):
             if cpu and name in fused.dwino and x.shape[2] * x.shape[3] <= 576:
                 y = deconv_winograd(x, fused[name + ".dwino"]).add_(b.view(1, -1, 1, 1))
+            elif wino and name in fused.phase:
+                y = deconv_phase_winograd(x, fused[name + ".pwino"], b)
             elif name in fused.phase:
                 y = deconv_phase(x, fused[name + ".phase"], b)
             else:
                 y = F.conv_transpose2d(x, w, b, conv.stride, conv.padding)
-        elif cpu and name in fused.wino3 and x.dtype == torch.float32:
+        elif wino and name in fused.wino3:
             y = conv3x3_winograd_banded(x, fused[name + ".wino4"], b, conv.dilation[0])
         else:
             y = F.conv2d(x, w, b, conv.stride, conv.padding, conv.dilation)
@@ -440,7 +466,8 @@ class _FusedWeights(dict):
     """Lazily built inference weights of an :class:`RFRNet` (eval mode).
 
     ``fz[name]`` -> ``(weight, bias)`` with the following BatchNorm folded in;
-    ``fz[name + ".wino4"]`` / ``".dwino"`` / ``".phase"`` -> Winograd / phase forms;
+    ``fz[name + ".wino4"]`` / ``".dwino"`` / ``".pwino"`` / ``".phase"`` -> Winograd / phase
+    forms;
     ``fz["combiner"]`` -> (W_att^T, W_feat^T, bias); ``fz[("fft", name, n)]`` -> FFT spectra.
     ``wino3`` / ``dwino`` / ``phase``: the layers that use those forms."""
 
@@ -497,6 +524,8 @@ class _FusedWeights(dict):
             return wg.weight_transform(base, WINOGRAD_M)
         if form == "dwino":
             return winograd_weight_deconv(base)
+        if form == "pwino":
+            return wg.weight_transform(deconv_phase_weight(base), WINOGRAD_M)
         if form == "phase":
             return deconv_phase_weight(base).contiguous(memory_format=cl)
         raise KeyError(key)

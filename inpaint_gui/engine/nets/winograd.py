@@ -1,10 +1,12 @@
-"""Winograd minimal filtering F(m x m, 3 x 3) for the CPU inference paths (LaMa, AOT-GAN).
+"""Winograd minimal filtering F(m x m, r x r), r = 3 (and 2), for the CPU inference paths
+(LaMa, AOT-GAN, RFR).
 
 ``Y = A^T [(G g G^T) * (B^T d B)] A`` (Lavin & Gray 2016), with the matrices built by Toom-Cook
 from interpolation points (+ infinity) and the rows of G / B^T balanced by powers of two.
 m = 2 (points 0, 1, -1) stays within ~3e-6 of a direct convolution; m = 4 uses the
 well-conditioned points 0, 1, -1, 1/2, -2 (about 2e-5 per conv in fp32) and needs 4x fewer
-multiplies than a direct 3x3 convolution.
+multiplies than a direct 3x3 convolution. F(m, 2) (RFR's transposed convolutions as 2x2
+convolutions over their output phases) uses the first m of those points.
 
 Data are channels-last ``[B, H, W, C]``. A dilated convolution (rate r) is a plain 3x3 one on
 each of the r x r sub-grids ``x[phy::r, phx::r]``; :func:`conv3x3_padded` tiles all sub-grids at
@@ -16,18 +18,21 @@ from __future__ import annotations
 import torch
 
 __all__ = ["WINOGRAD_POINTS", "winograd_matrices", "weight_transform", "data_transforms",
-           "reflect_pad", "zero_pad", "conv3x3_plan", "conv3x3_extent", "conv3x3_padded", "conv3x3_multi", "BAND_BYTES"]
+           "reflect_pad", "zero_pad", "conv3x3_plan", "conv3x3_extent", "conv3x3_padded",
+           "conv3x3_multi", "BAND_BYTES"]
 
 WINOGRAD_POINTS = {2: (0.0, 1.0, -1.0), 4: (0.0, 1.0, -1.0, 0.5, -2.0)}
 _CACHE: dict = {}
 
 
-def winograd_matrices(m: int):
-    """(B^T [n,n], G [n,3], A^T [m,n]) in float64 for F(m, 3), n = m + 2."""
-    if m in _CACHE:
-        return _CACHE[m]
-    pts, r = WINOGRAD_POINTS[m], 3
+def winograd_matrices(m: int, r: int = 3):
+    """(B^T [n,n], G [n,r], A^T [m,n]) in float64 for F(m, r), n = m + r - 1."""
+    if (m, r) in _CACHE:
+        return _CACHE[(m, r)]
+    if r not in (2, 3):
+        raise ValueError(f"Winograd kernels are 2 or 3 wide, got {r}")
     n = m + r - 1
+    pts = WINOGRAD_POINTS[m][:n - 1]
     at = torch.zeros(m, n, dtype=torch.float64)
     g = torch.zeros(n, r, dtype=torch.float64)
     for i, p in enumerate(pts):
@@ -52,25 +57,27 @@ def winograd_matrices(m: int):
         s = 2.0 ** round(0.5 * float(torch.log2(ratio)))
         g[i] *= s
         bt[i] /= s
-    _CACHE[m] = (bt, g, at)
+    _CACHE[(m, r)] = (bt, g, at)
     return bt, g, at
 
 
 def weight_transform(w: torch.Tensor, m: int) -> torch.Tensor:
-    """Conv weight ``[out, in, 3, 3]`` -> ``U = G w G^T`` as ``[n*n, in, out]`` float32."""
-    _, g, _ = winograd_matrices(m)
-    n = m + 2
+    """Conv weight ``[out, in, r, r]`` (r = 3 or 2) -> ``U = G w G^T`` as ``[n*n, in, out]``
+    float32, n = m + r - 1."""
+    r = w.shape[-1]
+    _, g, _ = winograd_matrices(m, r)
+    n = m + r - 1
     u = torch.einsum("ak,oikl,bl->abio", g, w.double(), g)
     return u.reshape(n * n, w.shape[1], w.shape[0]).float().contiguous()
 
 
-def data_transforms(m: int):
+def data_transforms(m: int, r: int = 3):
     """``(B^T kron B^T [n*n, n*n], A^T kron A^T [m*m, n*n])`` float32 (cached, read-only):
     both 2-D transforms as one matrix product each."""
-    key = ("data", m)
+    key = ("data", m, r)
     if key not in _CACHE:
-        bt, _, at = winograd_matrices(m)
-        n = m + 2
+        bt, _, at = winograd_matrices(m, r)
+        n = m + r - 1
         bb = torch.einsum("ai,bj->abij", bt, bt).reshape(n * n, n * n).float()
         aa = torch.einsum("ai,bj->abij", at, at).reshape(m * m, n * n).float()
         _CACHE[key] = (bb, aa)
@@ -123,20 +130,21 @@ def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
-def conv3x3_extent(h: int, w: int, rate: int, m: int) -> "tuple[int, int]":
-    """Rows and columns of padded input (from the pad's first row) that the tiles read."""
+def conv3x3_extent(h: int, w: int, rate: int, m: int, r: int = 3) -> "tuple[int, int]":
+    """Rows and columns of padded input (from the pad's first row) that the tiles of an
+    ``r x r`` kernel read."""
     ky, kx, _, _ = conv3x3_plan(h, w, rate, m)
-    return rate * (m * (ky - 1) + m + 2), rate * (m * (kx - 1) + m + 2)
+    return rate * (m * (ky - 1) + m + r - 1), rate * (m * (kx - 1) + m + r - 1)
 
 
 def _band(xp: torch.Tensor, offset: int, h: int, w: int, rate: int, products,
           bb: torch.Tensor, aa: torch.Tensor, m: int, ws: dict):
     """One band of :func:`conv3x3_multi`: yields each product as a strided
     ``[B, ky, m, rate, kx, m, rate, Co]`` view (output row ``rate * (m * ky + qy) + phy``)."""
-    n = m + 2
+    n = _side(bb)
     b, hp, wp, c = xp.shape
     ky, kx, _, _ = conv3x3_plan(h, w, rate, m)
-    need_h, need_w = (offset + e for e in conv3x3_extent(h, w, rate, m))
+    need_h, need_w = (offset + e for e in conv3x3_extent(h, w, rate, m, n - m + 1))
     s_b, s_row, s_col, s_c = xp.stride()
     if need_h > hp or need_w > wp or s_c != 1 or s_col != c or s_row != wp * c:
         raise ValueError(f"padded buffer {hp}x{wp} too small for rate {rate} (needs "
@@ -161,6 +169,11 @@ def _band(xp: torch.Tensor, offset: int, h: int, w: int, rate: int, products,
         yield y.view(m, m, b, ky, rate, kx, rate, co).permute(2, 3, 0, 4, 5, 1, 6, 7)
 
 
+def _side(bb: torch.Tensor) -> int:
+    """Tile side n of the input transform ``bb`` ``[n*n, n*n]``."""
+    return int(round(bb.shape[0] ** 0.5))
+
+
 def _scratch(ws: dict, name: str, numel: int, like: torch.Tensor) -> torch.Tensor:
     """A flat buffer of at least ``numel`` elements, reused band after band (fewer large
     allocations: fresh pages cost as much as the transforms themselves)."""
@@ -178,7 +191,7 @@ BAND_BYTES = 9 << 20
 def conv3x3_multi(xp: torch.Tensor, offset: int, h: int, w: int, rate: int, bb: torch.Tensor,
                   aa: torch.Tensor, m: int, products) -> None:
     """Valid 3x3 convolutions at dilation ``rate`` of one padded channels-last buffer,
-    sharing its input transform.
+    sharing its input transform (2x2 kernels with the ``r = 2`` transforms and weights).
 
     ``xp`` ``[B, Hp, Wp, C]`` (rows contiguous) holds the input padded by ``rate`` on each
     side starting at row/column ``offset`` (padding done by the caller: reflect, zeros, ...),
@@ -191,7 +204,7 @@ def conv3x3_multi(xp: torch.Tensor, offset: int, h: int, w: int, rate: int, bb: 
     of tile rows so that each band's data stay in cache."""
     b = xp.shape[0]
     ky, kx, _, _ = conv3x3_plan(h, w, rate, m)
-    n = m + 2
+    n = _side(bb)
     tiles = max(1, BAND_BYTES // (n * n * xp.shape[-1] * xp.element_size()))
     band = max(1, round(tiles / (b * kx * rate * rate)))
     step = rate * m
