@@ -285,14 +285,8 @@ class InpaintGenerator(nn.Module):
             if isinstance(mod, UpConv):
                 x = F.interpolate(x, scale_factor=mod.scale, mode="bilinear", align_corners=True)
                 if i in ups:
-                    xh = x.permute(0, 2, 3, 1)
-                    b, h, w, _ = xh.shape
-                    xp = wg.zero_pad(xh, 1, *wg.conv3x3_extent(h, w, 1, m))
-                    _, _, oh, ow = wg.conv3x3_plan(h, w, 1, m)
-                    out = xh.new_empty((b, oh, ow, mod.conv.out_channels))
-                    wg.conv3x3_padded(xp, 0, h, w, 1, ups[i], bb, aa, m,
-                                      [(out, slice(None), mod.conv.bias)])
-                    x = out[:, :h, :w].permute(0, 3, 1, 2)
+                    x = wg.conv_zero_padded(x.permute(0, 2, 3, 1), ups[i], mod.conv.bias, m, 1)
+                    x = x.permute(0, 3, 1, 2)
                 else:
                     x = F.conv2d(x, convs.get(i, mod.conv.weight), mod.conv.bias, 1, 1)
             elif isinstance(mod, nn.Conv2d):

@@ -28,7 +28,6 @@ F(4x4, 3x3)); ``net.release_fast_cache()`` frees them.
 """
 from __future__ import annotations
 
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -255,10 +254,7 @@ class FFCResNetGenerator(nn.Module):
 # --------------------------------------------------------------------------------------------
 # Fused inference path (CPU, fp32)
 # --------------------------------------------------------------------------------------------
-# Winograd F(m x m, 3 x 3): see .winograd (shared with AOT-GAN). m = 2 is within 3e-6 of a
-# direct conv; m = 4 (about 2e-5 per conv in fp32) needs 4x fewer multiplies.
-WINOGRAD_POINTS = wg.WINOGRAD_POINTS
-winograd_matrices = wg.winograd_matrices
+# Winograd F(m x m, 3 x 3): see .winograd (shared with AOT-GAN and RFR).
 
 
 def _bn_affine(bn: nn.BatchNorm2d):

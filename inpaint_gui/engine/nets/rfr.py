@@ -175,15 +175,8 @@ def conv3x3_winograd_banded(x: torch.Tensor, u: torch.Tensor, bias: torch.Tensor
                             d: int) -> torch.Tensor:
     """``F.conv2d(x, w, bias, padding=d, dilation=d)`` (3x3, stride 1) as banded Winograd
     F(m x m, 3 x 3) products; ``u = winograd.weight_transform(w, m)``. Returns channels-last."""
-    m = WINOGRAD_M
-    xh = x.permute(0, 2, 3, 1)
-    b, h, w, _ = xh.shape
-    xp = wg.zero_pad(xh, d, *wg.conv3x3_extent(h, w, d, m))
-    _, _, oh, ow = wg.conv3x3_plan(h, w, d, m)
-    out = xh.new_empty((b, oh, ow, u.shape[-1]))
-    bb, aa = wg.data_transforms(m)
-    wg.conv3x3_padded(xp, 0, h, w, d, u, bb, aa, m, [(out, slice(None), bias)])
-    return out[:, :h, :w].permute(0, 3, 1, 2)
+    out = wg.conv_zero_padded(x.permute(0, 2, 3, 1), u, bias, WINOGRAD_M, d, d)
+    return out.permute(0, 3, 1, 2)
 
 
 def winograd_weight_deconv(weight: torch.Tensor) -> torch.Tensor:
@@ -316,16 +309,9 @@ def deconv_phase_weight(weight: torch.Tensor) -> torch.Tensor:
 def deconv_phase_winograd(x: torch.Tensor, u: torch.Tensor, bias: Optional[torch.Tensor]) -> torch.Tensor:
     """:func:`deconv_phase` with the 2x2 phase convolution as banded Winograd F(4x4, 2x2)
     products; ``u = winograd.weight_transform(deconv_phase_weight(w), 4)``. Channels-last."""
-    m = WINOGRAD_M
-    xh = x.permute(0, 2, 3, 1)
-    n, h, w, _ = xh.shape
-    cout = u.shape[-1] // 4
-    xp = wg.zero_pad(xh, 1, *wg.conv3x3_extent(h + 1, w + 1, 1, m, 2))
-    _, _, oh, ow = wg.conv3x3_plan(h + 1, w + 1, 1, m)
-    r = xh.new_empty((n, oh, ow, 4 * cout))
-    bb, aa = wg.data_transforms(m, 2)
-    wg.conv3x3_padded(xp, 0, h + 1, w + 1, 1, u, bb, aa, m, [(r, slice(None), None)])
-    return _interleave_phases(r.view(n, oh, ow, 2, 2, cout), h, w, bias)
+    n, _c, h, w = x.shape
+    r = wg.conv_zero_padded(x.permute(0, 2, 3, 1), u, None, WINOGRAD_M, 1)   # [n,h+1,w+1,4Co]
+    return _interleave_phases(r.unflatten(-1, (2, 2, -1)), h, w, bias)
 
 
 def _interleave_phases(rv: torch.Tensor, h: int, w: int, bias: Optional[torch.Tensor]) -> torch.Tensor:

@@ -19,7 +19,7 @@ import torch
 
 __all__ = ["WINOGRAD_POINTS", "winograd_matrices", "weight_transform", "data_transforms",
            "reflect_pad", "zero_pad", "conv3x3_plan", "conv3x3_extent", "conv3x3_padded",
-           "conv3x3_multi", "BAND_BYTES"]
+           "conv3x3_multi", "conv_zero_padded", "BAND_BYTES"]
 
 WINOGRAD_POINTS = {2: (0.0, 1.0, -1.0), 4: (0.0, 1.0, -1.0, 0.5, -2.0)}
 _CACHE: dict = {}
@@ -169,9 +169,9 @@ def _band(xp: torch.Tensor, offset: int, h: int, w: int, rate: int, products,
         yield y.view(m, m, b, ky, rate, kx, rate, co).permute(2, 3, 0, 4, 5, 1, 6, 7)
 
 
-def _side(bb: torch.Tensor) -> int:
-    """Tile side n of the input transform ``bb`` ``[n*n, n*n]``."""
-    return int(round(bb.shape[0] ** 0.5))
+def _side(t: torch.Tensor) -> int:
+    """Tile side n of a transform ``[n*n, ...]`` (input transform or transformed weights)."""
+    return int(round(t.shape[0] ** 0.5))
 
 
 def _scratch(ws: dict, name: str, numel: int, like: torch.Tensor) -> torch.Tensor:
@@ -226,3 +226,19 @@ def conv3x3_padded(xp: torch.Tensor, offset: int, h: int, w: int, rate: int, u: 
                    bb: torch.Tensor, aa: torch.Tensor, m: int, outs) -> None:
     """:func:`conv3x3_multi` with one product over all input channels."""
     conv3x3_multi(xp, offset, h, w, rate, bb, aa, m, [(u, slice(None), outs)])
+
+
+def conv_zero_padded(x: torch.Tensor, u: torch.Tensor, bias: "torch.Tensor | None", m: int,
+                     pad: int, rate: int = 1) -> torch.Tensor:
+    """Convolution of channels-last ``x`` ``[B, H, W, C]`` (any strides) zero-padded by ``pad``
+    on each side, kernel ``u`` = :func:`weight_transform` (3x3 or 2x2) at dilation ``rate``.
+    Returns a view ``[B, H', W', Co]`` of a new buffer, ``H' = H + 2 pad - rate (r - 1)``."""
+    b, h, w, _ = x.shape
+    r = _side(u) - m + 1
+    ho, wo = h + 2 * pad - rate * (r - 1), w + 2 * pad - rate * (r - 1)
+    xp = zero_pad(x, pad, *conv3x3_extent(ho, wo, rate, m, r))
+    _, _, oh, ow = conv3x3_plan(ho, wo, rate, m)
+    out = x.new_empty((b, oh, ow, u.shape[-1]))
+    bb, aa = data_transforms(m, r)
+    conv3x3_padded(xp, 0, ho, wo, rate, u, bb, aa, m, [(out, slice(None), bias)])
+    return out[:, :ho, :wo]
