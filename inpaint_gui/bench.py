@@ -387,16 +387,14 @@ def _det_weights(name: str, net):
 
 
 def reference_forward(name: str, net) -> Optional[Callable]:
-    """The network's official formulation in our code (the module-by-module / autograd path
-    that the optimised inference path replaces), or None. Timed in the same process as our
-    inference path, it gives a same-run stand-in for the official implementation's time."""
+    """The network's official formulation in our code (the official module-by-module path
+    that the optimised inference path replaces; for RFR-Net the official arithmetic op for op,
+    ``RFRNet.forward_official``), or None. Timed in the same process as our inference path, it
+    gives a same-run stand-in for the official implementation's time."""
     if name == "aot" and hasattr(net, "forward_plain"):
         return net.forward_plain
-    if name == "rfr" and hasattr(net, "_forward_plain"):
-        def rfr(img, mask):
-            return net._forward_plain(img, mask.expand(-1, 3, -1, -1) if mask.shape[1] == 1
-                                      else mask)
-        return rfr
+    if name == "rfr" and hasattr(net, "forward_official"):
+        return net.forward_official
     if name in ("lama", "pennet") and hasattr(net, "fast"):
         def slow(*args):
             net.fast = False

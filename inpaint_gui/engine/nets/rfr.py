@@ -38,12 +38,17 @@ Differences from the official code that do not change the outputs (beyond float 
   convolutions (cached, recomputed when the parameters change), channels-last layout, the
   k >= 5 partial convolutions by overlap-save FFT on 32x32 tiles, the dilated 3x3
   convolutions by banded Winograd F(4x4,3x3) over all dilation sub-grids at once
-  (engine/nets/winograd.py; float32 on CPU), the two deepest transposed convolutions as one
-  2x2 convolution over their four output phases (banded Winograd F(4x4,2x2); per-phase
-  F(2x2,2x2) for the deepest one at small sizes),
-  the 1x1 combiner as matrix products. All of these stay within float rounding of the direct
-  computation; on the conformance fixtures the result is <= 2.6 % of the tolerance
-  1e-4 * max|output| away from the official output.
+  (engine/nets/winograd.py; float32 on CPU; F(2x2,3x3) up to 16x16 pixels), the transposed
+  convolutions of the recurrent U-Net as one 2x2 convolution over their four output phases
+  (banded Winograd F(4x4,2x2), F(2x2,2x2) up to 32x32 pixels; per-phase F(2x2,2x2) for the
+  deepest one up to 24x24),
+  the 1x1 combiner as matrix products, the attention in cache-sized blocks of queries with
+  weights below 1e-30 set to 0 (no subnormal numbers). All of these stay within float rounding
+  of the direct computation; on the conformance fixtures the result is <= 2.9 % of the
+  tolerance 1e-4 * max|output| away from the official output.
+* ``RFRNet.forward_official`` is the official arithmetic op for op (all-ones mask convolutions,
+  attention over the full score volume): the benchmark's same-run stand-in for the official
+  code (344 GFLOP at 256^2, as the official code).
 """
 from __future__ import annotations
 
@@ -169,13 +174,19 @@ def _wmat(which: str, ref: torch.Tensor) -> torch.Tensor:
 
 #: tile of the banded Winograd path (engine/nets/winograd.py) for the 3x3 convolutions
 WINOGRAD_M = 4
+#: inputs up to this many pixels use F(2x2, .) instead: with few tiles the products are too
+#: short to pay for streaming F(4x4, .)'s larger transformed weights (36 or 25 matrices instead
+#: of 16 or 9; 200 MiB for dec_3's phase kernels). 3x3 layers (16^2 at 256^2 input) and the
+#: transposed convolutions' phase kernels (dec_3 at 32^2 at 512^2 input)
+WINO2_MAX_PIXELS = 256
+PHASE_WINO2_MAX_PIXELS = 1024
 
 
 def conv3x3_winograd_banded(x: torch.Tensor, u: torch.Tensor, bias: torch.Tensor,
-                            d: int) -> torch.Tensor:
+                            d: int, m: int = WINOGRAD_M) -> torch.Tensor:
     """``F.conv2d(x, w, bias, padding=d, dilation=d)`` (3x3, stride 1) as banded Winograd
     F(m x m, 3 x 3) products; ``u = winograd.weight_transform(w, m)``. Returns channels-last."""
-    out = wg.conv_zero_padded(x.permute(0, 2, 3, 1), u, bias, WINOGRAD_M, d, d)
+    out = wg.conv_zero_padded(x.permute(0, 2, 3, 1), u, bias, m, d, d)
     return out.permute(0, 3, 1, 2)
 
 
@@ -216,6 +227,13 @@ def deconv_winograd(x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
 # knowledge-consistent attention
 
 
+#: attention weights below this are set to 0 in inference. Their contribution is far below
+#: float32 rounding (at most hw * 1e-30 of outputs of order 1e-2..1), but left as they are,
+#: the softmax of widely spread scores (noisy inputs) yields subnormal numbers, and subnormal
+#: operands slow the matrix products down (Intel Xeon VM, 512^2: 1.6 s instead of 0.9 s).
+SCORE_FLOOR = 1e-30
+
+
 class KnowledgeConsistentAttention(nn.Module):
     """KCA (patch 1, propagate 3). Only parameter: ``ratio`` ``[1]``.
 
@@ -224,8 +242,9 @@ class KnowledgeConsistentAttention(nn.Module):
     transpose of the official ``[N, k, h, w]`` map) or None at the first recurrence step.
     The output is a channels-last ``[N, C, h, w]`` tensor."""
 
-    #: largest score block computed at once in inference (elements); bounds the extra memory
-    chunk_elems = 1 << 23
+    #: largest score block computed at once in inference (elements): small enough to stay in
+    #: cache between the score product, the softmax, the blend and the output product
+    chunk_elems = 1 << 22
 
     def __init__(self):
         super().__init__()
@@ -253,25 +272,51 @@ class KnowledgeConsistentAttention(nn.Module):
                 att = (prev * mprev + att * r) / (mprev + r)
             out = torch.bmm(att, keys)                                          # [n, q, c]
             return out.view(n, h, w, c).permute(0, 3, 1, 2), (att, mnow)
-        # inference: query chunks; the blended scores overwrite the previous ones in place
+        # inference: blocks of queries small enough for their scores to stay in cache; the
+        # blended scores overwrite the previous ones in place, with the official blend
+        # (prev * mp + softmax * r) / (mp + r) written as prev * (mp / d) + softmax * (r / d)
         att = state[0] if state is not None else foreground.new_empty(n, hw, hw)
         mprev = state[1] if state is not None else None
         step = max(1, min(hw, self.chunk_elems // max(1, hw)))
-        out = foreground.new_empty(n, hw, c) if step < hw else None
+        scores = foreground.new_empty(n, step, hw)
+        out = foreground.new_empty(n, hw, c)
         for q0 in range(0, hw, step):
             q1 = min(hw, q0 + step)
-            sc = torch.softmax(torch.bmm(prop[:, q0:q1], keys_t), dim=-1)
+            sc = torch.softmax(torch.bmm(prop[:, q0:q1], keys_t, out=scores[:, :q1 - q0]), dim=-1)
+            torch.threshold_(sc, SCORE_FLOOR, 0.0)
             a = att[:, q0:q1]
             if mprev is None:
                 a.copy_(sc)
             else:
                 mp = mprev[:, q0:q1]
-                a.mul_(mp).add_(sc.mul_(r)).div_(mp + r)
-            if out is None:
-                out = torch.bmm(a, keys)
-            else:
-                out[:, q0:q1] = torch.bmm(a, keys)
+                a.mul_(mp / (mp + r)).addcmul_(sc, r / (mp + r))
+            out[:, q0:q1] = torch.bmm(a, keys)
         return out.view(n, h, w, c).permute(0, 3, 1, 2), (att, mnow)
+
+
+def _attention_official(att: "AttentionModule", foreground, masks, state):
+    """The official ``AttentionModule`` forward (KCA patch 1, propagate 3, then the combiner),
+    sample by sample over the full score volume; ``state`` = (previous blended scores
+    ``[N, hw, h, w]``, previous mask ``[N, 1, h, w]``) or None. Returns ``(out, state)``."""
+    bz, nc, h, w = foreground.shape
+    if masks.shape[3] != w:
+        masks = F.interpolate(masks, (h, w))
+    foreground = foreground.contiguous()
+    kernels_all = foreground.view(bz, nc, h * w, 1, 1).permute(0, 2, 1, 3, 4)
+    r = torch.abs(att.att.ratio) + 1e-7
+    outs, scores = [], []
+    for i in range(bz):
+        k = kernels_all[i] + 1e-7
+        k = k / torch.sum(k ** 2, [1, 2, 3], keepdim=True) ** 0.5
+        s = F.avg_pool2d(F.conv2d(foreground[i:i + 1], k), 3, 1, padding=1) * 9
+        a = F.softmax(s, dim=1)
+        if state is not None:
+            prev, mprev = state[0][i:i + 1], state[1][i:i + 1]
+            a = (prev * mprev + a * r) / (mprev + r)
+        scores.append(a)
+        outs.append(F.conv_transpose2d(a, k))
+    out = att.combiner(torch.cat([torch.cat(outs, 0), foreground], dim=1))
+    return out, (torch.cat(scores, 0), masks)
 
 
 class AttentionModule(nn.Module):
@@ -306,11 +351,12 @@ def deconv_phase_weight(weight: torch.Tensor) -> torch.Tensor:
     return torch.cat(parts, 0).contiguous()
 
 
-def deconv_phase_winograd(x: torch.Tensor, u: torch.Tensor, bias: Optional[torch.Tensor]) -> torch.Tensor:
-    """:func:`deconv_phase` with the 2x2 phase convolution as banded Winograd F(4x4, 2x2)
-    products; ``u = winograd.weight_transform(deconv_phase_weight(w), 4)``. Channels-last."""
+def deconv_phase_winograd(x: torch.Tensor, u: torch.Tensor, bias: Optional[torch.Tensor],
+                          m: int = WINOGRAD_M) -> torch.Tensor:
+    """:func:`deconv_phase` with the 2x2 phase convolution as banded Winograd F(m x m, 2 x 2)
+    products; ``u = winograd.weight_transform(deconv_phase_weight(w), m)``. Channels-last."""
     n, _c, h, w = x.shape
-    r = wg.conv_zero_padded(x.permute(0, 2, 3, 1), u, None, WINOGRAD_M, 1)   # [n,h+1,w+1,4Co]
+    r = wg.conv_zero_padded(x.permute(0, 2, 3, 1), u, None, m, 1)            # [n,h+1,w+1,4Co]
     return _interleave_phases(r.unflatten(-1, (2, 2, -1)), h, w, bias)
 
 
@@ -405,16 +451,19 @@ class RFRModule(nn.Module):
         # banded Winograd: float32 only (its transforms would round in bf16 under autocast)
         wino = cpu and x.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
         if isinstance(conv, nn.ConvTranspose2d):
-            if cpu and name in fused.dwino and x.shape[2] * x.shape[3] <= 576:
+            pixels = x.shape[2] * x.shape[3]
+            if cpu and name in fused.dwino and pixels <= 576:
                 y = deconv_winograd(x, fused[name + ".dwino"]).add_(b.view(1, -1, 1, 1))
-            elif wino and name in fused.phase:
-                y = deconv_phase_winograd(x, fused[name + ".pwino"], b)
+            elif wino and name in fused.pwino:
+                m = 2 if pixels <= PHASE_WINO2_MAX_PIXELS else WINOGRAD_M
+                y = deconv_phase_winograd(x, fused[f"{name}.pwino{m}"], b, m)
             elif name in fused.phase:
                 y = deconv_phase(x, fused[name + ".phase"], b)
             else:
                 y = F.conv_transpose2d(x, w, b, conv.stride, conv.padding)
         elif wino and name in fused.wino3:
-            y = conv3x3_winograd_banded(x, fused[name + ".wino4"], b, conv.dilation[0])
+            m = 2 if x.shape[2] * x.shape[3] <= WINO2_MAX_PIXELS else WINOGRAD_M
+            y = conv3x3_winograd_banded(x, fused[f"{name}.wino{m}"], b, conv.dilation[0], m)
         else:
             y = F.conv2d(x, w, b, conv.stride, conv.padding, conv.dilation)
         if isinstance(act, nn.ReLU):
@@ -452,10 +501,10 @@ class _FusedWeights(dict):
     """Lazily built inference weights of an :class:`RFRNet` (eval mode).
 
     ``fz[name]`` -> ``(weight, bias)`` with the following BatchNorm folded in;
-    ``fz[name + ".wino4"]`` / ``".dwino"`` / ``".pwino"`` / ``".phase"`` -> Winograd / phase
-    forms;
+    ``fz[name + ".wino4"]`` / ``".dwino"`` / ``".pwino2"`` / ``".pwino4"`` / ``".phase"`` ->
+    Winograd / phase forms;
     ``fz["combiner"]`` -> (W_att^T, W_feat^T, bias); ``fz[("fft", name, n)]`` -> FFT spectra.
-    ``wino3`` / ``dwino`` / ``phase``: the layers that use those forms."""
+    ``wino3`` / ``dwino`` / ``pwino`` / ``phase``: the layers that use those forms."""
 
     def __init__(self, net: "RFRNet"):
         super().__init__()
@@ -468,7 +517,7 @@ class _FusedWeights(dict):
                          "tail2.conv1": (net.tail2.conv1.weight, net.tail2.bn1, False),
                          "tail2.conv2": (net.tail2.conv2.weight, net.tail2.bn2, False),
                          "tail2.conv3": (net.tail2.conv3.weight, net.tail2.bn3, False)}
-        self.wino3, self.dwino, self.phase = set(), set(), set()
+        self.wino3 = set()
         for i in range(1, mod.layer_size + 1):
             for name in (f"enc_{i}", f"dec_{i}"):
                 seq = getattr(mod, name, None)
@@ -479,7 +528,10 @@ class _FusedWeights(dict):
                 if (not isinstance(conv, nn.ConvTranspose2d) and conv.kernel_size == (3, 3)
                         and conv.stride == (1, 1) and conv.dilation[0] == conv.padding[0]):
                     self.wino3.add(name)
-        # the deepest transposed convolutions: phase convolutions (Winograd when small)
+        # transposed convolutions as 2x2 convolutions over their output phases: Winograd
+        # (float32) for all three, direct for the deepest two (dec_1's direct phase form is
+        # slower than the transposed convolution), per-phase F(2x2,2x2) for dec_3 when small
+        self.pwino = {n for n in ("dec_3", "dec_2", "dec_1") if n in self.bn_pairs}
         self.phase = {n for n in ("dec_3", "dec_2") if n in self.bn_pairs}
         self.dwino = {n for n in ("dec_3",) if n in self.bn_pairs}
 
@@ -506,12 +558,12 @@ class _FusedWeights(dict):
             w, b = _fold_bn(weight.detach(), bn, transposed=transposed)
             return w.contiguous(memory_format=cl), b.contiguous()
         base = self[name][0]
-        if form == "wino4":
-            return wg.weight_transform(base, WINOGRAD_M)
+        if form in ("wino2", "wino4"):
+            return wg.weight_transform(base, int(form[-1]))
         if form == "dwino":
             return winograd_weight_deconv(base)
-        if form == "pwino":
-            return wg.weight_transform(deconv_phase_weight(base), WINOGRAD_M)
+        if form in ("pwino2", "pwino4"):
+            return wg.weight_transform(deconv_phase_weight(base), int(form[-1]))
         if form == "phase":
             return deconv_phase_weight(base).contiguous(memory_format=cl)
         raise KeyError(key)
@@ -620,6 +672,56 @@ class RFRNet(nn.Module):
         x5 = torch.cat([in_image, x4], dim=1)
         m5 = torch.cat([mask, m4.expand(-1, x4.shape[1], -1, -1)], dim=1)
         x5, _ = self.tail1(x5, m5, msum=mask.sum(1, keepdim=True) + m4 * x4.shape[1])
+        x5 = F.leaky_relu(x5, 0.01)
+        x6 = self.tail2(x5)
+        return self.out(torch.cat([x5, x6], dim=1))
+
+    @torch.no_grad()
+    def forward_official(self, in_image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The official eval forward op for op: multi-channel partial convolutions whose mask
+        updates convolve the full mask with all-ones kernels, and per-sample attention that
+        convolves with every key, pools the ``[hw, h, w]`` score volume and takes its softmax
+        over dim 1. Same output as :meth:`forward` (within float rounding) at the official
+        cost: ``inpaint bench`` times it as the same-run stand-in for the official code.
+        ``in_image``/``mask`` as :meth:`forward`; returns the raw ``[N, 3, H, W]`` output."""
+        if mask.shape[1] == 1:
+            mask = mask.expand(-1, 3, -1, -1)
+        in_image, mask = in_image.contiguous(), mask.contiguous()
+
+        def pconv(layer, x, m):
+            ones = torch.ones_like(layer.weight)
+            count = F.conv2d(m, ones, None, layer.stride, layer.padding)
+            ratio = layer.weight[0].numel() / (count + 1e-8)
+            update = torch.clamp(count, 0, 1)
+            out = F.conv2d(x * m, layer.weight, None, layer.stride, layer.padding)
+            return out * (ratio * update), update
+
+        x, m = pconv(self.Pconv1, in_image, mask)
+        x = F.relu(self.bn1(x))
+        x, m = pconv(self.Pconv2, x, m)
+        x = F.relu(self.bn20(x))
+        feats, masks, state = [x], [m], None
+        mod = self.RFRModule
+        for _ in range(self.recurrences):
+            x, m = pconv(self.Pconv21, x, m)
+            x, m = pconv(self.Pconv22, x, m)
+            x = F.leaky_relu(self.bn2(x), 0.01)
+            hs = [x]
+            for i in range(1, mod.layer_size + 1):
+                hs.append(getattr(mod, f"enc_{i}")(hs[-1]))
+            h = hs[-1]
+            for i in range(mod.layer_size - 1, 0, -1):
+                h = getattr(mod, f"dec_{i}")(torch.cat([h, hs[i]], dim=1))
+                if i == 3:
+                    h, state = _attention_official(mod.att, h, m[:, :1], state)
+            x = h * m
+            feats.append(x)
+            masks.append(m)
+        x3 = torch.stack(feats, 2).mul(torch.stack(masks, 2)).mean(2)
+        x3 = x3 / (torch.stack(masks, 2).mean(2) + 1e-7)
+        x4 = F.leaky_relu(self.bn3(self.Tconv(x3)), 0.01)
+        m4 = F.interpolate(m, scale_factor=2)
+        x5, _ = pconv(self.tail1, torch.cat([in_image, x4], 1), torch.cat([mask, m4], 1))
         x5 = F.leaky_relu(x5, 0.01)
         x6 = self.tail2(x5)
         return self.out(torch.cat([x5, x6], dim=1))

@@ -19,7 +19,8 @@ import torch
 
 __all__ = ["WINOGRAD_POINTS", "winograd_matrices", "weight_transform", "data_transforms",
            "reflect_pad", "zero_pad", "conv3x3_plan", "conv3x3_extent", "conv3x3_padded",
-           "conv3x3_multi", "conv_zero_padded", "BAND_BYTES"]
+           "conv3x3_multi", "conv_zero_padded", "BAND_BYTES",
+           "WEIGHT_BYTES_PER_BAND"]
 
 WINOGRAD_POINTS = {2: (0.0, 1.0, -1.0), 4: (0.0, 1.0, -1.0, 0.5, -2.0)}
 _CACHE: dict = {}
@@ -186,6 +187,8 @@ def _scratch(ws: dict, name: str, numel: int, like: torch.Tensor) -> torch.Tenso
 #: bytes of transformed input per band (tiles x n*n x C floats): small enough that a band's
 #: tiles, transforms and products stay in cache, large enough for efficient products
 BAND_BYTES = 9 << 20
+#: ... but at least the transformed weights' bytes divided by this
+WEIGHT_BYTES_PER_BAND = 4
 
 
 def conv3x3_multi(xp: torch.Tensor, offset: int, h: int, w: int, rate: int, bb: torch.Tensor,
@@ -205,7 +208,11 @@ def conv3x3_multi(xp: torch.Tensor, offset: int, h: int, w: int, rate: int, bb: 
     b = xp.shape[0]
     ky, kx, _, _ = conv3x3_plan(h, w, rate, m)
     n = _side(bb)
-    tiles = max(1, BAND_BYTES // (n * n * xp.shape[-1] * xp.element_size()))
+    # every band streams all transformed weights once: with large weights (RFR's 1024-channel
+    # layers, up to 200 MiB) bands of a quarter of their size keep that traffic in check
+    weight_bytes = sum(u.numel() * u.element_size() for u, _cin, _outs in products)
+    band_bytes = max(BAND_BYTES, weight_bytes // WEIGHT_BYTES_PER_BAND)
+    tiles = max(1, band_bytes // (n * n * xp.shape[-1] * xp.element_size()))
     band = max(1, round(tiles / (b * kx * rate * rate)))
     step = rate * m
     ws: dict = {}
