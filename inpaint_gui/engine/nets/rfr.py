@@ -429,7 +429,9 @@ class RFRModule(nn.Module):
                 setattr(self, f"dec_{i}", _block(cin, cout, "dec_up"))
                 h = cout
 
-    def forward(self, x, mask, state=None, fused=None):
+    def forward(self, x, mask, state=None, fused=None, official=False):
+        """``official``: the official attention over the full score volume
+        (:meth:`RFRNet.forward_official`; ``state`` then holds score maps, not matrices)."""
         hs = [x]
         h = x
         for i in range(1, self.layer_size + 1):
@@ -437,7 +439,9 @@ class RFRModule(nn.Module):
             hs.append(h)
         for i in range(self.layer_size - 1, 0, -1):
             h = self._run(f"dec_{i}", torch.cat([h, hs[i]], dim=1), fused)
-            if i == 3:
+            if i == 3 and official:
+                h, state = _attention_official(self.att, h, mask, state)
+            elif i == 3:
                 h, state = self.att(h, mask, state, fused)
         return h, state
 
@@ -501,8 +505,8 @@ class _FusedWeights(dict):
     """Lazily built inference weights of an :class:`RFRNet` (eval mode).
 
     ``fz[name]`` -> ``(weight, bias)`` with the following BatchNorm folded in;
-    ``fz[name + ".wino4"]`` / ``".dwino"`` / ``".pwino2"`` / ``".pwino4"`` / ``".phase"`` ->
-    Winograd / phase forms;
+    ``fz[name + ".wino2"]`` / ``".wino4"`` / ``".dwino"`` / ``".pwino2"`` / ``".pwino4"`` /
+    ``".phase"`` -> Winograd / phase forms;
     ``fz["combiner"]`` -> (W_att^T, W_feat^T, bias); ``fz[("fft", name, n)]`` -> FFT spectra.
     ``wino3`` / ``dwino`` / ``pwino`` / ``phase``: the layers that use those forms."""
 
@@ -701,20 +705,12 @@ class RFRNet(nn.Module):
         x, m = pconv(self.Pconv2, x, m)
         x = F.relu(self.bn20(x))
         feats, masks, state = [x], [m], None
-        mod = self.RFRModule
         for _ in range(self.recurrences):
             x, m = pconv(self.Pconv21, x, m)
             x, m = pconv(self.Pconv22, x, m)
             x = F.leaky_relu(self.bn2(x), 0.01)
-            hs = [x]
-            for i in range(1, mod.layer_size + 1):
-                hs.append(getattr(mod, f"enc_{i}")(hs[-1]))
-            h = hs[-1]
-            for i in range(mod.layer_size - 1, 0, -1):
-                h = getattr(mod, f"dec_{i}")(torch.cat([h, hs[i]], dim=1))
-                if i == 3:
-                    h, state = _attention_official(mod.att, h, m[:, :1], state)
-            x = h * m
+            x, state = self.RFRModule(x, m[:, :1], state, official=True)
+            x = x * m
             feats.append(x)
             masks.append(m)
         x3 = torch.stack(feats, 2).mul(torch.stack(masks, 2)).mean(2)
