@@ -384,6 +384,6 @@ def test_app_main_opens_the_image_from_the_command_line(qtbot, tmp_path, photo, 
     assert len(wins) == 1
     w = wins[0]
     qtbot.addWidget(w, before_close_func=lambda w: w.document.mark_clean())
-    qtbot.waitUntil(lambda: not w.document.is_empty(), timeout=3000)
+    qtbot.waitUntil(lambda: not w.document.is_empty(), timeout=20000)  # cold start in a fresh clone
     assert np.array_equal(w.document.image, photo[1])
     assert str(tmp_path) in w.autosaver.folder
