@@ -19,8 +19,7 @@ import torch
 
 __all__ = ["WINOGRAD_POINTS", "winograd_matrices", "weight_transform", "data_transforms",
            "reflect_pad", "zero_pad", "conv3x3_plan", "conv3x3_extent", "conv3x3_padded",
-           "conv3x3_multi", "conv_zero_padded", "BAND_BYTES",
-           "WEIGHT_BYTES_PER_BAND"]
+           "conv3x3_multi", "conv_zero_padded", "BAND_BYTES", "WEIGHT_BYTES_PER_BAND"]
 
 WINOGRAD_POINTS = {2: (0.0, 1.0, -1.0), 4: (0.0, 1.0, -1.0, 0.5, -2.0)}
 _CACHE: dict = {}
