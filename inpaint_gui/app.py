@@ -43,6 +43,8 @@ def parse_args(argv: Optional[List[str]]):
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Create the QApplication and the main window; open the image given on the command line."""
+    from .engine.memory import request_torch_huge_pages
+    request_torch_huge_pages()  # before anything imports torch
     from PySide6.QtCore import QCoreApplication, QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 

@@ -168,6 +168,11 @@ def _git_commit() -> Optional[str]:
         return None
 
 
+def _heap_reuse() -> bool:
+    from .engine.memory import heap_reuse_available
+    return heap_reuse_available()
+
+
 def machine_info(threads: int) -> dict:
     import torch
     info = {"date_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
@@ -177,7 +182,11 @@ def machine_info(threads: int) -> dict:
             "torch_num_threads": torch.get_num_threads(),
             "mkldnn": bool(torch.backends.mkldnn.is_available()),
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-            "git_commit": _git_commit()}
+            "git_commit": _git_commit(),
+            # memory settings of inpaint_gui.engine.memory (huge pages: PyTorch's allocator;
+            # heap reuse: around every model forward of the pipeline)
+            "torch_huge_pages": os.environ.get("THP_MEM_ALLOC_ENABLE") == "1",
+            "heap_reuse": _heap_reuse()}
     try:
         import cv2
         info["opencv"] = cv2.__version__

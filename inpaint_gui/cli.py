@@ -217,6 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the CLI; returns the exit status (never calls ``sys.exit`` itself)."""
+    from .engine.memory import request_torch_huge_pages
+    request_torch_huge_pages()  # before anything imports torch
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = bool(os.environ.get("INPAINT_DEBUG"))
     if argv and argv[0] in PASSTHROUGH:  # their own parsers own every option after the name

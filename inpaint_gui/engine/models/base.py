@@ -60,11 +60,13 @@ class TorchInpaintModel(InpaintModel):
 
     def predict(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         import torch
+
+        from ..memory import reuse_freed_memory
         img = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].to(self.device)
         msk = torch.from_numpy(np.ascontiguousarray(mask))[None, None].to(self.device)
-        with torch.inference_mode(), self._autocast():
+        with reuse_freed_memory(), torch.inference_mode(), self._autocast():
             out = self.forward_tensors(img.float(), msk.float())
-        out = out.float().clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy()
+            out = out.float().clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy()
         return np.ascontiguousarray(out, dtype=np.float32)
 
     def forward_tensors(self, image01, mask01):  # pragma: no cover
