@@ -35,9 +35,9 @@ _M_MMAP_THRESHOLD = -3
 _M_MMAP_MAX = -4
 _DEFAULT_MMAP_MAX = 65536
 # Any mallopt() call freezes glibc's dynamic thresholds, which a process that frees large
-# blocks drives to 32 MiB (mmap) and 64 MiB (trim) within its first forwards; on leaving, the
-# thresholds are set to those steady-state values (not the start-up 128 KiB, which would
-# unmap and re-fault every block above 128 KiB).
+# blocks raises towards 32 MiB (mmap) and 64 MiB (trim) within its first forwards; on leaving,
+# the thresholds are set to those values (not the start-up 128 KiB, which would unmap and
+# re-fault every block above 128 KiB).
 _STEADY_MMAP_THRESHOLD = 32 << 20
 _STEADY_TRIM_THRESHOLD = 64 << 20
 _NO_TRIM = -1  # mallopt(M_TRIM_THRESHOLD, -1): never trim (malloc(3))
@@ -78,8 +78,8 @@ def heap_reuse_available() -> bool:
 @contextmanager
 def reuse_freed_memory() -> Iterator[bool]:
     """Serve large allocations from the heap while the block runs (nestable, thread-safe);
-    afterwards restore glibc's defaults and return free memory to the system. Yields whether
-    it is active."""
+    when the last block ends, set glibc's steady-state thresholds and return free memory to the
+    system. Yields whether it is active."""
     global _depth
     lib = _glibc() if _enabled("INPAINT_HEAP_REUSE") else None
     if lib is None:
