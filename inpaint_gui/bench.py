@@ -168,13 +168,10 @@ def _git_commit() -> Optional[str]:
         return None
 
 
-def _heap_reuse() -> bool:
-    from .engine.memory import heap_reuse_available
-    return heap_reuse_available()
-
-
 def machine_info(threads: int) -> dict:
     import torch
+
+    from .engine.memory import heap_reuse_available
     info = {"date_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
             "platform": platform.platform(), "processor": _cpu_model(),
             "cpu_count": os.cpu_count(), "python": platform.python_version(),
@@ -186,7 +183,7 @@ def machine_info(threads: int) -> dict:
             # memory settings of inpaint_gui.engine.memory (huge pages: PyTorch's allocator;
             # heap reuse: around every model forward of the pipeline)
             "torch_huge_pages": os.environ.get("THP_MEM_ALLOC_ENABLE") == "1",
-            "heap_reuse": _heap_reuse()}
+            "heap_reuse": heap_reuse_available()}
     try:
         import cv2
         info["opencv"] = cv2.__version__

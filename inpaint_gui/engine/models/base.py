@@ -58,13 +58,25 @@ class TorchInpaintModel(InpaintModel):
         from ..devices import autocast_context
         return autocast_context(self.device, self.precision)
 
-    def predict(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def _inference(self):
+        """The context of every forward: no autograd, the precision's autocast, freed large
+        blocks reused (:func:`~inpaint_gui.engine.memory.reuse_freed_memory`)."""
+        from contextlib import ExitStack
+
         import torch
 
         from ..memory import reuse_freed_memory
+        stack = ExitStack()
+        stack.enter_context(reuse_freed_memory())
+        stack.enter_context(torch.inference_mode())
+        stack.enter_context(self._autocast())
+        return stack
+
+    def predict(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        import torch
         img = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].to(self.device)
         msk = torch.from_numpy(np.ascontiguousarray(mask))[None, None].to(self.device)
-        with reuse_freed_memory(), torch.inference_mode(), self._autocast():
+        with self._inference():
             out = self.forward_tensors(img.float(), msk.float())
             out = out.float().clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy()
         return np.ascontiguousarray(out, dtype=np.float32)

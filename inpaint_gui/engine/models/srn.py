@@ -114,8 +114,7 @@ class SRNModel(TorchInpaintModel):
         known = np.ascontiguousarray(known[..., ::-1], dtype=np.float32)  # RGB -> BGR
         x = torch.from_numpy(known).permute(2, 0, 1)[None].to(self.device)
         x = x * 2.0 - 1.0
-        from ..memory import reuse_freed_memory
-        with reuse_freed_memory(), torch.inference_mode(), self._autocast():
+        with self._inference():
             out = self.net(x, tuple(int(m) for m in margins))
         out = (out.float()[0].permute(1, 2, 0).cpu().numpy() + 1.0) * 0.5
         return np.ascontiguousarray(np.clip(out[..., ::-1], 0.0, 1.0), dtype=np.float32)
