@@ -2,6 +2,7 @@
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from inpaint_gui.training import metrics as MT
@@ -61,3 +62,52 @@ def test_all_metrics_keys():
     m = MT.all_metrics(b, a, hole)
     assert set(m) == {"psnr", "ssim", "l1", "l1_hole", "psnr_hole"}
     assert abs(m["l1_hole"] - 10 / 255) < 1e-12 and abs(m["l1"] - 5 / 255) < 1e-12
+
+
+def _textured(seed=0, size=96):
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 256, (size // 4, size // 4, 3)).astype(np.uint8)
+    import cv2
+    img = cv2.resize(base, (size, size), interpolation=cv2.INTER_CUBIC)
+    return np.clip(img.astype(int) + rng.integers(-20, 21, img.shape), 0, 255).astype(np.uint8)
+
+
+def test_hole_texture_orders_blur_below_original():
+    import cv2
+    img = _textured()
+    hole = np.zeros(img.shape[:2], np.uint8)
+    hole[20:76, 24:80] = 1
+    assert MT.hole_texture(img, img, hole) == pytest.approx(1.0)
+    fills = []
+    for k in (5, 11, 31):
+        blurred = img.copy()
+        b = cv2.GaussianBlur(img, (k, k), 0)
+        blurred[hole > 0] = b[hole > 0]
+        fills.append(MT.hole_texture(blurred, img, hole))
+    assert 0 < fills[2] < fills[1] < fills[0] < 0.9
+    flat = img.copy()
+    flat[hole > 0] = img[hole > 0].mean(0).astype(np.uint8)
+    assert MT.hole_texture(flat, img, hole) < 0.05
+    # noise added to the fill reads as more detail than the photo
+    noisy = img.copy()
+    noisy[hole > 0] = np.clip(img[hole > 0].astype(int) + np.random.default_rng(5).integers(-60, 61, ((hole > 0).sum(), 3)), 0, 255)
+    assert MT.hole_texture(noisy, img, hole) > 1.0
+
+
+def test_hole_texture_ignores_the_seam_and_tiny_holes():
+    img = _textured(1)
+    hole = np.zeros(img.shape[:2], np.uint8)
+    hole[20:76, 24:80] = 1
+    # a fill that is perfect except for a 2-px band along its border: the erosion (5 px) keeps
+    # the band out of reach of the 5x5 Sobel window
+    fill = img.copy()
+    band = hole.copy()
+    band[22:74, 26:78] = 0
+    fill[band > 0] = 0
+    assert MT.hole_texture(fill, img, hole) == pytest.approx(1.0)
+    # a hole narrower than the erosion has no interior: nan, and all_metrics leaves the key out
+    thin = np.zeros_like(hole)
+    thin[40:48, :] = 1
+    assert np.isnan(MT.hole_texture(fill, img, thin))
+    assert "texture" not in MT.all_metrics(fill, img, thin)
+    assert "texture" in MT.all_metrics(fill, img, hole)

@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--d-lr", type=float, default=None, help="discriminator learning rate (default: = --lr)")
     p.add_argument("--resume", action="store_true", help="continue RUN_DIR/last.pt")
     p.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N | mps (default auto)")
-    p.add_argument("--amp", action="store_true", default=None, help="mixed precision (CUDA only)")
+    p.add_argument("--amp", action="store_true", default=None, help="mixed precision: bf16 autocast (fp16 on CUDA cards without bf16); on a CPU only where bf16 is native (AVX512-BF16/AMX)")
     p.add_argument("--channels-last", dest="channels_last", action="store_true", default=None,
                    help="channels_last memory format (default: on for CUDA)")
     p.add_argument("--no-channels-last", dest="channels_last", action="store_false")

@@ -30,7 +30,7 @@ from .data import center_square, eval_files, load_rgb
 from .metrics import all_metrics
 
 DEFAULT_BINS = "10-20,20-30,30-40,40-50,50-60"
-METRIC_KEYS = ("psnr", "ssim", "l1", "l1_hole", "psnr_hole")
+METRIC_KEYS = ("psnr", "ssim", "texture", "l1", "l1_hole", "psnr_hole")
 
 
 def load_eval_images(data: "str | Path", n: int, size: int) -> "tuple[list[str], list[np.ndarray]]":
@@ -173,7 +173,8 @@ def contact_sheet(images: Sequence[np.ndarray], results: Sequence[dict], case: s
 def _fmt_case(c: Optional[dict]) -> str:
     if not c:
         return "-"
-    return f"PSNR {c.get('psnr', float('nan')):.2f} SSIM {c.get('ssim', float('nan')):.4f} L1 {c.get('l1', float('nan')):.4f}"
+    return (f"PSNR {c.get('psnr', float('nan')):.2f} SSIM {c.get('ssim', float('nan')):.4f} "
+            f"texture {c.get('texture', float('nan')):.3f} L1 {c.get('l1', float('nan')):.4f}")
 
 
 def compare(models: Sequence, data: "str | Path", bins: "str | Sequence" = DEFAULT_BINS, n: int = 20,
@@ -219,6 +220,8 @@ def markdown_tables(results: Sequence[dict]) -> str:
             f"seed {r0['seed']} (identical masks for every model).")
     parts = [head, ""]
     spec = [("PSNR (dB, higher is better)", "psnr", "{:.2f}"), ("SSIM (higher is better)", "ssim", "{:.4f}"),
+            ("Hole texture (gradient energy in the hole eroded by 5 px, fill / photo; 1 = as detailed)",
+             "texture", "{:.3f}"),
             ("L1 (x100, lower is better)", "l1", "{:.3f}"), ("L1 inside the hole (x100)", "l1_hole", "{:.3f}")]
     for title, key, fmt in spec:
         parts.append(f"**{title}**")

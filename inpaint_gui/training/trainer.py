@@ -60,6 +60,7 @@ VARIANTS: Dict[str, Dict[str, dict]] = {
     },
     "aot": {
         "official": {},
+        "base": dict(channels=32, block_num=8),
         "small": dict(channels=32, block_num=4),
         "tiny": dict(channels=16, block_num=4),
     },
@@ -70,7 +71,7 @@ VARIANTS: Dict[str, Dict[str, dict]] = {
     },
 }
 # Discriminator base width per variant (official 64).
-D_CNUM = {"official": 64, "small": 32, "tiny": 16}
+D_CNUM = {"official": 64, "base": 32, "small": 32, "tiny": 16}
 
 # Official optimiser settings.
 ARCH_DEFAULTS = {
@@ -627,10 +628,14 @@ class Trainer:
             raise ValueError("RFR-Net needs --size divisible by 16")
         if cfg.size % 16:
             raise ValueError("--size must be a multiple of 16")
-        self.channels_last = cuda if cfg.channels_last is None else bool(cfg.channels_last)
-        self.amp_enabled = bool(cfg.amp) and cuda
-        if cfg.amp and not cuda:
-            self.log_fn("note: --amp only applies on CUDA; training in fp32")
+        from inpaint_gui.engine.devices import cpu_has_native_bf16
+        cpu_bf16 = self.device == "cpu" and cpu_has_native_bf16()
+        # channels-last spares oneDNN a reorder around every convolution (CPU and CUDA alike)
+        self.channels_last = (cuda or cpu_bf16) if cfg.channels_last is None else bool(cfg.channels_last)
+        # CPU autocast only where bf16 is native (AVX512-BF16 / AMX): emulated bf16 is slower than fp32
+        self.amp_enabled = bool(cfg.amp) and (cuda or cpu_bf16)
+        if cfg.amp and not self.amp_enabled:
+            self.log_fn("note: --amp needs CUDA or a CPU with native bf16; training in fp32")
         torch.manual_seed(cfg.seed)
         np.random.seed(cfg.seed % (2 ** 32))
         random.seed(cfg.seed)
@@ -651,7 +656,7 @@ class Trainer:
                 self.arch.D.to(memory_format=torch.channels_last)
         self.arch.build_optimizers()
         self.arch.scaler_g = self.arch.scaler_d = None
-        if self.amp_enabled:
+        if self.amp_enabled and cuda and not torch.cuda.is_bf16_supported():  # fp16 needs loss scaling
             self.arch.scaler_g = torch.amp.GradScaler("cuda")
             self.arch.scaler_d = torch.amp.GradScaler("cuda") if self.arch.D is not None else None
         self.ema = EMA(self.arch.G, cfg.ema_decay) if cfg.ema_decay and cfg.ema_decay > 0 else None
@@ -787,10 +792,12 @@ class Trainer:
 
     # ------------------------------------------------------------------ validation
     def _autocast(self):
-        if self.amp_enabled:
+        if not self.amp_enabled:
+            return contextlib.nullcontext()
+        if self.device.startswith("cuda"):
             dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
             return torch.autocast("cuda", dtype=dtype)
-        return contextlib.nullcontext()
+        return torch.autocast("cpu", dtype=torch.bfloat16)
 
     def eval_generator(self) -> nn.Module:
         """The EMA generator (or the raw one without EMA), in eval mode."""
