@@ -6,6 +6,12 @@ Examples::
     inpaint train --arch aot --variant small --data data/train_pool --out runs/aot_small --resume
     inpaint train --arch rfr --data photos/ --out runs/rfr --vgg vgg16-397923af.pth --device cuda --amp
 
+Training programmes (continue across sessions and machines from models/train_state/)::
+
+    inpaint train --arch aot --variant base --out runs/aot_base --resume \
+        --snapshot-to models/train_state --plan plan.json          # start a programme from a run
+    inpaint train --programme aot --data data/train_pool --minutes 240 --threads 2 --amp
+
 The CLI dispatches ``train`` here: ``main_train(argv_after_train) -> exit code``.
 """
 from __future__ import annotations
@@ -30,11 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train an inpainting generator (RFR-Net, AOT-GAN) or the SRN outpainter on a folder "
                     "of photographs; writes RUN_DIR/last.pt (resumable), log.jsonl, run.json and "
                     "RUN_DIR/export/<arch>_starter.pt (+ model card draft).")
-    p.add_argument("--arch", required=True, choices=ARCHS)
+    p.add_argument("--arch", choices=ARCHS, help="architecture (required unless --programme)")
     p.add_argument("--variant", default=None,
                    help="official | small | tiny (width/depth presets of the same architecture; default official)")
     p.add_argument("--data", help="folder of images (recursive); train/ and val/ sub-folders are used if present")
-    p.add_argument("--out", required=True, help="run directory")
+    p.add_argument("--out", help="run directory (required unless --programme)")
     p.add_argument("--size", type=int, default=None, help="training crop side in px (default 256)")
     p.add_argument("--steps", type=int, default=None, help="total training steps (default 20000)")
     p.add_argument("--batch", type=int, default=None, help="batch size (default: 4 on CPU, official on CUDA)")
@@ -70,15 +76,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--adv-convention", choices=("paper", "official"), default=None,
                    help="AOT SM-PatchGAN labels (default paper; see losses.SMGANLoss)")
     p.add_argument("--export-only", action="store_true", help="re-export RUN_DIR/last.pt and exit")
+    g = p.add_argument_group("training programmes (resumable from a compact committed snapshot)")
+    g.add_argument("--programme", choices=ARCHS, metavar="ARCH",
+                   help="continue the programme of ARCH kept in --state-dir (phase after phase; "
+                        "snapshot at every checkpoint)")
+    g.add_argument("--state-dir", default=None, help="programme state folder (default models/train_state)")
+    g.add_argument("--minutes", type=float, default=None, help="--programme: train this long (default 60)")
+    g.add_argument("--eval-every", type=int, default=None,
+                   help="--programme: per-bin evaluation against Telea every N steps (default: at the end)")
+    g.add_argument("--snapshot-to", default=None, metavar="DIR",
+                   help="write RUN_DIR's state as a programme snapshot into DIR (with --plan) and exit")
+    g.add_argument("--plan", default=None,
+                   help="--snapshot-to: the programme's phases, a JSON list or a .json file")
     return p
 
 
 def _config_from_args(args):
     from .trainer import TrainConfig, read_checkpoint_config
     given = {k: v for k, v in vars(args).items() if v is not None}
-    for k in ("resume", "export_only", "arch", "out"):
+    for k in ("resume", "export_only", "arch", "out", "programme", "state_dir", "minutes", "eval_every",
+              "snapshot_to", "plan"):
         given.pop(k, None)
-    prev = read_checkpoint_config(args.out) if (args.resume or args.export_only) else None
+    prev = read_checkpoint_config(args.out) if (args.resume or args.export_only or args.snapshot_to) else None
     if prev is not None:
         if prev.get("arch") != args.arch:
             raise SystemExit(f"inpaint train: {args.out} holds a {prev.get('arch')} run, not {args.arch}")
@@ -101,8 +120,40 @@ def _config_from_args(args):
     return TrainConfig(arch=args.arch, out=args.out, **kw)
 
 
+def _main_programme(args) -> int:
+    from .programme import DEFAULT_STATE_DIR, run_programme
+    if not args.data:
+        print("inpaint train: --programme needs --data (the photo pool)", file=sys.stderr)
+        return 2
+    session = {k: getattr(args, k) for k in ("device", "threads", "workers", "amp", "channels_last",
+                                             "val_every", "ckpt_every", "log_every", "cache_mb")}
+    res = run_programme(args.programme, args.data, state_dir=args.state_dir or DEFAULT_STATE_DIR,
+                        minutes=args.minutes or 60.0, eval_every=args.eval_every or 0, **session)
+    print(f"programme {args.programme}: {res.get('status')} at step {res.get('step')}")
+    return 0 if res.get("status") in ("finished", "time limit", "plan complete", "interrupted") else 1
+
+
+def _load_plan(text: str) -> list:
+    import json
+    import os
+    raw = open(text, encoding="utf-8").read() if os.path.isfile(text) else text
+    plan = json.loads(raw)
+    if not isinstance(plan, list) or not all(isinstance(ph, dict) and "until" in ph for ph in plan):
+        raise ValueError("--plan must be a JSON list of phases, each with 'until'")
+    return plan
+
+
 def main_train(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.programme:
+        try:
+            return _main_programme(args)
+        except (FileNotFoundError, ValueError) as exc:
+            print(f"inpaint train: {exc}", file=sys.stderr)
+            return 2
+    if not args.arch or not args.out:
+        print("inpaint train: --arch and --out are required (or --programme ARCH)", file=sys.stderr)
+        return 2
     if args.variant and args.variant not in VARIANTS[args.arch]:
         print(f"inpaint train: unknown variant {args.variant!r} for {args.arch} "
               f"(choose {', '.join(VARIANTS[args.arch])})", file=sys.stderr)
@@ -110,6 +161,18 @@ def main_train(argv: Optional[List[str]] = None) -> int:
     try:
         cfg = _config_from_args(args)
         from .trainer import Trainer
+        if args.snapshot_to:
+            from .programme import new_programme
+            if not args.plan:
+                raise ValueError("--snapshot-to needs --plan")
+            from pathlib import Path
+            tr = Trainer(cfg, resume=(Path(cfg.out) / "last.pt").is_file())  # fresh: step 0
+            try:
+                path = new_programme(tr, args.snapshot_to, _load_plan(args.plan))
+            finally:
+                tr.close()
+            print(f"wrote {path}")
+            return 0
         if args.export_only:
             tr = Trainer(cfg, resume=True)
             try:

@@ -134,6 +134,8 @@ class TrainConfig:
     d_steps: int = 5                     # SRN: critic steps per generator step (official 5)
     adv_convention: str = "paper"        # AOT SM-PatchGAN labels: paper | official
     jitter: Optional[float] = None       # colour jitter (AOT official 0.05)
+    adv_weight: Optional[float] = None   # AOT: weight of the SM-PatchGAN term (official 0.01)
+    rewarm: int = 200                    # steps of linear lr re-warm after a snapshot resume
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -315,14 +317,18 @@ class ArchTrainer:
             f = cfg.min_lr_factor + (1 - cfg.min_lr_factor) * 0.5 * (1 + math.cos(math.pi * t))
         return g * f, d * f
 
-    def apply_lr(self, step: int) -> float:
+    def apply_lr(self, step: int, factor: float = 1.0) -> float:
+        """Set the optimisers' learning rates for ``step`` (times ``factor``, the re-warm after
+        a snapshot resume); returns the generator's scheduled rate (without ``factor``)."""
         g, d = self.lr_at(step)
+        g_sched = g
+        g, d = g * factor, d * factor
         for pg in self.opt_g.param_groups:
             pg["lr"] = g
         if self.opt_d is not None:
             for pg in self.opt_d.param_groups:
                 pg["lr"] = d
-        return g
+        return g_sched
 
     def on_step_start(self, step: int) -> None:
         pass
@@ -420,7 +426,7 @@ class AOTTrainer(ArchTrainer):
         self.D = AOTDiscriminator(cnum=D_CNUM.get(cfg.variant, 64)).to(device)
         self.loss = L.AOTLoss(vgg)
         self.adv = L.SMGANLoss(convention=cfg.adv_convention)
-        self.adv_w = L.AOT_WEIGHTS["adv"]
+        self.adv_w = L.AOT_WEIGHTS["adv"] if cfg.adv_weight is None else float(cfg.adv_weight)
 
     def active_losses(self, step):
         t = self.loss.active_terms()
@@ -593,11 +599,18 @@ def srn_val_masks(n: int, size: int) -> "list[np.ndarray]":
 
 
 class Trainer:
-    def __init__(self, cfg: TrainConfig, resume: bool = False, log: Optional[Callable[[str], None]] = print):
+    def __init__(self, cfg: TrainConfig, resume: bool = False, log: Optional[Callable[[str], None]] = print,
+                 snapshot: "Optional[dict]" = None):
+        """``resume``: continue RUN_DIR/last.pt (full state). ``snapshot``: start from a compact
+        programme snapshot instead (:func:`.programme.read_snapshot`: EMA weights, step,
+        curve; the optimisers start fresh and re-warm over ``cfg.rewarm`` steps)."""
         self.cfg = cfg
         self.out = Path(cfg.out)
         self.log_fn = log or (lambda s: None)
         self.resume = resume
+        self.snapshot = snapshot
+        self.rewarm_from: Optional[int] = None
+        self.on_checkpoint: Optional[Callable[["Trainer"], None]] = None
         self._stop = threading.Event()
         self._stop_reason = None
         self.step = 0
@@ -685,6 +698,9 @@ class Trainer:
             if not self.ckpt_path.is_file():
                 raise FileNotFoundError(f"--resume: no checkpoint at {self.ckpt_path}")
             self.load(self.ckpt_path)
+        elif self.snapshot is not None:
+            from .programme import load_snapshot_into
+            load_snapshot_into(self, self.snapshot)
         elif self.ckpt_path.exists():
             raise FileExistsError(f"{self.ckpt_path} exists: pass --resume to continue that run, "
                                   "or choose another --out")
@@ -838,6 +854,14 @@ class Trainer:
         return res
 
     # ------------------------------------------------------------------ loop
+    def rewarm_factor(self, step: int) -> float:
+        """Learning-rate factor after a snapshot resume: Adam's moments start from zero, so the
+        rate ramps linearly from 0.1x to 1x over ``cfg.rewarm`` steps; 1 otherwise."""
+        if self.rewarm_from is None or not self.cfg.rewarm:
+            return 1.0
+        t = (step - self.rewarm_from + 1) / float(self.cfg.rewarm)
+        return 1.0 if t >= 1.0 else 0.1 + 0.9 * max(0.0, t)
+
     def request_stop(self, reason: str = "stop requested") -> None:
         self._stop_reason = reason
         self._stop.set()
@@ -895,7 +919,7 @@ class Trainer:
                 t0 = time.time()
                 step = self.step
                 self.arch.on_step_start(step)
-                lr = self.arch.apply_lr(step)
+                lr = self.arch.apply_lr(step, self.rewarm_factor(step))
                 imgs, holes = self.batches.batch(step)
                 img = _to_tensor01(imgs, self.device)
                 hole = _holes_tensor(holes, self.device)
@@ -928,6 +952,8 @@ class Trainer:
                     self.save()
                     last_ckpt = self.step
                     self.write_metadata("running")
+                    if self.on_checkpoint is not None:
+                        self.on_checkpoint(self)
             else:
                 status = "finished" if self.step >= cfg.steps else "paused"
         if not self.val_history or self.val_history[-1]["step"] != self.step:

@@ -1,0 +1,304 @@
+"""Training programmes: training that resumes across machines from a compact committed snapshot.
+
+A programme's state lives in one folder (``models/train_state/`` in the repository)::
+
+    <arch>.json     arch, variant, step, config, plan (phases), seeds, curve, evaluations
+                    against Telea, sessions (hardware, steps/s, CPU-hours), sha256 of the files
+    <arch>_g.pt     the EMA generator, fp16 state dict (the format of ``models/<arch>_starter.pt``)
+    <arch>_d.pt     the discriminator, fp16 state dict (adversarial terms continue where they were)
+
+The optimiser moments are not kept: a resume starts Adam afresh and re-warms the learning rate
+over ``config.rewarm`` steps (:meth:`.trainer.Trainer.rewarm_factor`). The learning-rate schedule
+is a pure function of the step, and batch ``k`` (crops, flips, jitter, masks) depends only on
+``(seed, k)`` (:class:`.data.BatchSource`), so a resumed programme continues the same schedule
+and the same mask sequence on any machine.
+
+``plan`` is a list of phases, each ``{"name", "until": step, <TrainConfig overrides>}`` (for
+example 128-px crops, then 256 px, then an adversarial fine-tune); :func:`run_programme` trains
+the current phase until its ``until`` step or the time limit, writes the snapshot at every
+checkpoint, and moves on to the next phase.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import time
+from pathlib import Path
+from typing import Callable, List, Optional
+
+import numpy as np
+import torch
+
+SNAPSHOT_FORMAT = "inpaint_gui.snapshot/1"
+DEFAULT_STATE_DIR = "models/train_state"
+# TrainConfig fields a phase of the plan may set
+PHASE_KEYS = ("size", "batch", "lr", "d_lr", "adv_weight", "schedule", "warmup", "min_lr_factor", "jitter",
+              "ema_decay", "finetune_at", "pretrain_steps", "d_steps", "rewarm")
+# per-bin evaluation of the programme's snapshots (the issue's goal is stated on these bins)
+EVAL_BINS = "20-30,30-40,40-50,50-60"
+EVAL_N = 20
+EVAL_SIZE = 256
+
+
+def state_path(state_dir: "str | Path", arch: str) -> Path:
+    return Path(state_dir) / f"{arch}.json"
+
+
+def _fp16(sd: dict) -> dict:
+    return {k: (v.detach().to("cpu").half() if v.dtype.is_floating_point else v.detach().to("cpu").clone())
+            for k, v in sd.items()}
+
+
+def _now() -> str:
+    return _dt.datetime.now().isoformat(timespec="seconds")
+
+
+def read_state(path: "str | Path") -> dict:
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"no programme state at {p}")
+    st = json.loads(p.read_text(encoding="utf-8"))
+    if st.get("format") != SNAPSHOT_FORMAT:
+        raise ValueError(f"{p} is not a training-programme state ({st.get('format')!r})")
+    return st
+
+
+def read_snapshot(path: "str | Path") -> dict:
+    """The state JSON plus its weights (``{"state", "G", "D", "dir"}``), checksums verified."""
+    from inpaint_gui.engine.weights import sha256_file
+    p = Path(path)
+    st = read_state(p)
+    out = {"state": st, "dir": p.parent, "G": None, "D": None}
+    for key, rec in (st.get("files") or {}).items():
+        f = p.parent / rec["file"]
+        if not f.is_file():
+            raise FileNotFoundError(f"programme snapshot {p}: {f.name} is missing")
+        if rec.get("sha256") and sha256_file(f) != rec["sha256"]:
+            raise ValueError(f"programme snapshot {p}: {f.name} does not match its sha256 "
+                             "(changed or partly written)")
+        out[key] = torch.load(str(f), map_location="cpu", weights_only=True)
+    if out["G"] is None:
+        raise ValueError(f"programme snapshot {p} has no generator weights")
+    return out
+
+
+def load_snapshot_into(tr, snap: dict) -> None:
+    """Start trainer ``tr`` from a snapshot: generator and EMA from the fp16 EMA weights (strict),
+    the discriminator when it fits, the step, curve and time so far; re-warm from here."""
+    st = snap["state"]
+    cfg = tr.cfg
+    if st["arch"] != cfg.arch or st["variant"] != cfg.variant:
+        raise ValueError(f"the snapshot is a {st['arch']}/{st['variant']} programme, not {cfg.arch}/{cfg.variant}")
+    a = tr.arch
+    g = {k: v.float() if v.dtype.is_floating_point else v for k, v in snap["G"].items()}
+    a.G.load_state_dict(g, strict=True)
+    if tr.ema is not None:
+        tr.ema.load_state_dict(g)
+    if a.D is not None and snap.get("D") is not None:
+        own = a.D.state_dict()
+        d = {k: v.float() if v.dtype.is_floating_point else v for k, v in snap["D"].items()}
+        if set(d) == set(own) and all(tuple(d[k].shape) == tuple(own[k].shape) for k in d):
+            a.D.load_state_dict(d, strict=True)
+        else:
+            tr.log_fn("note: the snapshot's discriminator does not fit this phase; it starts afresh")
+    tr.step = int(st["step"])
+    tr.elapsed = float(st.get("elapsed_s", 0.0))
+    tr.val_history = list(st.get("curve") or [])
+    tr.rewarm_from = tr.step
+    # torch's own RNG (WGAN-GP interpolation) from (seed, step): reproducible on any machine
+    torch.manual_seed(int(np.random.default_rng([int(cfg.seed), tr.step, 7]).integers(0, 2 ** 62)))
+
+
+def write_snapshot(tr, state_dir: "str | Path", plan: Optional[List[dict]] = None,
+                   extra: Optional[dict] = None) -> Path:
+    """Write ``<arch>_g.pt`` (fp16 EMA generator), ``<arch>_d.pt`` (fp16 discriminator) and
+    ``<arch>.json`` into ``state_dir``, keeping the evaluations and sessions already recorded
+    there. Weights first, JSON last (atomic each), so the JSON never names a partial file."""
+    from inpaint_gui.engine.weights import sha256_file
+    from .trainer import _atomic_torch_save, _atomic_write_text, _json_default, hardware_info
+    d = Path(state_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    arch = tr.cfg.arch
+    p = state_path(d, arch)
+    prev = read_state(p) if p.is_file() else {}
+    files = {}
+    g = _fp16(tr.eval_generator().state_dict())
+    _atomic_torch_save(g, d / f"{arch}_g.pt")
+    files["G"] = {"file": f"{arch}_g.pt", "sha256": sha256_file(d / f"{arch}_g.pt")}
+    if tr.arch.D is not None:
+        _atomic_torch_save(_fp16(tr.arch.D.state_dict()), d / f"{arch}_d.pt")
+        files["D"] = {"file": f"{arch}_d.pt", "sha256": sha256_file(d / f"{arch}_d.pt")}
+    cfg = tr.cfg.to_dict()
+    for k in ("data", "out", "device", "threads", "workers", "max_minutes", "amp", "channels_last", "cache_mb"):
+        cfg.pop(k, None)  # where and how it runs is the session's business, not the programme's
+    a = tr.arch
+    st = {
+        "format": SNAPSHOT_FORMAT,
+        "arch": arch,
+        "variant": tr.cfg.variant,
+        "net_kwargs": a.net_kwargs,
+        "params_G": sum(q.numel() for q in a.G.parameters()),
+        "step": tr.step,
+        "config": cfg,
+        "plan": plan if plan is not None else prev.get("plan", []),
+        "schedule": {"kind": tr.cfg.schedule, "lr": a.lr, "d_lr": a.d_lr, "stage": a.stage(tr.step),
+                     "lr_at_step": a.lr_at(tr.step)[0], "rewarm_steps": tr.cfg.rewarm},
+        "seeds": {"data": tr.cfg.seed, "torch": "derived from (seed, step) on resume",
+                  "eval": prev.get("seeds", {}).get("eval")},
+        "elapsed_s": round(tr.elapsed, 1),
+        "cpu_hours": prev.get("cpu_hours", 0.0),
+        "files": files,
+        "curve": tr.val_history,
+        "evals": prev.get("evals", []),
+        "reference": prev.get("reference", {}),
+        "sessions": prev.get("sessions", []),
+        "updated": _now(),
+        "hardware": hardware_info(tr.device),
+    }
+    if extra:
+        st.update(extra)
+    _atomic_write_text(p, json.dumps(st, indent=1, default=_json_default))
+    return p
+
+
+def phase_at(plan: List[dict], step: int) -> Optional[dict]:
+    """The first phase whose ``until`` lies beyond ``step`` (None: the plan is done)."""
+    for ph in plan:
+        if int(ph["until"]) > step:
+            return ph
+    return None
+
+
+def phase_config(state: dict, phase: dict, data: str, out: str, **session):
+    """TrainConfig for ``phase`` of a programme: the programme's config, the phase's overrides,
+    then the session's own settings (data, device, threads, ...)."""
+    from .trainer import TrainConfig
+    bad = [k for k in phase if k not in PHASE_KEYS + ("name", "until", "note")]
+    if bad:
+        raise ValueError(f"phase {phase.get('name')!r}: unknown setting(s) {', '.join(bad)}")
+    d = dict(state["config"])
+    d.update({k: v for k, v in phase.items() if k in PHASE_KEYS})
+    d.update({k: v for k, v in session.items() if v is not None})
+    d.update(arch=state["arch"], variant=state["variant"], data=data, out=out, steps=int(phase["until"]))
+    return TrainConfig.from_dict(d)
+
+
+# ----------------------------------------------------------------------------------------------
+# evaluation against Telea (the issue's numbers: per hole bin, PSNR / SSIM / texture)
+
+
+def evaluate_snapshot(state_dir: "str | Path", arch: str, data: str, n: int = EVAL_N, size: int = EVAL_SIZE,
+                      bins: str = EVAL_BINS, log: Optional[Callable[[str], None]] = None) -> dict:
+    """Evaluate the snapshot's generator and (once per setting) Telea on the held-out photos;
+    appends to the state's ``evals`` and returns the new record."""
+    from .evaluate import evaluate, load_eval_images
+    from .masks import EVAL_SEED
+    from .trainer import _atomic_write_text, _json_default
+    p = state_path(state_dir, arch)
+    snap = read_snapshot(p)
+    st = snap["state"]
+    images = load_eval_images(data, n, size)
+    key = f"n{n}_s{size}_{bins}_seed{EVAL_SEED}"
+    ref = st.setdefault("reference", {})
+    if key not in ref:
+        t = evaluate("telea", data, bins=bins, n=n, size=size, images=images)
+        ref[key] = {"telea": t["cases"], "images": [Path(x).name for x in images[0]]}
+    model = {"rfr": "rfr", "aot": "aot", "srn": "srn"}[arch]
+    if arch == "srn":
+        raise ValueError("use evaluate_outpaint_snapshot for SRN")
+    r = evaluate(model, data, bins=bins, n=n, size=size, weights=snap["G"], images=images)
+    telea = ref[key]["telea"]
+    rec = {"step": st["step"], "cpu_hours": round(st.get("cpu_hours", 0.0), 3), "setting": key,
+           "time": _now(), "bins": {}}
+    for b, m in r["cases"].items():
+        t = telea.get(b, {})
+        rec["bins"][b] = {k: round(float(m[k]), 4) for k in ("psnr", "ssim", "texture") if k in m}
+        rec["bins"][b]["dpsnr_vs_telea"] = round(float(m["psnr"] - t.get("psnr", math.nan)), 3)
+        rec["bins"][b]["dssim_vs_telea"] = round(float(m["ssim"] - t.get("ssim", math.nan)), 4)
+    st.setdefault("evals", []).append(rec)
+    _atomic_write_text(p, json.dumps(st, indent=1, default=_json_default))
+    if log:
+        log(format_eval(rec))
+    return rec
+
+
+def format_eval(rec: dict) -> str:
+    cells = [f"{b}: {m['dpsnr_vs_telea']:+.2f} dB, SSIM {m['dssim_vs_telea']:+.4f}, tex {m.get('texture', math.nan):.2f}"
+             for b, m in rec["bins"].items()]
+    return f"[eval] step {rec['step']} ({rec['cpu_hours']:.2f} CPU-h) vs Telea: " + "; ".join(cells)
+
+
+# ----------------------------------------------------------------------------------------------
+# the runner
+
+
+def new_programme(tr, state_dir: "str | Path", plan: List[dict]) -> Path:
+    """Write the first snapshot of a programme from trainer ``tr`` (fresh or resumed run)."""
+    for ph in plan:
+        if "until" not in ph:
+            raise ValueError("every phase of the plan needs 'until'")
+    return write_snapshot(tr, state_dir, plan=plan)
+
+
+def run_programme(arch: str, data: str, state_dir: "str | Path" = DEFAULT_STATE_DIR, minutes: float = 60.0,
+                  run_root: "str | Path" = "runs/programme", eval_every: int = 0,
+                  log: Optional[Callable[[str], None]] = print, **session) -> dict:
+    """Continue the programme in ``state_dir`` for up to ``minutes``: phase after phase, a
+    snapshot at every checkpoint and at the end, a per-bin evaluation against Telea every
+    ``eval_every`` steps (0 = only at the end). ``session``: device, threads, workers, amp,
+    ckpt_every, val_every, log_every (the session's own settings, not the programme's)."""
+    from .trainer import Trainer, hardware_info
+    log = log or (lambda s: None)
+    deadline = time.time() + minutes * 60.0
+    p = state_path(state_dir, arch)
+    result = {"status": "nothing to do"}
+    while time.time() < deadline - 5:
+        snap = read_snapshot(p)
+        st = snap["state"]
+        phase = phase_at(st.get("plan") or [], int(st["step"]))
+        if phase is None:
+            result = {"status": "plan complete", "step": st["step"]}
+            log(f"[programme] {arch}: the plan is complete at step {st['step']}")
+            break
+        out = Path(run_root) / arch
+        if (out / "last.pt").exists():  # a run dir from an earlier call on this machine
+            import shutil
+            shutil.rmtree(out)
+        cfg = phase_config(st, phase, data, str(out), **session)
+        cfg.max_minutes = max(0.1, (deadline - time.time()) / 60.0)
+        tr = Trainer(cfg, log=log, snapshot=snap)
+        step0, t0 = tr.step, time.time()
+        last_eval = {"step": step0}
+        threads = torch.get_num_threads()
+
+        def account(trainer, final=False):
+            wall = time.time() - t0
+            sessions = list(read_state(p).get("sessions", []))
+            rec = {"start": _dt.datetime.fromtimestamp(t0).isoformat(timespec="seconds"), "phase": phase.get("name"),
+                   "step_from": step0, "step_to": trainer.step, "wall_s": round(wall, 1), "threads": threads,
+                   "device": trainer.device, "cpu": hardware_info(trainer.device).get("gpu") or
+                   hardware_info(trainer.device).get("cpu"),
+                   "steps_per_s": round((trainer.step - step0) / max(wall, 1e-9), 4)}
+            same = ("start", "step_from")
+            if sessions and all(sessions[-1].get(k) == rec[k] for k in same):
+                sessions[-1] = rec
+            else:
+                sessions.append(rec)
+            cpu_h = sum(s["wall_s"] * (s["threads"] if s["device"] == "cpu" else 0) for s in sessions) / 3600.0
+            write_snapshot(trainer, state_dir, extra={"sessions": sessions, "cpu_hours": round(cpu_h, 6)})
+            if final or (eval_every and trainer.step - last_eval["step"] >= eval_every):
+                last_eval["step"] = trainer.step
+                evaluate_snapshot(state_dir, arch, data, log=log)
+
+        tr.on_checkpoint = account
+        log(f"[programme] {arch}/{st['variant']} phase {phase.get('name')!r}: step {tr.step} -> {phase['until']}, "
+            f"{cfg.size}px batch {cfg.batch}, {cfg.max_minutes:.0f} min left")
+        try:
+            result = tr.run()
+        finally:
+            tr.close()
+        account(tr, final=True)
+        if result["status"] != "finished":
+            break
+    return result

@@ -1,0 +1,180 @@
+"""Training programmes: compact snapshots that resume on another machine where the run stopped."""
+import hashlib
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from inpaint_gui.training import programme as P
+from inpaint_gui.training import trainer as T
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    root = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(3)
+    for i in range(8):
+        y, x = np.mgrid[0:96, 0:112].astype(np.float32)
+        img = np.stack([np.sin(x * rng.uniform(0.05, 0.2)), np.cos(y * rng.uniform(0.05, 0.2)),
+                        (x + y) / 208 * 2 - 1], -1) * 0.4 + 0.5
+        img = np.clip(img * 255 + rng.normal(0, 6, img.shape), 0, 255).astype(np.uint8)
+        Image.fromarray(img).save(root / f"p{i}.png")
+    return root
+
+
+PLAN = [{"name": "small", "until": 4, "size": 48, "batch": 2},
+        {"name": "large", "until": 7, "size": 64, "batch": 2, "adv_weight": 0.05}]
+
+
+def _cfg(photos, out, arch="aot", **kw):
+    base = dict(arch=arch, variant="tiny", data=str(photos), out=str(out), size=48, steps=4, batch=2,
+                threads=1, workers=0, val_every=0, val_count=2, ckpt_every=100, log_every=100, cache_mb=64,
+                rewarm=3)
+    base.update(kw)
+    return T.TrainConfig(**base)
+
+
+def _recording(tr, seen):
+    """Record (step, scheduled lr, lr factor, hash of the batch's masks and images) per step."""
+    make = tr.batches.batch
+    apply = tr.arch.apply_lr
+
+    def batch(step):
+        imgs, holes = make(step)
+        seen.setdefault(step, {})["data"] = hashlib.sha1(imgs.tobytes() + holes.tobytes()).hexdigest()
+        return imgs, holes
+
+    def apply_lr(step, factor=1.0):
+        lr = apply(step, factor)
+        seen.setdefault(step, {}).update(lr=lr, factor=factor, applied=tr.arch.opt_g.param_groups[0]["lr"])
+        return lr
+
+    tr.batches.batch = batch
+    tr.arch.apply_lr = apply_lr
+
+
+def _start(photos, tmp_path, name="state"):
+    tr = T.Trainer(_cfg(photos, tmp_path / f"{name}_init"), log=None)
+    try:
+        P.new_programme(tr, tmp_path / name, PLAN)
+    finally:
+        tr.close()
+    return tmp_path / name
+
+
+def _continue(photos, state, out, until=None, seen=None):
+    """One session: read the committed snapshot, train the current phase up to ``until``."""
+    snap = P.read_snapshot(P.state_path(state, "aot"))
+    phase = P.phase_at(snap["state"]["plan"], snap["state"]["step"])
+    cfg = P.phase_config(snap["state"], phase, str(photos), str(out), threads=1, workers=0, val_every=0,
+                         val_count=2, ckpt_every=100, log_every=100, cache_mb=64)
+    tr = T.Trainer(cfg, log=None, snapshot=snap)
+    if seen is not None:
+        _recording(tr, seen)
+    try:
+        res = tr.run(until=until)
+        P.write_snapshot(tr, state)
+    finally:
+        tr.close()
+    return tr, res
+
+
+def test_resumed_snapshot_continues_schedule_and_masks(photos, tmp_path):
+    # one session trains phase "small" to its end (4 steps)
+    a = _start(photos, tmp_path, "a")
+    seen_a = {}
+    _continue(photos, a, tmp_path / "ra", seen=seen_a)
+    # another stops after 2 steps, commits, and a new "machine" resumes from the committed files
+    b = _start(photos, tmp_path, "b")
+    seen_b = {}
+    _continue(photos, b, tmp_path / "rb1", until=2, seen=seen_b)
+    st = P.read_state(P.state_path(b, "aot"))
+    assert st["step"] == 2 and st["schedule"]["lr_at_step"] == pytest.approx(1e-4)
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    for f in b.iterdir():  # the committed snapshot alone must be enough
+        (moved / f.name).write_bytes(f.read_bytes())
+    tr, res = _continue(photos, moved, tmp_path / "rb2", seen=seen_b)
+    assert res["status"] == "finished" and tr.step == 4
+    assert sorted(seen_a) == sorted(seen_b) == [0, 1, 2, 3]
+    for k in range(4):
+        assert seen_b[k]["data"] == seen_a[k]["data"]      # same crops and masks, batch for batch
+        assert seen_b[k]["lr"] == seen_a[k]["lr"]          # same scheduled learning rate
+    # the resumed session re-warms Adam from 0.1x over `rewarm` steps, then runs at the schedule
+    assert seen_b[2]["factor"] == pytest.approx(0.1 + 0.9 / 3)
+    assert seen_b[2]["applied"] == pytest.approx(seen_b[2]["lr"] * seen_b[2]["factor"])
+    st = P.read_state(P.state_path(moved, "aot"))
+    assert st["step"] == 4
+    # the next phase starts from here with its own settings
+    snap = P.read_snapshot(P.state_path(moved, "aot"))
+    ph = P.phase_at(snap["state"]["plan"], snap["state"]["step"])
+    cfg = P.phase_config(snap["state"], ph, str(photos), str(tmp_path / "rb3"))
+    assert (ph["name"], cfg.size, cfg.adv_weight, cfg.steps) == ("large", 64, 0.05, 7)
+
+
+def test_reloaded_snapshot_is_strict_and_identical(photos, tmp_path):
+    state = _start(photos, tmp_path)
+    tr, _ = _continue(photos, state, tmp_path / "r1", until=2)
+    g_file = state / "aot_g.pt"
+    sd = torch.load(g_file, weights_only=True)
+    assert all(v.dtype == torch.float16 for v in sd.values() if v.dtype.is_floating_point)
+    # the snapshot is a plain fp16 state dict the app loads strictly, like models/aot_starter.pt
+    from inpaint_gui import engine
+    model = engine.load_model("aot", weights=str(g_file))
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (64, 64, 3)).astype(np.uint8)
+    mask = np.zeros((64, 64), np.uint8)
+    mask[16:48, 20:40] = 255
+    out1 = engine.inpaint(img, mask, model=model)
+    ref = T.create_generator("aot", "tiny")
+    ref.load_state_dict({k: v.float() for k, v in sd.items()}, strict=True)
+    model2 = engine.load_model("aot", weights=ref.state_dict())
+    assert np.array_equal(out1, engine.inpaint(img, mask, model=model2))
+    # a trainer started from the snapshot holds exactly those weights: re-saving is byte-identical
+    snap = P.read_snapshot(P.state_path(state, "aot"))
+    tr2 = T.Trainer(_cfg(photos, tmp_path / "r2"), log=None, snapshot=snap)
+    try:
+        again = tmp_path / "again"
+        P.write_snapshot(tr2, again)
+    finally:
+        tr2.close()
+    assert (again / "aot_g.pt").read_bytes() == g_file.read_bytes()
+    assert (again / "aot_d.pt").read_bytes() == (state / "aot_d.pt").read_bytes()
+    assert P.read_state(P.state_path(again, "aot"))["step"] == 2
+    # a snapshot of another variant is refused by name, a non-matching key set by the strict load
+    with pytest.raises(ValueError, match="tiny"):
+        T.Trainer(_cfg(photos, tmp_path / "r3", variant="small"), log=None, snapshot=snap)
+
+
+def test_snapshot_checksums_and_plan_errors(photos, tmp_path):
+    state = _start(photos, tmp_path)
+    g = state / "aot_g.pt"
+    g.write_bytes(g.read_bytes()[:-100])  # a partly written or edited file
+    with pytest.raises(ValueError, match="sha256"):
+        P.read_snapshot(P.state_path(state, "aot"))
+    g.unlink()
+    with pytest.raises(FileNotFoundError, match="aot_g.pt"):
+        P.read_snapshot(P.state_path(state, "aot"))
+    st = P.read_state(P.state_path(state, "aot"))
+    with pytest.raises(ValueError, match="unknown setting"):
+        P.phase_config(st, {"name": "x", "until": 9, "sise": 64}, str(photos), str(tmp_path / "o"))
+    assert P.phase_at(PLAN, 7) is None and P.phase_at(PLAN, 0)["name"] == "small"
+    (tmp_path / "not.json").write_text(json.dumps({"format": "other"}))
+    with pytest.raises(ValueError, match="not a training-programme state"):
+        P.read_state(tmp_path / "not.json")
+
+
+def test_run_programme_walks_the_plan_and_records_sessions(photos, tmp_path, monkeypatch):
+    state = _start(photos, tmp_path)
+    evals = []
+    monkeypatch.setattr(P, "evaluate_snapshot", lambda *a, **k: evals.append(a))
+    res = P.run_programme("aot", str(photos), state_dir=state, minutes=5, run_root=tmp_path / "runs",
+                          log=None, threads=1, workers=0, val_every=0, val_count=2, cache_mb=64)
+    assert res["status"] == "plan complete"
+    st = P.read_state(P.state_path(state, "aot"))
+    assert st["step"] == 7
+    assert [(s["phase"], s["step_from"], s["step_to"]) for s in st["sessions"]] == [("small", 0, 4), ("large", 4, 7)]
+    assert st["cpu_hours"] > 0 and all(s["threads"] == 1 for s in st["sessions"])
+    assert len(evals) == 2  # one per finished phase
