@@ -12,6 +12,7 @@
   exactly the official test graph.
 * ``model="telea" | "ns" | "classical"``: a weight-free fallback (mirror continuation that
   blurs into a low-frequency Telea/Navier-Stokes extrapolation, plus fine grain).
+* ``model="telea-mask" | "ns-mask"``: cv2's Telea / Navier-Stokes on the new margin itself.
 * ``model="auto"``: SRN if weights are installed (or given), else the classical fallback.
 * any inpainting model name (e.g. ``"lama"``): the canvas is pre-filled classically and the
   new area is inpainted by :func:`inpaint_gui.engine.pipeline.inpaint`.
@@ -33,6 +34,9 @@ import numpy as np
 from .progress import Cancelled, as_reporter  # noqa: F401  (Cancelled re-exported for callers)
 
 CLASSICAL_NAMES = ("telea", "ns", "classical", "mirror")
+# cv2 Telea / Navier-Stokes run directly on the new margin (the baseline the outpainting goal
+# is measured against)
+MASK_FILL_NAMES = {"telea-mask": cv2.INPAINT_TELEA, "ns-mask": cv2.INPAINT_NS}
 
 Margins = Tuple[int, int, int, int]
 
@@ -526,7 +530,15 @@ def outpaint(image_rgb_u8: np.ndarray, margins: Sequence[int] = (0, 0, 0, 0), mo
     name = model.lower() if isinstance(model, str) else None
     if name == "auto":
         name = "srn" if _srn_available(weights) else "classical"
-    if name in CLASSICAL_NAMES:
+    if name in MASK_FILL_NAMES:
+        reporter.stage(f"outpaint ({name})", 0, 1)
+        canvas = np.zeros((H + t + b, W + l + r, 3), np.float32)
+        canvas[t:t + H, l:l + W] = f01
+        holes = np.ones(canvas.shape[:2], bool)
+        holes[t:t + H, l:l + W] = False
+        canvas = telea_fill01(canvas, holes, radius=float(opts.get("radius", 5.0)), method=MASK_FILL_NAMES[name])
+        q = quantize or "round"
+    elif name in CLASSICAL_NAMES:
         canvas = classical_outpaint(f01, m, method=name, reporter=reporter,
                                     **{k: opts[k] for k in ("radius", "grain", "work_size", "seed") if k in opts})
         q = quantize or "round"

@@ -232,6 +232,17 @@ def _pad_to_constraints(img: np.ndarray, msk: np.ndarray, spec: ModelSpec, pad_m
     return img_p, msk_p
 
 
+def hole_depth(mask01: np.ndarray) -> float:
+    """Largest chessboard distance (px) from a hole pixel (mask > 0) to the nearest known pixel
+    -- how far square convolution windows must spread to cover the hole; pixels beyond the
+    window's edge count as known (the pipeline pads with image content)."""
+    hole = (mask01 > 0).astype(np.uint8)
+    if not hole.any():
+        return 0.0
+    padded = np.pad(hole, 1, constant_values=0)
+    return float(cv2.distanceTransform(padded, cv2.DIST_C, 3).max())
+
+
 def predict_window(model, image01: np.ndarray, mask01: np.ndarray, limit: Optional[int]) -> np.ndarray:
     """Run ``model`` on one window: downscale to ``limit`` (and the model's max_size) if needed,
     pad to its constraints, predict, crop back, upscale. Returns float32 HxWx3 in [0, 1]."""
@@ -239,6 +250,11 @@ def predict_window(model, image01: np.ndarray, mask01: np.ndarray, limit: Option
     h, w = mask01.shape
     caps = [c for c in (limit, spec.max_size) if c]
     cap = min(caps) if caps else None
+    reach = getattr(model, "hole_reach", None)
+    if reach:
+        depth = hole_depth(mask01)
+        if depth > reach:
+            cap = min(cap or max(h, w), max(16, int(max(h, w) * reach / depth)))
     img, msk = image01, mask01
     if cap is not None and max(h, w) > cap:
         scale = cap / max(h, w)

@@ -6,7 +6,7 @@ Examples::
     inpaint eval --model aot --weights runs/aot_small/export/aot_starter.pt --data data/train_pool \\
         --bins 10-20,30-40,50-60 --n 20 --json out/aot.json
     inpaint eval --model telea --model ns --model aot --data DIR --json out/cmp.json   # comparison
-    inpaint eval --model srn --outpaint --data DIR --json out/srn.json
+    inpaint eval --model srn --model telea-mask --outpaint --data DIR --json out/srn.json
 
 The CLI dispatches ``eval`` here: ``main_eval(argv_after_eval) -> exit code``.
 """
@@ -33,7 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="image folder (its val/ sub-folder if present)")
     p.add_argument("--bins", default=DEFAULT_BINS, help=f"hole-ratio bins in percent (default {DEFAULT_BINS})")
     p.add_argument("--outpaint", action="store_true",
-                   help="outpainting cases instead (right 25%%, left+right 25%%, all sides 2x, bottom 50%%)")
+                   help="outpainting cases instead (right 25%%, 25%% left and right, bottom 25%%, 12%% on every "
+                        "side; --cases picks others: all2x, bottom50)")
+    p.add_argument("--cases", default=None,
+                   help="--outpaint: comma-separated cases (default right25,leftright25,bottom25,all12)")
     p.add_argument("--n", type=int, default=20, help="number of images (default 20)")
     p.add_argument("--size", type=int, default=256, help="image side in px (default 256)")
     p.add_argument("--strategy", default=None, help="HD strategy (default: the model's)")
@@ -85,7 +88,13 @@ def main_eval(argv: Optional[List[str]] = None) -> int:
     from . import masks as M
     log = None if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
     try:
+        if args.cases:
+            unknown = [c for c in args.cases.split(",") if c not in M.OUTPAINT_CASES]
+            if unknown:
+                raise ValueError(f"unknown outpaint case(s) {', '.join(unknown)}; choose from "
+                                 f"{', '.join(M.OUTPAINT_CASES)}")
         res = compare(entries, args.data, bins=args.bins, n=args.n, size=args.size, outpaint=args.outpaint,
+                      cases=args.cases.split(",") if args.cases else None,
                       strategy=args.strategy, device=args.device,
                       seed=M.EVAL_SEED if args.seed is None else args.seed, log=log,
                       keep=args.sheet_rows if args.sheet else 0)

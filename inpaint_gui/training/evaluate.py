@@ -8,9 +8,10 @@ the networks are compared on identical holes. Images are the first ``n`` files o
 computed on the uint8 result against the original, over the whole image (plus L1 / PSNR inside
 the hole). No LPIPS / FID: no pretrained backbone is available offline.
 
-With ``outpaint=True`` the cases are the four canvases of :data:`.masks.OUTPAINT_CASES`
-(right 25 %, left+right 25 %, 2x canvas on all sides, bottom 50 %): the known part is cut from
-the image and ``inpaint_gui.engine.outpaint`` must regenerate the rest.
+With ``outpaint=True`` the cases are :data:`.masks.OUTPAINT_GOAL_CASES` (right 25 %, 25 % on
+left and right, bottom 25 %, 12 % on every side; any of :data:`.masks.OUTPAINT_CASES` on
+request): the known part is cut from the image and ``inpaint_gui.engine.outpaint`` must
+regenerate the rest.
 
 ``compare(models=[...])`` evaluates several models and returns rows plus markdown tables for
 model cards.
@@ -83,7 +84,7 @@ def evaluate(model: str, data: "str | Path", bins: "str | Sequence" = DEFAULT_BI
               "samples": {}}
     t_all = time.time()
     if outpaint:
-        case_list = list(cases or M.OUTPAINT_CASES)
+        case_list = list(cases or M.OUTPAINT_GOAL_CASES)
         for case in case_list:
             rows, secs = [], 0.0
             for img in imgs:
@@ -180,7 +181,7 @@ def _fmt_case(c: Optional[dict]) -> str:
 def compare(models: Sequence, data: "str | Path", bins: "str | Sequence" = DEFAULT_BINS, n: int = 20,
             size: int = 256, outpaint: bool = False, strategy=None, device: str = "cpu",
             seed: int = M.EVAL_SEED, log: Optional[Callable[[str], None]] = None,
-            keep: int = 0) -> dict:
+            keep: int = 0, cases: Optional[Sequence[str]] = None) -> dict:
     """Evaluate several models on identical images and masks.
 
     ``models``: names ("telea"), "name:weights_path" strings, or dicts with model / weights /
@@ -193,7 +194,7 @@ def compare(models: Sequence, data: "str | Path", bins: "str | Sequence" = DEFAU
         results.append(evaluate(e["model"], data, bins=bins, n=n, size=size, weights=e.get("weights"),
                                 outpaint=outpaint, strategy=strategy, device=device,
                                 model_options=e.get("model_options"), seed=seed, label=e.get("label"),
-                                images=images, log=log, keep=keep))
+                                images=images, log=log, keep=keep, cases=cases))
     return {"results": results, "images": images[1], "rows": table_rows(results), "markdown": markdown_tables(results)}
 
 

@@ -421,9 +421,13 @@ def random_outpaint_mask(h: int, w: int, rng: RngLike = None, mode: str = "mixed
 OUTPAINT_CASES = {
     "right25": (0.0, 0.0, 0.0, 0.25),      # extend to the right by a third (25 % of the result)
     "leftright25": (0.0, 0.25, 0.0, 0.25),  # 25 % on each side (known = centre half)
+    "bottom25": (0.0, 0.0, 0.25, 0.0),     # extend downwards (25 % of the result)
+    "all12": (0.12, 0.12, 0.12, 0.12),     # 12 % on every side
     "all2x": (0.25, 0.25, 0.25, 0.25),     # 2x canvas in both directions (SRN's test geometry)
     "bottom50": (0.0, 0.0, 0.5, 0.0),      # extend downwards by 100 % (50 % of the result)
 }
+# the four cases the outpainting goal is stated on (``inpaint eval --outpaint`` default)
+OUTPAINT_GOAL_CASES = ("right25", "leftright25", "bottom25", "all12")
 
 
 def outpaint_case_margins(h: int, w: int, case: str) -> Tuple[int, int, int, int]:

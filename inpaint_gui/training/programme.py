@@ -126,7 +126,8 @@ def write_snapshot(tr, state_dir: "str | Path", plan: Optional[List[dict]] = Non
     g = _fp16(tr.eval_generator().state_dict())
     _atomic_torch_save(g, d / f"{arch}_g.pt")
     files["G"] = {"file": f"{arch}_g.pt", "sha256": sha256_file(d / f"{arch}_g.pt")}
-    if tr.arch.D is not None:
+    # SRN's critics only train after its reconstruction stage: an untrained one is not worth a file
+    if tr.arch.D is not None and tr.arch.stage(tr.step) != "pretrain":
         _atomic_torch_save(_fp16(tr.arch.D.state_dict()), d / f"{arch}_d.pt")
         files["D"] = {"file": f"{arch}_d.pt", "sha256": sha256_file(d / f"{arch}_d.pt")}
     cfg = tr.cfg.to_dict()
@@ -190,32 +191,36 @@ def phase_config(state: dict, phase: dict, data: str, out: str, **session):
 
 def evaluate_snapshot(state_dir: "str | Path", arch: str, data: str, n: int = EVAL_N, size: int = EVAL_SIZE,
                       bins: str = EVAL_BINS, log: Optional[Callable[[str], None]] = None) -> dict:
-    """Evaluate the snapshot's generator and (once per setting) Telea on the held-out photos;
-    appends to the state's ``evals`` and returns the new record."""
+    """Evaluate the snapshot's generator and (once per setting) its baseline on the held-out
+    photos -- Telea per hole bin for RFR/AOT, Telea on the new margin for the outpainting cases
+    of SRN -- append the record to the state's ``evals`` and return it."""
     from .evaluate import evaluate, load_eval_images
-    from .masks import EVAL_SEED
+    from .masks import EVAL_SEED, OUTPAINT_GOAL_CASES
     from .trainer import _atomic_write_text, _json_default
     p = state_path(state_dir, arch)
     snap = read_snapshot(p)
     st = snap["state"]
     images = load_eval_images(data, n, size)
-    key = f"n{n}_s{size}_{bins}_seed{EVAL_SEED}"
+    outpaint = arch == "srn"
+    base = "telea-mask" if outpaint else "telea"
+    cases = list(OUTPAINT_GOAL_CASES) if outpaint else None
+    key = (f"n{n}_s{size}_{','.join(cases)}" if outpaint else f"n{n}_s{size}_{bins}") + f"_seed{EVAL_SEED}"
     ref = st.setdefault("reference", {})
     if key not in ref:
-        t = evaluate("telea", data, bins=bins, n=n, size=size, images=images)
-        ref[key] = {"telea": t["cases"], "images": [Path(x).name for x in images[0]]}
-    model = {"rfr": "rfr", "aot": "aot", "srn": "srn"}[arch]
-    if arch == "srn":
-        raise ValueError("use evaluate_outpaint_snapshot for SRN")
-    r = evaluate(model, data, bins=bins, n=n, size=size, weights=snap["G"], images=images)
-    telea = ref[key]["telea"]
+        t = evaluate(base, data, bins=bins, n=n, size=size, images=images, outpaint=outpaint, cases=cases)
+        ref[key] = {base: t["cases"], "images": [Path(x).name for x in images[0]]}
+    r = evaluate(arch, data, bins=bins, n=n, size=size, weights=snap["G"], images=images, outpaint=outpaint,
+                 cases=cases)
+    baseline = ref[key][base]
     rec = {"step": st["step"], "cpu_hours": round(st.get("cpu_hours", 0.0), 3), "setting": key,
-           "time": _now(), "bins": {}}
+           "baseline": base, "time": _now(), "bins": {}}
     for b, m in r["cases"].items():
-        t = telea.get(b, {})
+        t = baseline.get(b, {})
         rec["bins"][b] = {k: round(float(m[k]), 4) for k in ("psnr", "ssim", "texture") if k in m}
         rec["bins"][b]["dpsnr_vs_telea"] = round(float(m["psnr"] - t.get("psnr", math.nan)), 3)
         rec["bins"][b]["dssim_vs_telea"] = round(float(m["ssim"] - t.get("ssim", math.nan)), 4)
+    if r["errors"]:
+        rec["errors"] = r["errors"]
     st.setdefault("evals", []).append(rec)
     _atomic_write_text(p, json.dumps(st, indent=1, default=_json_default))
     if log:
@@ -226,7 +231,8 @@ def evaluate_snapshot(state_dir: "str | Path", arch: str, data: str, n: int = EV
 def format_eval(rec: dict) -> str:
     cells = [f"{b}: {m['dpsnr_vs_telea']:+.2f} dB, SSIM {m['dssim_vs_telea']:+.4f}, tex {m.get('texture', math.nan):.2f}"
              for b, m in rec["bins"].items()]
-    return f"[eval] step {rec['step']} ({rec['cpu_hours']:.2f} CPU-h) vs Telea: " + "; ".join(cells)
+    return (f"[eval] step {rec['step']} ({rec['cpu_hours']:.2f} CPU-h) vs {rec.get('baseline', 'telea')}: "
+            + "; ".join(cells))
 
 
 # ----------------------------------------------------------------------------------------------

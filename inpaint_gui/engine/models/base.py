@@ -18,6 +18,9 @@ from ..registry import ModelSpec
 
 class InpaintModel:
     spec: ModelSpec
+    # Deepest hole (px from the nearest known pixel, at the model's input scale) the model can
+    # fill; the pipeline shrinks windows with deeper holes to fit (None = no limit).
+    hole_reach: "int | None" = None
 
     def __init__(self, spec: ModelSpec, device: str = "cpu") -> None:
         self.spec = spec

@@ -586,6 +586,11 @@ class RFRNet(nn.Module):
                            recurrences=recurrences, tail_channels=tail_channels,
                            tail_planes=tail_planes)
         self.recurrences = recurrences
+        # Extra recurrences while part of the hole is still uncovered (None = the fixed count,
+        # as the official code). The recurrent layers share their weights, so more steps reach
+        # deeper: a hole deeper than the fixed count's reach otherwise keeps a core with no
+        # features at all, which the tail turns into a dark flat patch.
+        self.max_recurrences: Optional[int] = None
         self.Pconv1 = PartialConv2d(3, channels, 7, 2, 3, bias=False)
         self.bn1 = nn.BatchNorm2d(channels)
         self.Pconv2 = PartialConv2d(channels, channels, k, 1, p, bias=False)
@@ -638,6 +643,24 @@ class RFRNet(nn.Module):
         self._fused = None
         return super()._apply(fn, *args, **kwargs)
 
+    # -- reach -----------------------------------------------------------------------------------
+    def reach(self, recurrences: Optional[int] = None) -> int:
+        """How deep into a hole (px at the input's scale, from the nearest known pixel) the
+        partial-convolution mask updates reach after ``recurrences`` steps (default: the fixed
+        count): Pconv1 (7x7, stride 2) and Pconv2 at half scale, then two k x k partial
+        convolutions per recurrence (measured: a square hole of half-width ``reach() + 2`` keeps
+        an uncovered core, ``reach()`` does not)."""
+        r = self.recurrences if recurrences is None else int(recurrences)
+        half = self.Pconv2.kernel_size[0] // 2
+        return 2 * (2 + half + 2 * half * r) - 2
+
+    def _more(self, i: int, m: torch.Tensor) -> bool:
+        """Run recurrence ``i``? Always below the fixed count; beyond it (up to
+        ``max_recurrences``) only while some hole pixel is still uncovered."""
+        if i < self.recurrences:
+            return True
+        return bool(self.max_recurrences and i < self.max_recurrences and bool((m < 1).any()))
+
     # -- forward ---------------------------------------------------------------------------------
     def forward(self, in_image: torch.Tensor, mask: torch.Tensor) -> Tuple[torch.Tensor, None]:
         if mask.shape[1] == 1:
@@ -661,7 +684,8 @@ class RFRNet(nn.Module):
         acc = x * m
         macc = m.clone()
         state = None
-        for _ in range(self.recurrences):
+        i = 0
+        while self._more(i, m):
             x, m = self.Pconv21(x, m, msum=m * c)
             x, m = self.Pconv22(x, m, msum=m * c)
             x = F.leaky_relu(self.bn2(x), 0.01)
@@ -669,7 +693,8 @@ class RFRNet(nn.Module):
             x = x * m
             acc = acc + x * m
             macc = macc + m
-        g = self.recurrences + 1
+            i += 1
+        g = i + 1
         x3 = (acc / g) / (macc / g + 1e-7)
         x4 = F.leaky_relu(self.bn3(self.Tconv(x3)), 0.01)
         m4 = F.interpolate(m, scale_factor=2)
@@ -753,7 +778,8 @@ class RFRNet(nn.Module):
         acc = x * m
         macc = m.clone()
         state = None
-        for _ in range(self.recurrences):
+        i = 0
+        while self._more(i, m):
             x, m = pconv(self.Pconv21, x, m, m * c, lname="Pconv21")
             x, m = pconv(self.Pconv22, x, m, m * c, "Pconv22")
             x = F.leaky_relu_(x, 0.01)
@@ -761,8 +787,9 @@ class RFRNet(nn.Module):
             x = x * m
             acc.addcmul_(x, m)
             macc.add_(m)
+            i += 1
         del state
-        g = self.recurrences + 1
+        g = i + 1
         x3 = (acc / g) / (macc / g + 1e-7)
         w, b = fz["Tconv"]
         x4 = F.leaky_relu_(F.conv_transpose2d(x3, w, b, 2, 1), 0.01)
