@@ -11,26 +11,9 @@ APPLICATION = "inpaint-gui"
 
 
 def _dark_palette(app) -> None:
-    from PySide6.QtGui import QColor, QPalette
-    app.setStyle("Fusion")
-    p = QPalette()
-    base, window, text = QColor(35, 35, 38), QColor(50, 50, 54), QColor(225, 225, 225)
-    p.setColor(QPalette.Window, window)
-    p.setColor(QPalette.WindowText, text)
-    p.setColor(QPalette.Base, base)
-    p.setColor(QPalette.AlternateBase, window)
-    p.setColor(QPalette.ToolTipBase, QColor(60, 60, 64))
-    p.setColor(QPalette.ToolTipText, text)
-    p.setColor(QPalette.Text, text)
-    p.setColor(QPalette.Button, window)
-    p.setColor(QPalette.ButtonText, text)
-    p.setColor(QPalette.BrightText, QColor(255, 80, 80))
-    p.setColor(QPalette.Highlight, QColor(64, 128, 210))
-    p.setColor(QPalette.HighlightedText, QColor(255, 255, 255))
-    p.setColor(QPalette.Link, QColor(100, 160, 240))
-    for role in (QPalette.WindowText, QPalette.Text, QPalette.ButtonText):
-        p.setColor(QPalette.Disabled, role, QColor(120, 120, 120))
-    app.setPalette(p)
+    """The dark theme (:func:`inpaint_gui.ui.theme.apply_dark_theme`)."""
+    from .ui.theme import apply_dark_theme
+    apply_dark_theme(app)
 
 
 def parse_args(argv: Optional[List[str]]):
