@@ -25,15 +25,24 @@ def parse_args(argv: Optional[List[str]]):
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Create the QApplication and the main window; open the image given on the command line."""
+    """Create the QApplication and the main window; open the image given on the command line.
+
+    Without a usable display it prints why (:mod:`inpaint_gui.display_check`) and returns 1
+    before Qt is loaded: Qt would abort with a misleading message about xcb-cursor0."""
+    full = list(sys.argv if argv is None else [sys.argv[0] if sys.argv else "inpaint-gui"]
+                + list(argv))
+    args, _qt_args = parse_args(full[1:])
+    if not _qt_app_running():
+        from .display_check import display_problem
+        problem = display_problem()
+        if problem:
+            print(f"inpaint-gui: {problem}", file=sys.stderr)
+            return 1
     from .engine.memory import request_torch_huge_pages
     request_torch_huge_pages()  # before anything imports torch
     from PySide6.QtCore import QCoreApplication, QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
-    full = list(sys.argv if argv is None else [sys.argv[0] if sys.argv else "inpaint-gui"]
-                + list(argv))
-    args, _qt_args = parse_args(full[1:])
     QCoreApplication.setOrganizationName(ORGANIZATION)
     QCoreApplication.setApplicationName(APPLICATION)
     app = QApplication.instance() or QApplication(full[:1] + _qt_args)
@@ -55,6 +64,12 @@ def main(argv: Optional[List[str]] = None) -> int:
             win.open_path(args.image)  # asks first if recovered work is unsaved
     QTimer.singleShot(0, start)
     return app.exec()
+
+
+def _qt_app_running() -> bool:
+    """A QApplication exists already (tests, embedding): its display works."""
+    mod = sys.modules.get("PySide6.QtWidgets")
+    return bool(mod is not None and mod.QApplication.instance() is not None)
 
 
 def _install_models_gui(win) -> None:
