@@ -49,12 +49,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not args.light:
         _dark_palette(app)
 
-    from PySide6.QtCore import QStandardPaths
-
+    from .core.recovery import default_recovery_dir
     from .ui.main_window import MainWindow
-    data_dir = QStandardPaths.writableLocation(QStandardPaths.AppLocalDataLocation)
-    recovery = os.path.join(data_dir, "recovery") if data_dir else None
-    win = MainWindow(QSettings(), recovery_dir=recovery)
+    win = MainWindow(QSettings(), recovery_dir=str(default_recovery_dir()),
+                     extra_recovery_dirs=_legacy_recovery_dirs())
     _install_models_gui(win)
     win.show()
 
@@ -64,6 +62,14 @@ def main(argv: Optional[List[str]] = None) -> int:
             win.open_path(args.image)  # asks first if recovered work is unsaved
     QTimer.singleShot(0, start)
     return app.exec()
+
+
+def _legacy_recovery_dirs() -> List[str]:
+    """Where earlier builds wrote recovery files (Qt's per-application data folder,
+    ``~/.local/share/inpaint-gui/inpaint-gui/recovery`` on Linux): still offered."""
+    from PySide6.QtCore import QStandardPaths
+    base = QStandardPaths.writableLocation(QStandardPaths.GenericDataLocation)
+    return [os.path.join(base, ORGANIZATION, APPLICATION, "recovery")] if base else []
 
 
 def _qt_app_running() -> bool:
