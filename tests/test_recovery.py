@@ -144,6 +144,22 @@ def test_a_running_sessions_file_is_not_offered(tmp_path):
     assert not os.path.exists(live.path) and not os.path.exists(live.lock_path)
 
 
+def test_stale_lock_files_are_tidied_but_live_ones_kept(tmp_path):
+    from inpaint_gui.ui.project import ProjectState, save_project
+    rdir = tmp_path / "recovery"
+    path = crashed_session(rdir)
+    lock = path[:-len(".inpaint")] + ".lock"
+    os.unlink(path)  # the session had discarded its file, then crashed: only the lock is left
+    live = R.Autosaver(rdir, save_project)
+    assert live.save_async(ProjectState(image=np.zeros((2, 2, 3), np.uint8),
+                                        mask=np.zeros((2, 2), np.uint8)))
+    live.wait()
+    live.discard()  # a running session with no unsaved work keeps its (held) lock
+    assert R.find_leftovers([rdir]) == []
+    assert not os.path.exists(lock) and os.path.exists(live.lock_path)
+    live.close()
+
+
 def test_delete_leftover_only_takes_recovery_files(tmp_path):
     other = tmp_path / "photo.inpaint"
     other.write_bytes(b"x")
