@@ -103,9 +103,12 @@ def display_problem(env: Optional[Mapping[str, str]] = None, platform: Optional[
                     x_server_answers: Callable[[str], bool] = _x_server_answers) -> Optional[str]:
     """A plain-words message when the window cannot be opened, else None.
 
-    Only Linux and the BSDs are checked (Windows and macOS always have a display)."""
+    Only Linux and the BSDs are checked (Windows and macOS always have a display).
+    ``INPAINT_GUI_SKIP_DISPLAY_CHECK=1`` turns the check off (Qt then reports on its own)."""
     env = os.environ if env is None else env
     platform = sys.platform if platform is None else platform
+    if (env.get("INPAINT_GUI_SKIP_DISPLAY_CHECK") or "").strip() not in ("", "0"):
+        return None
     if not (platform.startswith("linux") or "bsd" in platform):
         return None
     wanted = _platforms(env)

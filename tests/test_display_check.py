@@ -57,6 +57,11 @@ def test_headless_platforms_and_other_systems_need_no_display():
     assert dc.display_problem({}, "win32") is None
 
 
+def test_the_check_can_be_turned_off():
+    assert dc.display_problem({"INPAINT_GUI_SKIP_DISPLAY_CHECK": "1"}, "linux") is None
+    assert dc.display_problem({"INPAINT_GUI_SKIP_DISPLAY_CHECK": "0"}, "linux") is not None
+
+
 def test_missing_display_variables():
     msg = dc.display_problem({}, "linux")
     assert msg.startswith("No display found") and "DISPLAY" in msg and "WAYLAND_DISPLAY" in msg
