@@ -11,26 +11,9 @@ APPLICATION = "inpaint-gui"
 
 
 def _dark_palette(app) -> None:
-    from PySide6.QtGui import QColor, QPalette
-    app.setStyle("Fusion")
-    p = QPalette()
-    base, window, text = QColor(35, 35, 38), QColor(50, 50, 54), QColor(225, 225, 225)
-    p.setColor(QPalette.Window, window)
-    p.setColor(QPalette.WindowText, text)
-    p.setColor(QPalette.Base, base)
-    p.setColor(QPalette.AlternateBase, window)
-    p.setColor(QPalette.ToolTipBase, QColor(60, 60, 64))
-    p.setColor(QPalette.ToolTipText, text)
-    p.setColor(QPalette.Text, text)
-    p.setColor(QPalette.Button, window)
-    p.setColor(QPalette.ButtonText, text)
-    p.setColor(QPalette.BrightText, QColor(255, 80, 80))
-    p.setColor(QPalette.Highlight, QColor(64, 128, 210))
-    p.setColor(QPalette.HighlightedText, QColor(255, 255, 255))
-    p.setColor(QPalette.Link, QColor(100, 160, 240))
-    for role in (QPalette.WindowText, QPalette.Text, QPalette.ButtonText):
-        p.setColor(QPalette.Disabled, role, QColor(120, 120, 120))
-    app.setPalette(p)
+    """The dark theme (:func:`inpaint_gui.ui.theme.apply_dark_theme`)."""
+    from .ui.theme import apply_dark_theme
+    apply_dark_theme(app)
 
 
 def parse_args(argv: Optional[List[str]]):
@@ -42,27 +25,34 @@ def parse_args(argv: Optional[List[str]]):
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Create the QApplication and the main window; open the image given on the command line."""
+    """Create the QApplication and the main window; open the image given on the command line.
+
+    Without a usable display it prints why (:mod:`inpaint_gui.display_check`) and returns 1
+    before Qt is loaded: Qt would abort with a misleading message about xcb-cursor0."""
+    full = list(sys.argv if argv is None else [sys.argv[0] if sys.argv else "inpaint-gui"]
+                + list(argv))
+    args, _qt_args = parse_args(full[1:])
+    if not _qt_app_running():
+        from .display_check import display_problem
+        problem = display_problem()
+        if problem:
+            print(f"inpaint-gui: {problem}", file=sys.stderr)
+            return 1
     from .engine.memory import request_torch_huge_pages
     request_torch_huge_pages()  # before anything imports torch
     from PySide6.QtCore import QCoreApplication, QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
-    full = list(sys.argv if argv is None else [sys.argv[0] if sys.argv else "inpaint-gui"]
-                + list(argv))
-    args, _qt_args = parse_args(full[1:])
     QCoreApplication.setOrganizationName(ORGANIZATION)
     QCoreApplication.setApplicationName(APPLICATION)
     app = QApplication.instance() or QApplication(full[:1] + _qt_args)
     if not args.light:
         _dark_palette(app)
 
-    from PySide6.QtCore import QStandardPaths
-
+    from .core.recovery import default_recovery_dir
     from .ui.main_window import MainWindow
-    data_dir = QStandardPaths.writableLocation(QStandardPaths.AppLocalDataLocation)
-    recovery = os.path.join(data_dir, "recovery") if data_dir else None
-    win = MainWindow(QSettings(), recovery_dir=recovery)
+    win = MainWindow(QSettings(), recovery_dir=str(default_recovery_dir()),
+                     extra_recovery_dirs=_legacy_recovery_dirs())
     _install_models_gui(win)
     win.show()
 
@@ -72,6 +62,20 @@ def main(argv: Optional[List[str]] = None) -> int:
             win.open_path(args.image)  # asks first if recovered work is unsaved
     QTimer.singleShot(0, start)
     return app.exec()
+
+
+def _legacy_recovery_dirs() -> List[str]:
+    """Where earlier builds wrote recovery files (Qt's per-application data folder,
+    ``~/.local/share/inpaint-gui/inpaint-gui/recovery`` on Linux): still offered."""
+    from PySide6.QtCore import QStandardPaths
+    base = QStandardPaths.writableLocation(QStandardPaths.GenericDataLocation)
+    return [os.path.join(base, ORGANIZATION, APPLICATION, "recovery")] if base else []
+
+
+def _qt_app_running() -> bool:
+    """A QApplication exists already (tests, embedding): its display works."""
+    mod = sys.modules.get("PySide6.QtWidgets")
+    return bool(mod is not None and mod.QApplication.instance() is not None)
 
 
 def _install_models_gui(win) -> None:

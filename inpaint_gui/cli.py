@@ -4,7 +4,8 @@ Subcommands::
 
     inpaint run IMAGE MASK -o OUT [--model NAME] [--weights PATH] [--strategy S] ...
     inpaint batch --images DIR --masks DIR_OR_FILE --out DIR [same options as run]
-    inpaint models [--json]
+    inpaint models [list] [--json]   (weights of every model, and where the official ones come from)
+    inpaint models import FILE [--model NAME] [--set WEIGHT_SET] [--overwrite]
     inpaint models convert-srn CKPT_PREFIX -o OUT.pt [--overwrite]
     inpaint train|eval|bench|data ...   (options belong to those tools; see their --help)
 
@@ -195,9 +196,28 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(batch)
 
     models = sub.add_parser("models", help="list models and their weights",
-                            description="List every model with the state of its weights.")
+                            description="List every model with the state of its weights, and "
+                                        "where each official checkpoint comes from.")
     models.add_argument("--json", action="store_true", help="machine-readable output")
     msub = models.add_subparsers(dest="models_command", metavar="ACTION")
+    mlist = msub.add_parser("list", help="the same as 'inpaint models'",
+                            description="List every model with the state of its weights, and "
+                                        "where each official checkpoint comes from.")
+    mlist.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                       help="machine-readable output")
+    imp = msub.add_parser("import", help="check a downloaded weight file and install it",
+                          description="Check a weight file (read without running code from "
+                                      "it, loaded into the network, sha256 compared where "
+                                      "published) and copy it into the user model folder "
+                                      "under the name the app expects.")
+    imp.add_argument("file", metavar="FILE", help="the downloaded checkpoint (for SRN: the "
+                     "TensorFlow checkpoint's .index file, converted on import)")
+    imp.add_argument("--model", metavar="NAME", help="the model it belongs to (default: "
+                     "detected from the file)")
+    imp.add_argument("--set", dest="weight_set", metavar="WEIGHT_SET",
+                     help="the official weight set it is (see 'inpaint models'); needs --model")
+    imp.add_argument("--overwrite", action="store_true",
+                     help="replace a different file already installed under that name")
     conv = msub.add_parser("convert-srn", help="convert the official SRN TensorFlow checkpoint",
                            description="Convert an official SRN TensorFlow checkpoint "
                                        "(e.g. .../snap-80000) to a PyTorch .pt file.")
@@ -577,7 +597,10 @@ def cmd_batch(args) -> int:
 def cmd_models(args) -> int:
     if args.models_command == "convert-srn":
         return cmd_convert_srn(args)
+    if args.models_command == "import":
+        return cmd_import_weights(args)
     from .engine.registry import list_models
+    from .engine.weight_store import official_weights
     from .engine.weights import user_models_dir, weight_status
 
     rows = []
@@ -590,8 +613,10 @@ def cmd_models(args) -> int:
             "expected": [w.filename for w in spec.weight_sets],
             "native_size": spec.native_size, "default_strategy": spec.default_strategy,
         })
+    official = official_weights()
     if args.json:
-        print(json.dumps({"user_models_dir": str(user_models_dir()), "models": rows}, indent=2))
+        print(json.dumps({"user_models_dir": str(user_models_dir()), "models": rows,
+                          "official": [o.to_dict() for o in official]}, indent=2))
         return 0
     name_w = max([4] + [len(r["name"]) for r in rows])
     title_w = max([5] + [len(r["title"]) for r in rows])
@@ -606,6 +631,54 @@ def cmd_models(args) -> int:
             state = f"{r['status']} ({r['weights']}: {r['path']})"
         print(f"{r['name']:<{name_w}}  {r['title']:<{title_w}}  {r['task']:<8}  {state}")
     print(f"\nuser model folder: {user_models_dir()} (set INPAINT_GUI_MODELS to change it)")
+    _print_official(official)
+    return 0
+
+
+def _print_official(official) -> None:
+    """Where each official checkpoint comes from (the same list as the app's Get official
+    weights dialog)."""
+    if not official:
+        return
+    print("\nOfficial weights: this program never downloads anything. Download a file with a "
+          "browser, then\n  inpaint models import FILE --model NAME --set WEIGHT_SET\n"
+          "(or Models > Get official weights... in the app) checks it and installs it under the "
+          "expected name.")
+    for o in official:
+        ws = o.weight_set
+        state = f"installed: {o.installed}" if o.installed else "not installed"
+        print(f"\n{o.model} --set {ws.name}  ({ws.training_data})  [{state}]")
+        names = ws.filename + (f" (also accepted: {', '.join(o.also_accepted)})"
+                               if o.also_accepted else "")
+        print(f"  expected file: {names}")
+        print(f"  source:        {'  '.join(o.urls) if o.urls else ws.source}")
+        print(f"  size:          {o.size};  sha256: {o.sha256}")
+        if o.needs_conversion:
+            print("  note:          a TensorFlow checkpoint: import its .index file (converted)")
+        if o.card:
+            print(f"  model card:    {o.card}")
+
+
+def cmd_import_weights(args) -> int:
+    from .engine import weight_store as S
+    if args.weight_set and not args.model:
+        raise CliError("--set needs --model (see 'inpaint models' for both names)")
+    try:
+        if args.weight_set:
+            check = S.inspect_for_weight_set(args.file, args.model, args.weight_set)
+        else:
+            check = S.inspect_weight_file(args.file, args.model)
+    except S.ImportWeightsError as exc:
+        raise CliError(f"not imported: {_one_line(exc)}") from None
+    if S.target_differs(check) and not args.overwrite:
+        check.cleanup()
+        raise CliError(f"not imported: {check.target} exists and is a different file; pass "
+                       "--overwrite to replace it")
+    try:
+        check = S.install_checked(check, overwrite=args.overwrite)
+    except S.ImportWeightsError as exc:
+        raise CliError(f"not imported: {_one_line(exc)}") from None
+    print(f"{PROG}: installed {check.target}: {check.message}", file=sys.stderr)
     return 0
 
 

@@ -285,8 +285,14 @@ def test_shortcut_actions(win, photo):
     assert win.document.mask.all()
 
 
-def test_crash_recovery_autosave(qtbot, tmp_path, photo, monkeypatch):
-    from inpaint_gui.ui import recovery
+def _crash(autosaver) -> None:
+    """What the system does when the process dies: the session's lock is released, the
+    recovery file stays."""
+    os.close(autosaver._lock_fd)
+    autosaver._lock_fd = None
+
+
+def test_crash_recovery_autosave(qtbot, tmp_path, photo):
     from inpaint_gui.ui.main_window import MainWindow
     rdir = str(tmp_path / "recovery")
     w = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat), recovery_dir=rdir)
@@ -299,30 +305,36 @@ def test_crash_recovery_autosave(qtbot, tmp_path, photo, monkeypatch):
     assert os.path.exists(w.autosaver.path)
     assert not w.autosave_now(wait=True)          # no new change since
     mask = w.document.mask.copy()
-    # "crash": a new window finds the file of a session that is not running any more
-    monkeypatch.setattr(recovery, "pid_alive", lambda pid: False)
+    # a second window does not offer the file of a session that is still running
     w2 = MainWindow(QSettings(str(tmp_path / "s2.ini"), QSettings.IniFormat), recovery_dir=rdir)
     qtbot.addWidget(w2, before_close_func=lambda w: w.document.mark_clean())
     dl = Dialogs(w2)
-    dl.answers.append(QMessageBox.Yes)
+    offered = []
+    w2.ask_recovery = lambda items: (offered.append([i.path for i in items]), items[0])[1]
+    assert not w2.check_recovery() and offered == []
+    # "crash": the first session's lock goes away with its process; its file is offered
+    lost = w.autosaver.path
+    _crash(w.autosaver)
     assert w2.check_recovery()
+    assert offered == [[lost]]
     d2 = w2.document
     assert np.array_equal(d2.mask, mask) and d2.is_modified() and d2.project_path is None
     assert d2.source_path == os.path.abspath(photo[0])
     w2.autosaver.wait()
+    assert os.path.exists(w2.autosaver.path) and not os.path.exists(lost)
     # saving the project removes the recovery file
     proj = str(tmp_path / "rec.inpaint")
     dl.save_paths.append(proj)
     assert w2.save_project()
     assert not os.path.exists(w2.autosaver.path)
     # the first window's own file goes away when its work is discarded on close
-    monkeypatch.undo()
     paint_something(w)
     assert w.autosave_now(wait=True) and os.path.exists(w.autosaver.path)
     w.dialogs = Dialogs(w)
     w.dialogs.answers.append(QMessageBox.Discard)
     assert w.close()
     assert not os.path.exists(w.autosaver.path)
+    assert not os.path.exists(w.autosaver.lock_path)
 
 
 def test_undo_mid_stroke_and_result_accepted_mid_stroke(win, photo):
@@ -386,4 +398,4 @@ def test_app_main_opens_the_image_from_the_command_line(qtbot, tmp_path, photo, 
     qtbot.addWidget(w, before_close_func=lambda w: w.document.mark_clean())
     qtbot.waitUntil(lambda: not w.document.is_empty(), timeout=20000)  # cold start in a fresh clone
     assert np.array_equal(w.document.image, photo[1])
-    assert str(tmp_path) in w.autosaver.folder
+    assert w.autosaver.folder == str(tmp_path / "data" / "inpaint-gui" / "recovery")

@@ -36,6 +36,8 @@ class WeightSet:
     # False: our own measurements (see the card) show this set loses to the classical fill, so
     # the Auto choice does not pick it (the user can still select it by hand).
     auto_ok: bool = True
+    # the download's size in words ("about 410 MB"), "" when unknown (shown to the user)
+    size: str = ""
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,11 @@ from typing import Iterable, Mapping, Optional
 
 from .registry import ModelSpec, WeightSet
 
-BUNDLED_DIR = Path(__file__).resolve().parents[2] / "models"
+# The model cards and starter weights: ``models/`` of the source checkout, shipped in wheels
+# as package data ``inpaint_gui/bundled_models/`` (see setup.py).
+PACKAGED_MODELS_DIR = Path(__file__).resolve().parents[1] / "bundled_models"
+CHECKOUT_MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+BUNDLED_DIR = PACKAGED_MODELS_DIR if PACKAGED_MODELS_DIR.is_dir() else CHECKOUT_MODELS_DIR
 
 # Dict keys under which official training scripts nest the generator's state dict.
 WRAPPER_KEYS = ("state_dict", "generator", "netG", "G", "model", "gen", "net", "params", "module")

@@ -12,7 +12,8 @@ It joins the tested components:
   :class:`~.result_layer.PeekKeyFilter` (hold ``\\`` to see the original);
 * :class:`~.compare.CompareGrid` in a dialog for side-by-side comparisons;
 * :class:`~.model_manager.ModelManagerDialog` (Models > Manage weights..., and the dock's
-  button); importing/removing weights refreshes the dock and the Auto choice.
+  button) and :class:`~.official_weights.OfficialWeightsDialog` (Models > Get official
+  weights...); importing/removing weights refreshes the dock and the Auto choice.
 
 Runs use the document as it is when Run is pressed: ``document.image`` + ``mask``, and when
 the canvas is extended (margins > 0) the worker outpaints the image by the margins (the
@@ -150,6 +151,7 @@ class FillController(QObject):
         self.pending: Optional[Pending] = None
         self.compare_dialog: Optional[CompareDialog] = None
         self.manager_dialog = None
+        self.official_dialog = None
         self.last_results: List[FillResult] = []
         self._job: Optional[_Job] = None
         self._compare_job: Optional[_Job] = None
@@ -258,9 +260,13 @@ class FillController(QObject):
                               "Fill automatically after every mask stroke", checkable=True)
         self.act_manage = A("models_manage", "&Manage weights\u2026", self.open_model_manager,
                             None, "", "Import, inspect or remove model weights")
+        self.act_official = A("models_official", "&Get official weights\u2026",
+                              self.open_official_weights, None, "",
+                              "Where each model's official checkpoints come from; import them")
         m = self.menu = w.add_menu("models", "M&odels")
         for a in (self.act_run, self.act_compare, self.act_cancel, None, self.act_accept,
-                  self.act_discard, None, self.act_auto_run, None, self.act_manage):
+                  self.act_discard, None, self.act_auto_run, None, self.act_manage,
+                  self.act_official):
             m.addSeparator() if a is None else m.addAction(a)
         tb = w.main_toolbar
         tb.addSeparator()
@@ -284,7 +290,7 @@ class FillController(QObject):
     def shutdown(self) -> None:
         """Window closing: stop runs, close helper windows."""
         self.runner.shutdown()
-        for dlg in (self.compare_dialog, self.manager_dialog):
+        for dlg in (self.compare_dialog, self.manager_dialog, self.official_dialog):
             if dlg is not None:
                 dlg.close()
 
@@ -734,6 +740,22 @@ class FillController(QObject):
         if dlg is None:
             dlg = self.manager_dialog = ModelManagerDialog(self.window)
             dlg.weights_changed.connect(self._on_weights_changed)
+            dlg.official_requested.connect(self.open_official_weights)
+        else:
+            dlg.refresh()
+        dlg.show()
+        dlg.raise_()
+        dlg.activateWindow()
+        return dlg
+
+    def open_official_weights(self):
+        """Show *Get official weights* (non-modal); an import refreshes the dock and the
+        model manager."""
+        from .official_weights import OfficialWeightsDialog
+        dlg = self.official_dialog
+        if dlg is None:
+            dlg = self.official_dialog = OfficialWeightsDialog(self.window)
+            dlg.weights_changed.connect(self._on_weights_changed)
         else:
             dlg.refresh()
         dlg.show()
@@ -743,6 +765,8 @@ class FillController(QObject):
 
     def _on_weights_changed(self) -> None:
         self._available = None
+        if self.manager_dialog is not None:
+            self.manager_dialog.refresh()
         self.dock.refresh_models()
         self.update_auto_choice()
 

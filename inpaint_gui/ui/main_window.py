@@ -17,6 +17,9 @@ from PySide6.QtGui import (QAction, QActionGroup, QColor, QGuiApplication, QImag
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QFrame, QLabel, QMainWindow,
                                QMenu, QMessageBox, QScrollArea, QToolBar, QUndoView, QWidget)
 
+from inpaint_gui.core.recovery import (Autosaver, Leftover, delete_leftover, find_leftovers,
+                                       snapshot)
+
 from . import fileio
 from .canvas import CanvasView
 from .docks import CanvasPanel, LayersPanel, MaskPanel, ToolOptionsPanel
@@ -24,7 +27,8 @@ from .document import Document
 from .icons import icon
 from .margins import PRESETS
 from .project import ProjectError
-from .recovery import Autosaver, orphaned_files, snapshot
+from .project import save_project as _write_project
+from .recovery import RecoveryDialog
 from .tools import TOOL_CLASSES, ToolSettings
 
 APP_TITLE = "Inpaint"
@@ -70,13 +74,6 @@ def scrollable(widget: QWidget) -> QScrollArea:
     return area
 
 
-def _unlink_quiet(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
-
-
 def _same_file(a: Optional[str], b: Optional[str]) -> bool:
     if not a or not b:
         return False
@@ -111,9 +108,11 @@ class MainWindow(QMainWindow):
     closing = Signal()                # closeEvent accepted: shut down workers
 
     def __init__(self, settings: Optional[QSettings] = None, parent: Optional[QWidget] = None,
-                 recovery_dir: Optional[str] = None, autosave_interval_s: float = 60.0):
+                 recovery_dir: Optional[str] = None, autosave_interval_s: float = 60.0,
+                 extra_recovery_dirs: Iterable[str] = ()):
         """``settings``: where window state, recent files and tool options live (tests pass
-        a temporary file). ``recovery_dir``: enables crash-recovery autosave there."""
+        a temporary file). ``recovery_dir``: enables crash-recovery autosave there;
+        ``extra_recovery_dirs``: older folders whose leftover files are offered too."""
         super().__init__(parent)
         self.settings = settings if settings is not None else QSettings()
         self.setWindowIcon(icon("app"))
@@ -154,7 +153,10 @@ class MainWindow(QMainWindow):
         self._update_info()
         self._update_actions()
 
-        self.autosaver: Optional[Autosaver] = Autosaver(recovery_dir) if recovery_dir else None
+        self.autosaver: Optional[Autosaver] = (Autosaver(recovery_dir, _write_project)
+                                               if recovery_dir else None)
+        self.recovery_dirs: List[str] = ([recovery_dir] if recovery_dir else []) + [
+            d for d in extra_recovery_dirs if d and d != recovery_dir]
         self._autosaved_rev: Optional[int] = None
         self._autosave_timer = QTimer(self)
         self._autosave_timer.setInterval(int(autosave_interval_s * 1000))
@@ -186,31 +188,34 @@ class MainWindow(QMainWindow):
         if not modified:
             self._discard_autosave()  # saved, or undone back to the saved state
 
-    def check_recovery(self) -> bool:
-        """At start-up: offer to recover work left by a session that did not close cleanly."""
+    def check_recovery(self, interactive: bool = False) -> bool:
+        """Offer the work left by sessions that did not close normally (every file, newest
+        first); recover the one the user picks. Files the user neither recovers nor deletes
+        are kept. ``interactive``: asked for from the menu (say when there is nothing)."""
         if self.autosaver is None:
+            if interactive:
+                self.status_message("Crash recovery is off in this window", 5000)
             return False
-        files = orphaned_files(self.autosaver.folder, exclude=self.autosaver.path)
-        if not files:
+        leftovers = find_leftovers(self.recovery_dirs, exclude=[self.autosaver.path])
+        if not leftovers:
+            if interactive:
+                self.status_message("No unsaved work to recover", 5000)
             return False
-        import time as _time
-        newest = files[0]
-        when = _time.strftime("%Y-%m-%d %H:%M", _time.localtime(os.path.getmtime(newest)))
-        ret = self.ask_question(
-            "Recover unsaved work?",
-            f"The app did not close normally. Unsaved work from {when} was found.\n\n"
-            "Recover it? (Discard deletes it; No keeps it for next time.)",
-            QMessageBox.Yes | QMessageBox.No | QMessageBox.Discard, QMessageBox.Yes)
-        if ret == QMessageBox.Discard:
-            for f in files:
-                _unlink_quiet(f)
+        chosen = self.ask_recovery(leftovers)
+        if chosen is None:
             return False
-        if ret != QMessageBox.Yes:
+        return self.recover_file(chosen.path)
+
+    def recover_file(self, path: str) -> bool:
+        """Open the recovery file ``path`` as unsaved work. It is deleted only once this
+        session's own recovery file holds the work; on any failure it is kept."""
+        if not self.maybe_save():
             return False
         try:
-            self.document.load_project(newest)
+            self.document.load_project(path)
         except (ProjectError, OSError) as exc:
-            self.show_error("Cannot recover", str(exc))
+            self.show_error("Cannot recover",
+                            f"{exc}\n\nThe recovery file is kept:\n{path}")
             return False
         d = self.document
         d.project_path = None
@@ -218,9 +223,16 @@ class MainWindow(QMainWindow):
                                        else "untitled")
         d.mark_modified()
         d.path_changed.emit()
-        for f in files:
-            _unlink_quiet(f)
-        self.autosave_now()
+        self._autosaved_rev = None
+        saved = self.autosave_now(wait=True) and self.autosaver.last_error is None \
+            and os.path.exists(self.autosaver.path)
+        if saved:
+            try:
+                delete_leftover(path)
+            except (OSError, ValueError):
+                pass
+        else:
+            self.status_message(f"Recovered; the recovery file is kept: {path}", 10000)
         return True
 
     # ================================================================== dialogs (patchable)
@@ -233,6 +245,13 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getSaveFileName(self, caption, suggested, filter_,
                                               options=QFileDialog.DontConfirmOverwrite)
         return path or None
+
+    def ask_recovery(self, leftovers: List[Leftover]) -> Optional[Leftover]:
+        """The leftover to recover, or None (the dialog may also delete files the user
+        chose)."""
+        dlg = RecoveryDialog(leftovers, self)
+        dlg.exec()
+        return dlg.chosen
 
     def ask_question(self, title: str, text: str, buttons, default):
         box = QMessageBox(QMessageBox.Warning, title, text, buttons, self)
@@ -300,6 +319,8 @@ class MainWindow(QMainWindow):
         A("mask_from_alpha", "Mask from This Image's Alpha", self.mask_from_alpha, None)
         A("export_mask", "&Export Mask\u2026", self.export_mask_dialog, "Ctrl+Shift+E", "",
           "Save the mask as a PNG (255 = fill)")
+        A("recover", "Recover Unsaved &Work\u2026", lambda: self.check_recovery(interactive=True),
+          None, "", "Work left by a session that did not close normally")
         A("quit", "&Quit", self.close, QKeySequence.Quit)
 
         # own undo/redo actions: an in-progress gesture is cancelled first
@@ -382,7 +403,7 @@ class MainWindow(QMainWindow):
         m.addSeparator()
         for n in ("save", "save_as", None, "save_project", "save_project_as", None,
                   "import_mask", "import_mask_alpha", "mask_from_alpha", "export_mask", None,
-                  "quit"):
+                  "recover", None, "quit"):
             m.addSeparator() if n is None else m.addAction(a[n])
         m = self.menus["edit"] = mb.addMenu("&Edit")
         for n in ("undo", "redo", None, "copy", "paste"):
@@ -942,4 +963,6 @@ class MainWindow(QMainWindow):
         self.save_settings()
         self._autosave_timer.stop()
         self._discard_autosave()
+        if self.autosaver is not None:
+            self.autosaver.close()
         event.accept()

@@ -33,6 +33,9 @@ _SRC_CELEBA = (_REPO + ": CELEBA-HQ folder "
 _LIC = ("code: Apache-2.0 (repository LICENSE, (c) 2023-2024 researchmm); the weights are "
         "released with the code without a separate licence")
 
+# a bare float32 state dict of 15.2 M parameters (not measured: no copy could be fetched)
+_SIZE = "about 61 MB (estimated)"
+
 NET_OPTIONS = ("channels", "block_num", "rates")
 
 # Tiny variant of the CPU-trained starter weights (inpaint_gui.training, ``--variant tiny``).
@@ -59,15 +62,15 @@ SPEC = ModelSpec(
         WeightSet(name="places2", kind="official", filename="G0000000.pt", source=_SRC_PLACES,
                   licence=_LIC,
                   training_data="Places2 (Places365-Standard), 512x512 crops, PConv irregular masks",
-                  resolution=512, card="models/aot_official.md", variant="official"),
+                  resolution=512, card="models/aot_official.md", variant="official", size=_SIZE),
         WeightSet(name="places2-named", kind="official", filename="aot_places2.pt",
                   source=_SRC_PLACES + " (G0000000.pt renamed)", licence=_LIC,
                   training_data="Places2 (Places365-Standard), 512x512 crops, PConv irregular masks",
-                  resolution=512, card="models/aot_official.md", variant="official"),
+                  resolution=512, card="models/aot_official.md", variant="official", size=_SIZE),
         WeightSet(name="celebahq", kind="official", filename="aot_celebahq.pt",
                   source=_SRC_CELEBA + " (G0000000.pt renamed)", licence=_LIC,
                   training_data="CelebA-HQ faces, 512x512, PConv irregular masks",
-                  resolution=512, card="models/aot_official.md", variant="official"),
+                  resolution=512, card="models/aot_official.md", variant="official", size=_SIZE),
         # the user's own training of the starter variant (``inpaint train`` + model manager)
         WeightSet(name="mine", kind="imported", filename="aot_mine.pt",
                   source="your own file, installed with the model manager",

@@ -54,10 +54,10 @@ SPEC = ModelSpec(
     weight_sets=(
         WeightSet(name="big-lama", kind="official", filename="big-lama.ckpt", source=_SRC,
                   licence=_LIC, training_data=_DATA, resolution=256,
-                  card="models/lama_official.md", variant="official"),
+                  card="models/lama_official.md", variant="official", size="about 410 MB"),
         WeightSet(name="big-lama-torchscript", kind="official", filename="big-lama.pt",
                   source=_SRC_TS, licence=_LIC, training_data=_DATA, resolution=256,
-                  card="models/lama_official.md", variant="official"),
+                  card="models/lama_official.md", variant="official", size="about 200 MB"),
     ),
 )
 

@@ -28,6 +28,9 @@ _SRC = ("https://github.com/jingyuanli001/RFR-Inpainting (commit e1cad6a8, READM
 _LIC = ("code: MIT (repository LICENSE, (c) 2020 jingyuanli98); the weights are released with "
         "the code without a separate licence")
 
+# 31.2 M float32 parameters saved with their Adam state (not measured: no copy could be fetched)
+_SIZE = "about 375 MB (estimated)"
+
 # Constructor keyword arguments of nets.rfr.create (model_options / WeightSet.options).
 NET_OPTIONS = ("kernel_size", "channels", "max_channels", "recurrences", "tail_channels",
                "tail_planes")
@@ -56,11 +59,11 @@ SPEC = ModelSpec(
     weight_sets=(
         WeightSet(name="celeba", kind="official", filename="checkpoint_celeba.pth", source=_SRC,
                   licence=_LIC, training_data="CelebA faces, 256x256, irregular masks (<= ~60%)",
-                  resolution=256, card="models/rfr_official.md", variant="official"),
+                  resolution=256, card="models/rfr_official.md", variant="official", size=_SIZE),
         WeightSet(name="paris", kind="official", filename="checkpoint_paris.pth", source=_SRC,
                   licence=_LIC,
                   training_data="Paris StreetView, 256x256, irregular masks (<= ~60%)",
-                  resolution=256, card="models/rfr_official.md", variant="official"),
+                  resolution=256, card="models/rfr_official.md", variant="official", size=_SIZE),
         # the user's own training of the starter variant (``inpaint train`` + model manager)
         WeightSet(name="mine", kind="imported", filename="rfr_mine.pt",
                   source="your own file, installed with the model manager",

@@ -21,6 +21,8 @@ from ..registry import ModelSpec, WeightSet
 from .base import TorchInpaintModel
 
 _SRC = "https://github.com/shepnerd/outpainting_srn (commit c0cc6fc), Google Drive links in its README"
+# the converted file: 11.2 M float32 parameters (the TensorFlow download is larger)
+_SIZE = "converted: about 45 MB (estimated)"
 _LIC = "MIT (code); weights released with the code, no separate licence stated"
 
 # Small variant for CPU training (≈0.7 M parameters instead of 11.2 M); same geometry.
@@ -44,17 +46,19 @@ SPEC = ModelSpec(
     loader="inpaint_gui.engine.models.srn:load",
     weight_sets=(
         WeightSet(name="celebahq-256", kind="official", filename="srn_celebahq256.pt",
-                  source=_SRC + " ('CelebA-HQ_256', folder checkpoints/celebahq-srn-subpixel)",
+                  source=_SRC + " ('CelebA-HQ_256': "
+                  "https://drive.google.com/drive/folders/1q8LhVV6oFaqhWABf10lHzkPONJVO7tWr , "
+                  "folder checkpoints/celebahq-srn-subpixel)",
                   licence=_LIC, training_data="CelebA-HQ faces, 256x256, 128x128 known window",
-                  resolution=256, card="models/srn_official.md", variant="official"),
+                  resolution=256, card="models/srn_official.md", variant="official", size=_SIZE),
         WeightSet(name="paris-streetview", kind="official", filename="srn_paris_streetview.pt",
                   source=_SRC + " ('Paris streetview')", licence=_LIC,
                   training_data="Paris StreetView (Pathak et al.)", resolution=256,
-                  card="models/srn_official.md", variant="official"),
+                  card="models/srn_official.md", variant="official", size=_SIZE),
         WeightSet(name="cityscapes", kind="official", filename="srn_cityscapes.pt",
                   source=_SRC + " ('Cityscapes')", licence=_LIC,
                   training_data="Cityscapes street scenes", resolution=256,
-                  card="models/srn_official.md", variant="official"),
+                  card="models/srn_official.md", variant="official", size=_SIZE),
         # the user's own training of the starter variant (``inpaint train`` + model manager)
         WeightSet(name="mine", kind="imported", filename="srn_mine.pt",
                   source="your own file, installed with the model manager",
