@@ -23,6 +23,8 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+import os
+import shutil
 import time
 from pathlib import Path
 from typing import Callable, List, Optional
@@ -149,6 +151,7 @@ def write_snapshot(tr, state_dir: "str | Path", plan: Optional[List[dict]] = Non
                   "eval": prev.get("seeds", {}).get("eval")},
         "elapsed_s": round(tr.elapsed, 1),
         "cpu_hours": prev.get("cpu_hours", 0.0),
+        "gpu_hours": prev.get("gpu_hours", 0.0),
         "files": files,
         "curve": tr.val_history,
         "evals": prev.get("evals", []),
@@ -212,7 +215,8 @@ def evaluate_snapshot(state_dir: "str | Path", arch: str, data: str, n: int = EV
     r = evaluate(arch, data, bins=bins, n=n, size=size, weights=snap["G"], images=images, outpaint=outpaint,
                  cases=cases)
     baseline = ref[key][base]
-    rec = {"step": st["step"], "cpu_hours": round(st.get("cpu_hours", 0.0), 3), "setting": key,
+    rec = {"step": st["step"], "cpu_hours": round(st.get("cpu_hours", 0.0), 3),
+           "gpu_hours": round(st.get("gpu_hours", 0.0), 3), "setting": key,
            "baseline": base, "time": _now(), "bins": {}}
     for b, m in r["cases"].items():
         t = baseline.get(b, {})
@@ -267,10 +271,9 @@ def run_programme(arch: str, data: str, state_dir: "str | Path" = DEFAULT_STATE_
             result = {"status": "plan complete", "step": st["step"]}
             log(f"[programme] {arch}: the plan is complete at step {st['step']}")
             break
-        out = Path(run_root) / arch
-        if (out / "last.pt").exists():  # a run dir from an earlier call on this machine
-            import shutil
-            shutil.rmtree(out)
+        # the run folder only serves this call (the snapshot is what lasts): one per process
+        out = Path(run_root) / f"{arch}-{os.getpid()}"
+        shutil.rmtree(out, ignore_errors=True)
         cfg = phase_config(st, phase, data, str(out), **session)
         cfg.max_minutes = max(0.1, (deadline - time.time()) / 60.0)
         tr = Trainer(cfg, log=log, snapshot=snap)
@@ -291,8 +294,10 @@ def run_programme(arch: str, data: str, state_dir: "str | Path" = DEFAULT_STATE_
                 sessions[-1] = rec
             else:
                 sessions.append(rec)
-            cpu_h = sum(s["wall_s"] * (s["threads"] if s["device"] == "cpu" else 0) for s in sessions) / 3600.0
-            write_snapshot(trainer, state_dir, extra={"sessions": sessions, "cpu_hours": round(cpu_h, 6)})
+            cpu_h = sum(s["wall_s"] * s["threads"] for s in sessions if s["device"] == "cpu") / 3600.0
+            gpu_h = sum(s["wall_s"] for s in sessions if s["device"] != "cpu") / 3600.0
+            write_snapshot(trainer, state_dir, extra={"sessions": sessions, "cpu_hours": round(cpu_h, 6),
+                                                      "gpu_hours": round(gpu_h, 6)})
             if final or (eval_every and trainer.step - last_eval["step"] >= eval_every):
                 last_eval["step"] = trainer.step
                 evaluate_snapshot(state_dir, arch, data, log=log)
@@ -305,6 +310,7 @@ def run_programme(arch: str, data: str, state_dir: "str | Path" = DEFAULT_STATE_
         finally:
             tr.close()
         account(tr, final=True)
+        shutil.rmtree(out, ignore_errors=True)
         if result["status"] != "finished":
             break
     return result
