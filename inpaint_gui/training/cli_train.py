@@ -88,6 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write RUN_DIR's state as a programme snapshot into DIR (with --plan) and exit")
     g.add_argument("--plan", default=None,
                    help="--snapshot-to: the programme's phases, a JSON list or a .json file")
+    g.add_argument("--init-weights", default=None, metavar="PT",
+                   help="--snapshot-to: start the programme from these generator weights (e.g. the "
+                        "shipped starter) instead of the run's")
+    g.add_argument("--init-step", type=int, default=0,
+                   help="--init-weights: the step those weights were trained to")
     return p
 
 
@@ -95,7 +100,7 @@ def _config_from_args(args):
     from .trainer import TrainConfig, read_checkpoint_config
     given = {k: v for k, v in vars(args).items() if v is not None}
     for k in ("resume", "export_only", "arch", "out", "programme", "state_dir", "minutes", "eval_every",
-              "snapshot_to", "plan"):
+              "snapshot_to", "plan", "init_weights", "init_step"):
         given.pop(k, None)
     prev = read_checkpoint_config(args.out) if (args.resume or args.export_only or args.snapshot_to) else None
     if prev is not None:
@@ -168,7 +173,8 @@ def main_train(argv: Optional[List[str]] = None) -> int:
             from pathlib import Path
             tr = Trainer(cfg, resume=(Path(cfg.out) / "last.pt").is_file())  # fresh: step 0
             try:
-                path = new_programme(tr, args.snapshot_to, _load_plan(args.plan))
+                path = new_programme(tr, args.snapshot_to, _load_plan(args.plan),
+                                     init_weights=args.init_weights, init_step=args.init_step)
             finally:
                 tr.close()
             print(f"wrote {path}")

@@ -243,12 +243,34 @@ def format_eval(rec: dict) -> str:
 # the runner
 
 
-def new_programme(tr, state_dir: "str | Path", plan: List[dict]) -> Path:
-    """Write the first snapshot of a programme from trainer ``tr`` (fresh or resumed run)."""
+def new_programme(tr, state_dir: "str | Path", plan: List[dict], init_weights: "str | Path | None" = None,
+                  init_step: int = 0) -> Path:
+    """Write the first snapshot of a programme from trainer ``tr`` (fresh or resumed run), or
+    from ``init_weights`` (a generator state dict, e.g. the shipped starter) taken as the
+    programme's state at step ``init_step``. When the file is already the fp16 snapshot format
+    its bytes are kept as they are, so the repository stores one copy of them."""
     for ph in plan:
         if "until" not in ph:
             raise ValueError("every phase of the plan needs 'until'")
-    return write_snapshot(tr, state_dir, plan=plan)
+    if init_weights is None:
+        return write_snapshot(tr, state_dir, plan=plan)
+    from inpaint_gui.engine.weights import sha256_file
+    from .trainer import _atomic_write_text, _json_default
+    sd = torch.load(str(init_weights), map_location="cpu", weights_only=True)
+    g = {k: v.float() if v.dtype.is_floating_point else v for k, v in sd.items()}
+    tr.arch.G.load_state_dict(g, strict=True)
+    if tr.ema is not None:
+        tr.ema.load_state_dict(g)
+    tr.step = int(init_step)
+    p = write_snapshot(tr, state_dir, plan=plan)
+    g_file = Path(state_dir) / f"{tr.cfg.arch}_g.pt"
+    if all(v.dtype == torch.float16 for v in sd.values() if v.dtype.is_floating_point) and \
+            all(torch.equal(sd[k], v) for k, v in torch.load(str(g_file), weights_only=True).items()):
+        shutil.copyfile(init_weights, g_file)
+        st = read_state(p)
+        st["files"]["G"]["sha256"] = sha256_file(g_file)
+        _atomic_write_text(p, json.dumps(st, indent=1, default=_json_default))
+    return p
 
 
 def run_programme(arch: str, data: str, state_dir: "str | Path" = DEFAULT_STATE_DIR, minutes: float = 60.0,

@@ -95,7 +95,12 @@ def create_generator(arch: str, variant: str = "official", **overrides) -> nn.Mo
     from inpaint_gui.engine import nets
     kw = variant_kwargs(arch, variant)
     kw.update(overrides)
-    return nets.create(arch, **kw)
+    net = nets.create(arch, **kw)
+    if arch == "rfr":
+        # train as the app runs it: recurrences continue until the hole is covered
+        from inpaint_gui.engine.models.rfr import EXTRA_RECURRENCE_FACTOR
+        net.max_recurrences = EXTRA_RECURRENCE_FACTOR * net.recurrences
+    return net
 
 
 @dataclass
