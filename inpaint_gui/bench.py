@@ -648,7 +648,7 @@ def _weights_for(model: str):
     if not spec.needs_weights:
         return None, "none needed"
     state, ws, _path = weight_status(spec)
-    if state != "missing" and ws is not None and ws.kind != "starter":
+    if state not in ("missing", "broken") and ws is not None and ws.kind != "starter":
         return None, f"installed ({ws.name})"
     return deterministic_weights(model), "deterministic full-size (timing only)"
 

@@ -309,6 +309,11 @@ def check_model(name: str, weights: Optional[str]):
             _warn(f"{spec.name} needs no weights; --weights is ignored")
         elif not Path(weights).is_file():
             raise CliError(f"weight file not found: {weights}")
+        else:
+            from .engine.weights import check_weight_file, tolerant_reader
+            problem = check_weight_file(weights, tolerant=tolerant_reader(spec))
+            if problem:
+                raise CliError(f"{Path(weights).name}: {problem}")
         return spec
     if spec.needs_weights:
         status, _ws, _path = weight_status(spec)
@@ -317,6 +322,10 @@ def check_model(name: str, weights: Optional[str]):
             files = names[0] if len(names) == 1 else "one of " + ", ".join(names)
             raise CliError(f"no weights for {spec.name}: put {files} into {user_models_dir()} "
                            f"(or pass --weights FILE)")
+        if status == "broken":
+            from .engine.weights import broken_summary, weight_files
+            raise CliError(f"no usable weights for {spec.name}: "
+                           f"{broken_summary(weight_files(spec))}")
     return spec
 
 
@@ -370,8 +379,9 @@ def _load_mask(args, mask_path: Path, shape):
 
 
 def process_one(args, image_path: Path, mask_path: Path, out_path: Path, spec,
-                on_progress=None) -> str:
-    """Fill one image and write it; returns a short description of what was done."""
+                on_progress=None, notice=None) -> str:
+    """Fill one image and write it; returns a short description of what was done.
+    ``notice(text)``: one-line notices (a broken weight file skipped; default: a warning)."""
     import numpy as np
 
     from .engine import imageio
@@ -398,7 +408,7 @@ def process_one(args, image_path: Path, mask_path: Path, out_path: Path, spec,
         result = inpaint(doc.rgb, mask, model=model, weights=args.weights,
                          strategy=_strategy(args, spec if spec is not None else _spec(model)),
                          blend=_blend(args), device=args.device, precision=args.precision,
-                         progress=on_progress)
+                         progress=on_progress, notice=notice or _warn)
         how = f"{model}, {time.perf_counter() - t0:.1f} s"
         keep = mask == 0
         if (result.shape != doc.rgb.shape or result.dtype != doc.rgb.dtype
@@ -578,15 +588,18 @@ def cmd_models(args) -> int:
     if args.models_command == "convert-srn":
         return cmd_convert_srn(args)
     from .engine.registry import list_models
-    from .engine.weights import user_models_dir, weight_status
+    from .engine.weights import user_models_dir, weight_files, weight_status
 
     rows = []
     for spec in list_models():
         status, ws, path = weight_status(spec)
+        broken = [{"file": f.path.name, "path": str(f.path), "weights": f.ws.name,
+                   "problem": f.problem} for f in weight_files(spec) if not f.usable]
         rows.append({
             "name": spec.name, "title": spec.title, "task": spec.task, "status": status,
-            "weights": ws.name if ws is not None else None,
-            "path": str(path) if path is not None else None,
+            "weights": ws.name if ws is not None and status != "broken" else None,
+            "path": str(path) if path is not None and status != "broken" else None,
+            "broken": broken,
             "expected": [w.filename for w in spec.weight_sets],
             "native_size": spec.native_size, "default_strategy": spec.default_strategy,
         })
@@ -596,15 +609,20 @@ def cmd_models(args) -> int:
     name_w = max([4] + [len(r["name"]) for r in rows])
     title_w = max([5] + [len(r["title"]) for r in rows])
     print(f"{'NAME':<{name_w}}  {'TITLE':<{title_w}}  {'TASK':<8}  WEIGHTS")
+    pad = " " * (name_w + title_w + 14)
     for r in rows:
         if r["status"] == "missing":
             state = "missing: put " + (" or ".join(r["expected"]) or f"{r['name']}.pt") \
                 + " into the user model folder"
         elif r["status"] == "none needed":
             state = "none needed"
+        elif r["status"] == "broken":
+            state = "broken: no usable weight file"
         else:
             state = f"{r['status']} ({r['weights']}: {r['path']})"
         print(f"{r['name']:<{name_w}}  {r['title']:<{title_w}}  {r['task']:<8}  {state}")
+        for b in r["broken"]:
+            print(f"{pad}broken: {b['path']}: {b['problem']}")
     print(f"\nuser model folder: {user_models_dir()} (set INPAINT_GUI_MODELS to change it)")
     return 0
 

@@ -90,10 +90,14 @@ class HDStrategy:
 MODEL_CACHE = shared_cache()
 
 
-def load_model(name: str, weights=None, device: str = "auto", precision: str = "fp32", **options):
-    """Load (or fetch from the cache) the :class:`InpaintModel` for ``name``."""
+def load_model(name: str, weights=None, device: str = "auto", precision: str = "fp32",
+               notice=None, **options):
+    """Load (or fetch from the cache) the :class:`InpaintModel` for ``name``. With
+    ``weights=None`` a broken weight file is skipped for the next usable one and
+    ``notice(text)`` (default: a ``weights.WeightsWarning``) says so."""
     spec = get_spec(name)
-    return MODEL_CACHE.get(spec, weights, devices.pick_device(device), precision, options)
+    return MODEL_CACHE.get(spec, weights, devices.pick_device(device), precision, options,
+                           notice=notice)
 
 
 # ----------------------------------------------------------------------------- validation
@@ -317,11 +321,14 @@ def _run(image, mask, model, strategy: HDStrategy, rep: Reporter) -> np.ndarray:
 def inpaint(image: np.ndarray, mask: np.ndarray, model: "str | InpaintModel" = "telea", weights=None,
             strategy: "HDStrategy | str | None" = None, blend=None, device: str = "auto",
             precision: str = "fp32", progress: "Optional[ProgressCallback | Reporter]" = None,
-            cancel: Optional[CancelToken] = None, model_options: Optional[dict] = None) -> np.ndarray:
+            cancel: Optional[CancelToken] = None, model_options: Optional[dict] = None,
+            notice: Optional[Callable[[str], None]] = None) -> np.ndarray:
     """Fill ``mask`` (uint8 HxW, 255 = fill) in ``image`` (RGB uint8/uint16 HxWx3) with ``model``.
 
     model: a registry name, or an already loaded :class:`InpaintModel` (run as it is).
-    weights: None (best available weight set), a file path, or a state dict.
+    weights: None (best usable weight set: a broken file is skipped for the next one, and
+    ``notice(text)`` hears about it; default a ``weights.WeightsWarning``), a file path, or a
+    state dict.
     strategy: HD strategy name or :class:`HDStrategy` (default: the model's own default).
     blend: seam treatment after compositing ("none", "feather", "poisson", "color" or a
     ``blending.BlendSettings``); it only changes pixels where mask > 0.
@@ -350,7 +357,7 @@ def inpaint(image: np.ndarray, mask: np.ndarray, model: "str | InpaintModel" = "
     last_exc: Optional[BaseException] = None
     for attempt_dev, attempt_strat in attempts:
         try:
-            net = MODEL_CACHE.get(spec, weights, attempt_dev, precision, options)
+            net = MODEL_CACHE.get(spec, weights, attempt_dev, precision, options, notice=notice)
             out = _run(image, mask, net, attempt_strat, rep)
             break
         except Cancelled:
