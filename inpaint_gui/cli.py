@@ -650,7 +650,25 @@ def cmd_convert_srn(args) -> int:
         raise CliError(f"cannot convert {args.prefix}: {_one_line(exc)}") from None
     tensors = summary.get("tensors") if isinstance(summary, dict) else None
     print(f"{PROG}: wrote {out}" + (f" ({tensors} tensors)" if tensors else ""), file=sys.stderr)
+    _warn_if_not_found(out, "srn")
     return 0
+
+
+def _warn_if_not_found(out: Path, model: str) -> None:
+    """Say so when the app will not find ``out`` by itself: a file name no weight set of
+    ``model`` looks for, or a folder it does not search."""
+    from .engine.registry import get_spec
+    from .engine.weights import search_dirs, user_models_dir
+    spec = get_spec(model)
+    names = [ws.filename for ws in spec.weight_sets if ws.kind == "official"]
+    where = {d.resolve() for d in search_dirs()}
+    if out.name not in names:
+        _warn(f"the app looks for {' or '.join(names)}; {out.name} is only used with "
+              f"--weights {out} (rename it to {names[0]} in {user_models_dir()} to use it "
+              "by default)")
+    elif out.resolve().parent not in where:
+        _warn(f"{out.parent} is not a folder the app searches; move {out.name} into "
+              f"{user_models_dir()} (or set INPAINT_GUI_MODELS) to use it by default")
 
 
 if __name__ == "__main__":
