@@ -381,9 +381,10 @@ def _load_mask(args, mask_path: Path, shape):
 def process_one(args, image_path: Path, mask_path: Path, out_path: Path, spec,
                 on_progress=None, notice=None) -> str:
     """Fill one image and write it; returns a short description of what was done.
-    ``notice(text)``: one-line notices (a broken weight file skipped; default: a warning)."""
-    import numpy as np
+    ``notice(text)``: one-line notices (a broken weight file skipped; default: a warning).
 
+    Memory: the photo, the mask and the result are the only full-size arrays alive at once
+    (the photo and mask are dropped before the result is encoded)."""
     from .engine import imageio
 
     imageio.format_for_path(out_path)  # unsupported output extension: fail before any work
@@ -410,13 +411,13 @@ def process_one(args, image_path: Path, mask_path: Path, out_path: Path, spec,
                          blend=_blend(args), device=args.device, precision=args.precision,
                          progress=on_progress, notice=notice or _warn)
         how = f"{model}, {time.perf_counter() - t0:.1f} s"
-        keep = mask == 0
-        if (result.shape != doc.rgb.shape or result.dtype != doc.rgb.dtype
-                or not np.array_equal(result[keep], doc.rgb[keep])):  # pragma: no cover
+        from .engine.pipeline import unmasked_equal
+        if not unmasked_equal(result, doc.rgb, mask):  # pragma: no cover
             raise CliError("internal error: pixels outside the mask changed; nothing written")
-    _write(lambda: imageio.save_image(out_path, result, alpha=doc.alpha, exif=doc.exif,
-                                      icc=doc.icc, overwrite=args.overwrite,
-                                      quality=args.quality), out_path)
+    alpha, exif, icc = doc.alpha, doc.exif, doc.icc
+    del doc, mask  # only the result is needed from here on
+    _write(lambda: imageio.save_image(out_path, result, alpha=alpha, exif=exif, icc=icc,
+                                      overwrite=args.overwrite, quality=args.quality), out_path)
     return how
 
 

@@ -87,11 +87,15 @@ def hole_stats(mask: np.ndarray) -> HoleStats:
     if m.ndim != 2:
         raise ValueError(f"mask must be HxW, got shape {np.shape(mask)}")
     h, w = m.shape
-    hole = (m > 0).astype(np.uint8)
     area = max(1, h * w)
-    total = int(hole.sum())
-    if total == 0:
+    from .maskops import bbox
+    box = bbox(m if m.dtype in (np.uint8, bool) else m > 0)
+    if box is None:
         return HoleStats(h, w, 0.0, 0, 0.0, (0, 0), 0.0)
+    # measure inside the hole's bounding box only (known pixels around it are what the
+    # padding below stands for): a small mask on a huge photo stays cheap
+    hole = (m[box[0]:box[2], box[1]:box[3]] > 0).astype(np.uint8)
+    total = int(np.count_nonzero(hole))
     import cv2
     n, _labels, st, _c = cv2.connectedComponentsWithStats(hole, connectivity=8)
     st = st[1:]  # drop the background label
