@@ -192,6 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="output format extension, e.g. png (default: same as the input)")
     batch.add_argument("--suffix", default="", metavar="TEXT",
                        help="appended to each output file's stem (e.g. _filled)")
+    batch.add_argument("--skip-existing", action="store_true",
+                       help="leave images whose output file already exists (resume an "
+                            "interrupted batch); they are counted as skipped, not as errors")
     _add_model_options(batch)
 
     models = sub.add_parser("models", help="list models and their weights",
@@ -362,8 +365,24 @@ def _check_device(args) -> None:
 
 # ============================================================================ one image
 
-def _output_exists_error(path: Path) -> CliError:
+def _output_exists_error(path: Path, batch: bool = False) -> CliError:
+    if batch:
+        return CliError(f"{path} already exists (use --skip-existing to resume a batch, or "
+                        "--overwrite to replace it)")
     return CliError(f"{path} already exists (use --overwrite to replace it)")
+
+
+def check_writable_dir(folder: Path) -> None:
+    """Fail now, before any model runs, when files cannot be created in ``folder``."""
+    import tempfile
+    if not folder.is_dir():
+        raise CliError(f"the output folder {folder} does not exist")
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".inpaint-write-test-"):
+            pass
+    except OSError as exc:
+        raise CliError(f"cannot write into the output folder {folder}: "
+                       f"{exc.strerror or _one_line(exc)}") from None
 
 
 def _load_mask(args, mask_path: Path, shape):
@@ -455,6 +474,7 @@ def cmd_run(args) -> int:
     imageio.format_for_path(out)
     if out.exists() and not args.overwrite:
         raise _output_exists_error(out)
+    check_writable_dir(out.parent)  # before any model runs
     spec = check_model(args.model, args.weights)
     _check_device(args)
     progress = _stage_printer(args)
@@ -511,6 +531,8 @@ def cmd_batch(args) -> int:
         raise CliError(f"image folder not found: {images_dir}")
     if not masks_arg.exists():
         raise CliError(f"mask folder or file not found: {masks_arg}")
+    if args.skip_existing and args.overwrite:
+        raise CliError("--skip-existing and --overwrite contradict each other; pick one")
     ext = None
     if args.ext:
         ext = "." + args.ext.lower().lstrip(".")
@@ -535,11 +557,12 @@ def cmd_batch(args) -> int:
     except OSError as exc:
         raise CliError(f"cannot create the output folder {out_dir}: "
                        f"{exc.strerror or _one_line(exc)}") from None
+    check_writable_dir(out_dir)  # before any model runs
 
     bar = _Bar(len(images), enabled=not args.quiet)
     failed: "list[tuple[Path, str]]" = []
     done_names: "set[str]" = set()
-    ok = 0
+    ok = skipped = 0
     stopped = None
     for i, image in enumerate(images):
         bar.update(i, image.name)
@@ -549,11 +572,18 @@ def cmd_batch(args) -> int:
             if out_name in done_names:
                 raise CliError(f"two inputs would both be written to {out_path}")
             done_names.add(out_name)
+            if out_path.exists() and not args.overwrite:
+                if args.skip_existing:
+                    skipped += 1
+                    bar.step(i + 1, f"{image.name}: skipped, {out_path} exists")
+                    continue
+                raise _output_exists_error(out_path, batch=True)
             mask = single_mask or _find_mask(mask_index, image)
             if mask is None:
                 raise CliError(f"no mask for {image.name} in {masks_arg} "
                                f"(expected {image.stem}.png or {image.stem}_mask.png)")
-            how = process_one(args, image, mask, out_path, spec)
+            how = process_one(args, image, mask, out_path, spec,
+                              notice=lambda text: bar.message(f"{PROG}: warning: {text}"))
             ok += 1
             bar.step(i + 1, f"{image.name} -> {out_path} ({how})")
         except KeyboardInterrupt:
@@ -571,15 +601,16 @@ def cmd_batch(args) -> int:
             if isinstance(exc, WeightsError):  # the same for every image: stop now
                 stopped = len(images) - i - 1
                 break
-    bar.update(ok + len(failed), "")
+    bar.update(ok + skipped + len(failed), "")
     bar.close()
+    skip_text = f", {skipped} skipped (output already there)" if skipped else ""
     if failed:
         names = ", ".join(p.name for p, _ in failed[:5]) + (" ..." if len(failed) > 5 else "")
         tail = f"; stopped, {stopped} not attempted" if stopped else ""
-        print(f"{PROG}: {ok} of {len(images)} images done; {len(failed)} failed: {names}{tail}",
-              file=sys.stderr)
+        print(f"{PROG}: {ok} of {len(images)} images done{skip_text}; {len(failed)} failed: "
+              f"{names}{tail}", file=sys.stderr)
         return 1
-    _info(args, f"{ok} of {len(images)} images done, written to {out_dir}")
+    _info(args, f"{ok} of {len(images)} images done{skip_text}, written to {out_dir}")
     return 0
 
 
