@@ -123,6 +123,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _quality(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number 1-100, got {text!r}") from None
+    if not 1 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"must be 1-100, got {value}")
+    return value
+
+
 def _add_model_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
     g.add_argument("--model", "-m", default="auto",
@@ -157,7 +167,7 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
                    help="width of the feather / colour-matching band (default: 8)")
     o = p.add_argument_group("output")
     o.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    o.add_argument("--quality", type=int, default=95, metavar="Q",
+    o.add_argument("--quality", type=_quality, default=95, metavar="Q",
                    help="JPEG/WebP quality 1-100 (default: 95; WebP 100 = lossless)")
     o.add_argument("-q", "--quiet", action="store_true", help="only print errors and warnings")
 
@@ -385,15 +395,32 @@ def check_writable_dir(folder: Path) -> None:
                        f"{exc.strerror or _one_line(exc)}") from None
 
 
-def _load_mask(args, mask_path: Path, shape):
+def _warn_once(args, key, text: str, say=None) -> None:
+    """A warning printed once per command (a batch repeats the same cause per image)."""
+    seen = args.__dict__.setdefault("_warned", set())
+    if key not in seen:
+        seen.add(key)
+        (say or _warn)(text)
+
+
+def _load_mask(args, mask_path: Path, shape, say=None):
     from .engine import imageio, maskops
     try:
-        mask = imageio.load_mask(mask_path, shape=shape, use_alpha=args.mask_alpha,
-                                 resize=args.resize_mask)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", imageio.ImageIOWarning)
+            mask = imageio.load_mask(mask_path, shape=shape, use_alpha=args.mask_alpha,
+                                     resize=args.resize_mask)
     except imageio.MaskSizeError as exc:
         raise CliError(f"{exc}; use --resize-mask to scale the mask to the image") from None
+    for w in caught:
+        if issubclass(w.category, imageio.ImageIOWarning):
+            _warn_once(args, ("mask", str(mask_path), str(w.message)), str(w.message), say)
     if args.grow:
         mask = maskops.grow(mask, args.grow)
+    if mask.size and mask.all():
+        _warn_once(args, ("all", str(mask_path)),
+                   f"{mask_path.name} covers the whole image: nothing is kept to fill from, so "
+                   "the result is made up (is the mask inverted? white marks what to fill)", say)
     return mask
 
 
@@ -409,8 +436,9 @@ def process_one(args, image_path: Path, mask_path: Path, out_path: Path, spec,
     imageio.format_for_path(out_path)  # unsupported output extension: fail before any work
     if out_path.exists() and not args.overwrite:
         raise _output_exists_error(out_path)
+    say = (lambda text: notice(text)) if notice else None
     doc = imageio.load_image(image_path)
-    mask = _load_mask(args, mask_path, doc.rgb.shape)
+    mask = _load_mask(args, mask_path, doc.rgb.shape, say)
 
     if not mask.any():
         same_format = imageio.format_for_path(out_path) == doc.format
@@ -435,6 +463,9 @@ def process_one(args, image_path: Path, mask_path: Path, out_path: Path, spec,
             raise CliError("internal error: pixels outside the mask changed; nothing written")
     alpha, exif, icc = doc.alpha, doc.exif, doc.icc
     del doc, mask  # only the result is needed from here on
+    note = imageio.lossy_note(out_path, args.quality)
+    if note:
+        _warn_once(args, ("lossy", imageio.format_for_path(out_path)), note, say)
     _write(lambda: imageio.save_image(out_path, result, alpha=alpha, exif=exif, icc=icc,
                                       overwrite=args.overwrite, quality=args.quality), out_path)
     return how

@@ -133,6 +133,21 @@ def format_for_path(path) -> str:
     return fmt
 
 
+def lossy_note(path, quality: int = 95) -> Optional[str]:
+    """Why pixels written to ``path`` will not read back exactly (JPEG; WebP below quality
+    100), in one sentence; None for the lossless formats (PNG, TIFF, BMP, WebP at 100)."""
+    fmt = format_for_path(path)
+    if fmt == "JPEG":
+        kind = "JPEG"
+    elif fmt == "WEBP" and int(quality) < 100:
+        kind = f"WebP at quality {int(quality)}"
+    else:
+        return None
+    return (f"{kind} is lossy: pixels outside the mask will not come back byte-identical (the "
+            "whole picture is re-encoded, so they shift by a few levels); save as PNG, TIFF or "
+            "WebP at quality 100 to keep them exactly")
+
+
 def to_uint8(arr: np.ndarray) -> np.ndarray:
     """uint16 -> uint8 with rounding (uint8 passes through)."""
     if arr.dtype == np.uint8:
@@ -542,6 +557,7 @@ def load_mask(path, shape=None, use_alpha: bool = False, resize: bool = False) -
                            "(transparent = fill needs one)")
     h, w = doc.rgb.shape[:2]
     mask = np.empty((h, w), np.uint8)
+    transparent = opaque = mid_tones = 0
     for y0, y1 in _bands(h, w):  # band by band: no full-size temporaries
         alpha8 = to_uint8(doc.alpha[y0:y1]) if doc.alpha is not None else None
         if use_alpha:
@@ -549,10 +565,21 @@ def load_mask(path, shape=None, use_alpha: bool = False, resize: bool = False) -
         else:
             level = to_uint8(doc.rgb[y0:y1]).max(axis=2)
             if alpha8 is not None:
+                solid = alpha8 > 127
+                transparent += int(solid.size - np.count_nonzero(solid))
+                opaque += int(np.count_nonzero(solid))
+                mid_tones += int(np.count_nonzero(solid & (level > 32) & (level < 224)))
                 level = ((level.astype(np.uint16) * alpha8 + 127) // 255).astype(np.uint8)
             np.greater(level, 127, out=mask[y0:y1].view(bool))
     mask *= 255  # the bool views wrote 0/1
     del doc
+    if transparent and (not mask.any() or mid_tones > 0.05 * max(1, opaque)):
+        # transparent pixels plus nothing bright, or a photo rather than a black-and-white
+        # mask around them: the transparent part is most likely meant as the hole
+        warnings.warn(f"{Path(path).name}: its transparent pixels count as 'keep' and the hole "
+                      "is read from its bright pixels; if the transparent part is the hole, "
+                      "read the mask from its alpha channel (--mask-alpha)",
+                      ImageIOWarning, stacklevel=2)
     if shape is not None:
         h, w = int(shape[0]), int(shape[1])
         if mask.shape != (h, w):
