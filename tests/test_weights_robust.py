@@ -265,3 +265,23 @@ def test_a_load_failing_because_of_options_does_not_mark_the_file(_isolated_user
         pipeline.inpaint(img, mask, model="aot", device="cpu", model_options={"channels": 8})
     assert weights.weight_status(spec)[:2] == ("starter", spec.weight_set("starter"))
     assert all(f.usable for f in weights.weight_files(spec))
+
+
+def test_app_fill_reports_the_skipped_file(qtbot, _isolated_user_models):
+    """The GUI worker hears the engine's notice and keeps it with the result."""
+    from inpaint_gui.engine.settings import RunSettings
+    from inpaint_gui.ui.worker import FillRunner
+    _truncated_aot(_isolated_user_models / "aot_places2.pt")
+    runner = FillRunner()
+    notices, results = [], []
+    runner.notice.connect(notices.append)
+    runner.finished.connect(results.append)
+    img = np.full((64, 64, 3), 100, np.uint8)
+    mask = np.zeros((64, 64), np.uint8)
+    mask[20:40, 20:40] = 255
+    with qtbot.waitSignal(runner.finished, timeout=60000):
+        runner.run(img, mask, RunSettings(model="aot", device="cpu"))
+    assert runner.shutdown(10000)
+    hits = [n for n in notices if "skipped aot_places2.pt" in n]
+    assert len(hits) == 1 and "the file is incomplete" in hits[0]
+    assert results and results[0].array is not None and hits[0] in results[0].notes
