@@ -322,7 +322,7 @@ def check_model(name: str, weights: Optional[str]):
             _warn(f"{spec.name} needs no weights; --weights is ignored")
         elif not Path(weights).is_file():
             raise CliError(f"weight file not found: {weights}")
-        else:
+        elif not weights.endswith(".index"):  # a TensorFlow index (SRN) is its loader's business
             from .engine.weights import check_weight_file, tolerant_reader
             problem = check_weight_file(weights, tolerant=tolerant_reader(spec))
             if problem:

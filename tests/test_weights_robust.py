@@ -285,3 +285,16 @@ def test_app_fill_reports_the_skipped_file(qtbot, _isolated_user_models):
     hits = [n for n in notices if "skipped aot_places2.pt" in n]
     assert len(hits) == 1 and "the file is incomplete" in hits[0]
     assert results and results[0].array is not None and hits[0] in results[0].notes
+
+
+def test_srn_tensorflow_index_still_passes_the_cli_check(tmp_path):
+    """SRN reads official TensorFlow checkpoints given by their .index file: not a PyTorch
+    file, and not refused as one before the loader sees it."""
+    from inpaint_gui.engine import tfckpt
+    from tests.test_srn_outpaint import _small_tf_weights
+    prefix = tfckpt.write_checkpoint(tmp_path / "ckpt" / "snap-1", _small_tf_weights(cnum=8))
+    assert cli.check_model("srn", prefix + ".index").name == "srn"
+    with pytest.raises(cli.CliError, match="not a PyTorch checkpoint"):  # a .pt is checked
+        bad = tmp_path / "srn.pt"
+        bad.write_bytes(b"nonsense")
+        cli.check_model("srn", str(bad))
