@@ -76,6 +76,25 @@ NETWORK_SIZES = {"rfr": DEFAULT_SIZES, "aot": DEFAULT_SIZES, "lama": DEFAULT_SIZ
 
 ROW_MARK = "@@BENCH_ROW@@"
 
+# Rough seconds per forward (ours, official formulation) on the 2-core reference VM of the
+# README (fp32), for the up-front estimate of a run's length; sides not listed scale with
+# the pixel count from the nearest one.
+EST_FORWARD_S = {
+    ("rfr", 256): (0.70, 1.50), ("rfr", 512): (3.0, 9.1), ("rfr", 1024): (27.6, 138.0),
+    ("aot", 256): (0.35, 0.61), ("aot", 512): (1.44, 2.63), ("aot", 1024): (6.4, 14.2),
+    ("lama", 256): (0.31, 0.53), ("lama", 512): (1.28, 2.24), ("lama", 1024): (6.0, 10.3),
+    ("pennet", 256): (0.17, 0.46), ("pennet", 512): (1.81, 7.14),
+    ("srn", 256): (0.48, 0.0), ("srn", 512): (2.1, 0.0), ("srn", 1024): (10.1, 0.0),
+}
+EST_CHILD_S = 8.0  # interpreter, imports, network construction per network row
+# One end-to-end pipeline run on the 6000x4000 photo (same VM), per strategy and case.
+EST_PIPELINE_S = {
+    "crop": {"a": 5.0, "b": 8.5, "c": 9.0, "d": 16.0},
+    "resize": {"a": 11.5, "b": 11.5, "c": 11.5, "d": 16.2},
+    "tile": {"a": 20.0, "b": 40.0, "c": 200.0, "d": 30.0},
+}
+EST_GUI_S = 90.0
+
 
 # ----------------------------------------------------------------------------- measuring
 
@@ -550,10 +569,11 @@ def _annotate_network(row: dict) -> dict:
 def bench_networks(names, sizes: Optional[dict], runs: int, device: str,
                    precisions=("fp32",), threads: int = 2, budget_s: float = 600.0,
                    timeout_s: float = 1800.0, skip=(), log=None, reference: bool = True,
-                   profile: bool = False) -> "list[dict]":
+                   profile: bool = False, sink: Optional[list] = None) -> "list[dict]":
     """One fresh subprocess per network/size/precision (peak memory per row); ``profile``
-    adds where the time of one forward goes (ours and the official formulation)."""
-    rows = []
+    adds where the time of one forward goes (ours and the official formulation). Rows are
+    appended to ``sink`` (returned) as they finish."""
+    rows = sink if sink is not None else []
     explicit = sizes is not None
     for name in names:
         for side in (sizes or {}).get(name, DEFAULT_SIZES) if explicit else DEFAULT_SIZES:
@@ -648,7 +668,7 @@ def _weights_for(model: str):
     if not spec.needs_weights:
         return None, "none needed"
     state, ws, _path = weight_status(spec)
-    if state != "missing" and ws is not None and ws.kind != "starter":
+    if state not in ("missing", "broken") and ws is not None and ws.kind != "starter":
         return None, f"installed ({ws.name})"
     return deterministic_weights(model), "deterministic full-size (timing only)"
 
@@ -674,7 +694,8 @@ def stage_durations(t0: float, events: "list[tuple[str, float]]", t_end: float
 def bench_pipeline(model: str, strategies, runs: int, device: str, cases=None,
                    photo_hw=(4000, 6000), outpaint_model: Optional[str] = "srn",
                    warmup_budget_s: float = 20.0, log=None,
-                   precision: str = "fp32") -> "list[dict]":
+                   precision: str = "fp32", sink: Optional[list] = None) -> "list[dict]":
+    """The pipeline suite; rows are appended to ``sink`` (returned) as they finish."""
     from .engine import HDStrategy, inpaint, outpaint
     from .engine import imageio
     from .engine.pipeline import plan_windows
@@ -684,7 +705,7 @@ def bench_pipeline(model: str, strategies, runs: int, device: str, cases=None,
     weights, weight_label = _weights_for(model)
     tmpdir = tempfile.mkdtemp(prefix="inpaint_bench_")
     photo_path = write_photo(Path(tmpdir) / "photo.jpg", h, w)
-    rows: list = []
+    rows: list = sink if sink is not None else []
     last_stages: list = []  # (stage, seconds) of the latest timed run (inpaint cases)
     all_cases = pipeline_cases(h, w)
     names = [c for c in all_cases if cases is None or c in cases or c.split("_")[0] in cases]
@@ -896,8 +917,87 @@ def _parse_hw(s: str) -> "tuple[int, int]":
     return h, w
 
 
+def _est_forward(name: str, side: int) -> "tuple[float, float]":
+    if (name, side) in EST_FORWARD_S:
+        return EST_FORWARD_S[(name, side)]
+    known = [s for (n, s) in EST_FORWARD_S if n == name] or [512]
+    near = min(known, key=lambda s: abs(s - side))
+    ours, ref = EST_FORWARD_S.get((name, near), (1.5, 2.5))
+    f = (side / near) ** 2
+    return ours * f, ref * f
+
+
+def estimate_seconds(suite: str, names, sizes: Optional[dict], runs: int, precisions,
+                     reference: bool = True, budget_s: float = 600.0, strategies=(),
+                     cases=None, photo_hw=(4000, 6000), outpaint: bool = True) -> "dict[str, float]":
+    """Rough seconds per suite for a run with these options, from the reference VM's figures
+    (``EST_*``): a network row is a fresh interpreter, the FLOP-counting forward and
+    ``runs`` timed rounds of ours and of the official formulation (cut by ``budget_s``)."""
+    est = {"networks": 0.0, "pipeline": 0.0, "gui": 0.0}
+    if suite in ("models", "networks", "all"):
+        for name in names:
+            for side in (sizes or {}).get(name, DEFAULT_SIZES) if sizes is not None \
+                    else DEFAULT_SIZES:
+                if not size_allowed(name, side)[0]:
+                    continue
+                ours, ref = _est_forward(name, side)
+                ref = ref if reference else 0.0
+                row = min(ours + runs * (ours + ref) + ref, budget_s + ours + ref)
+                est["networks"] += (EST_CHILD_S + row) * len(precisions)
+    if suite in ("pipeline", "all"):
+        scale = (photo_hw[0] * photo_hw[1]) / (4000 * 6000)
+        letters = [c[0] for c in (cases or "abcd")]
+        for strat in strategies:
+            for c in letters:
+                est["pipeline"] += (runs + 1) * EST_PIPELINE_S.get(strat, {}).get(c, 15.0) * scale
+        if outpaint and "d" in letters:
+            est["pipeline"] += (runs + 1) * 7.0 * scale
+        est["pipeline"] = (est["pipeline"] + 30.0) * len(precisions)  # + photo, warm-up
+    if suite in ("gui", "all"):
+        est["gui"] = EST_GUI_S * max(1.0, (photo_hw[0] * photo_hw[1]) / (4000 * 6000))
+    return est
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
+class RowSink(list):
+    """The rows of a run; each append/extend calls ``on_change(rows)`` (to keep a partial
+    report on disk while a long run goes on)."""
+
+    def __init__(self, on_change: Optional[Callable] = None) -> None:
+        super().__init__()
+        self.on_change = on_change
+
+    def append(self, row) -> None:
+        super().append(row)
+        if self.on_change:
+            self.on_change(self)
+
+    def extend(self, rows) -> None:
+        super().extend(rows)
+        if self.on_change:
+            self.on_change(self)
+
+    def __iadd__(self, rows):
+        self.extend(rows)
+        return self
+
+
+def _write_json(path: Path, report: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(report, indent=1))
+    os.replace(tmp, path)
+
+
 def main_bench(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="inpaint bench", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="inpaint bench",
+        description="Speed and memory of the networks, the pipeline and the GUI. Prints the "
+                    "estimated total time first; with --json the rows are saved as they finish, "
+                    "so an interrupted run keeps what it measured.")
     ap.add_argument("--suite", choices=("models", "networks", "pipeline", "gui", "all"),
                     default="models")
     ap.add_argument("--device", default="cpu", help="cpu | cuda | auto")
@@ -949,7 +1049,19 @@ def main_bench(argv=None) -> int:
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
-    rows: list = []
+    t_start = time.perf_counter()
+    json_path = Path(a.json_out) if a.json_out else None
+
+    def report(rows, status: str) -> dict:
+        machine["total_wall_s"] = round(time.perf_counter() - t_start, 1)
+        return {"machine": machine, "args": vars(a), "device": device, "status": status,
+                "results": list(rows)}
+
+    def save_partial(rows) -> None:
+        if json_path is not None:
+            _write_json(json_path, report(rows, "running"))
+
+    rows = RowSink(save_partial)
     names = [n for n in a.models.split(",") if n] or network_names()
     sizes = None
     if a.sizes or a.quick:
@@ -960,31 +1072,41 @@ def main_bench(argv=None) -> int:
     else:
         precisions = ("fp32", "fp16", "bf16") if device.startswith("cuda") else ("fp32",)
     skip = tuple(x for x in a.skip.split(",") if x)
-    t_start = time.perf_counter()
-    if a.profile and device == "cpu":
-        machine["roofline"] = machine_roofline(a.threads)
-    if a.suite in ("models", "networks", "all"):
-        rows += bench_networks(names, sizes, runs, device, precisions, a.threads,
-                               a.row_budget, a.row_timeout, skip, log,
-                               reference=not a.no_reference, profile=a.profile)
-    if a.suite in ("pipeline", "all"):
-        cases = [c for c in a.cases.split(",") if c] or None
-        strategies = [s for s in a.strategies.split(",") if s] or \
-            (["crop"] if a.quick else ["crop", "resize", "tile"])
-        for prec in precisions:
-            rows += bench_pipeline(a.pipeline_model, strategies, runs, device, cases, photo_hw,
-                                   a.outpaint_model or None, log=log, precision=prec)
-    if a.suite in ("gui", "all"):
-        log("gui ...")
-        rows += bench_gui(runs, photo_hw, 10 if a.quick else a.gui_strokes,
-                          a.pipeline_model, a.threads, a.gui_in_process)
+    cases = [c for c in a.cases.split(",") if c] or None
+    strategies = [s for s in a.strategies.split(",") if s] or \
+        (["crop"] if a.quick else ["crop", "resize", "tile"])
+    est = estimate_seconds(a.suite, names, sizes, runs, precisions, not a.no_reference,
+                           a.row_budget, strategies, cases, photo_hw, bool(a.outpaint_model))
+    parts = ", ".join(f"{k} {_minutes(v)}" for k, v in est.items() if v)
+    log(f"inpaint bench: estimated {_minutes(sum(est.values()))} ({parts}; figures of the "
+        "README's 2-core reference VM, scale for this machine)"
+        + (f"; rows are saved to {json_path} as they finish" if json_path else
+           "; pass --json FILE to keep the rows as they finish"))
+    status = "complete"
+    try:
+        if a.profile and device == "cpu":
+            machine["roofline"] = machine_roofline(a.threads)
+        if a.suite in ("models", "networks", "all"):
+            bench_networks(names, sizes, runs, device, precisions, a.threads,
+                           a.row_budget, a.row_timeout, skip, log,
+                           reference=not a.no_reference, profile=a.profile, sink=rows)
+        if a.suite in ("pipeline", "all"):
+            for prec in precisions:
+                bench_pipeline(a.pipeline_model, strategies, runs, device, cases, photo_hw,
+                               a.outpaint_model or None, log=log, precision=prec, sink=rows)
+        if a.suite in ("gui", "all"):
+            log("gui ...")
+            rows += bench_gui(runs, photo_hw, 10 if a.quick else a.gui_strokes,
+                              a.pipeline_model, a.threads, a.gui_in_process)
+    except KeyboardInterrupt:
+        status = "interrupted"
+        log(f"\ninpaint bench: interrupted; keeping the {len(rows)} rows measured so far")
     try:
         machine["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     except OSError:  # pragma: no cover
         pass
-    machine["total_wall_s"] = round(time.perf_counter() - t_start, 1)
-    report = {"machine": machine, "args": vars(a), "device": device, "results": rows}
-    md = markdown(rows, machine)
+    final = report(rows, status)
+    md = markdown(list(rows), machine)
     head = (f"machine: {machine['processor']}, {machine['cpu_count']} CPUs, torch "
             f"{machine['torch']}, {a.threads} threads, device {device}, load "
             f"{machine.get('loadavg_start')} -> {machine.get('loadavg_end')}, "
@@ -994,14 +1116,10 @@ def main_bench(argv=None) -> int:
     if a.md_out:
         Path(a.md_out).parent.mkdir(parents=True, exist_ok=True)
         Path(a.md_out).write_text(head + "\n" + md + "\n")
-    if a.json_out:
-        p = Path(a.json_out)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_suffix(p.suffix + ".tmp")
-        tmp.write_text(json.dumps(report, indent=1))
-        os.replace(tmp, p)
-        print(f"\nwrote {p}")
-    return 0
+    if json_path is not None:
+        _write_json(json_path, final)
+        print(f"\nwrote {json_path}" + (" (interrupted: partial)" if status != "complete" else ""))
+    return 130 if status == "interrupted" else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

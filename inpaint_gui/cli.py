@@ -124,6 +124,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _quality(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number 1-100, got {text!r}") from None
+    if not 1 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"must be 1-100, got {value}")
+    return value
+
+
 def _add_model_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
     g.add_argument("--model", "-m", default="auto",
@@ -158,7 +168,7 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
                    help="width of the feather / colour-matching band (default: 8)")
     o = p.add_argument_group("output")
     o.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    o.add_argument("--quality", type=int, default=95, metavar="Q",
+    o.add_argument("--quality", type=_quality, default=95, metavar="Q",
                    help="JPEG/WebP quality 1-100 (default: 95; WebP 100 = lossless)")
     o.add_argument("-q", "--quiet", action="store_true", help="only print errors and warnings")
 
@@ -193,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="output format extension, e.g. png (default: same as the input)")
     batch.add_argument("--suffix", default="", metavar="TEXT",
                        help="appended to each output file's stem (e.g. _filled)")
+    batch.add_argument("--skip-existing", action="store_true",
+                       help="leave images whose output file already exists (resume an "
+                            "interrupted batch); they are counted as skipped, not as errors")
     _add_model_options(batch)
 
     models = sub.add_parser("models", help="list models and their weights",
@@ -329,6 +342,11 @@ def check_model(name: str, weights: Optional[str]):
             _warn(f"{spec.name} needs no weights; --weights is ignored")
         elif not Path(weights).is_file():
             raise CliError(f"weight file not found: {weights}")
+        elif not weights.endswith(".index"):  # a TensorFlow index (SRN) is its loader's business
+            from .engine.weights import check_weight_file, tolerant_reader
+            problem = check_weight_file(weights, tolerant=tolerant_reader(spec))
+            if problem:
+                raise CliError(f"{Path(weights).name}: {problem}")
         return spec
     if spec.needs_weights:
         status, _ws, _path = weight_status(spec)
@@ -337,6 +355,10 @@ def check_model(name: str, weights: Optional[str]):
             files = names[0] if len(names) == 1 else "one of " + ", ".join(names)
             raise CliError(f"no weights for {spec.name}: put {files} into {user_models_dir()} "
                            f"(or pass --weights FILE)")
+        if status == "broken":
+            from .engine.weights import broken_summary, weight_files
+            raise CliError(f"no usable weights for {spec.name}: "
+                           f"{broken_summary(weight_files(spec))}")
     return spec
 
 
@@ -373,34 +395,70 @@ def _check_device(args) -> None:
 
 # ============================================================================ one image
 
-def _output_exists_error(path: Path) -> CliError:
+def _output_exists_error(path: Path, batch: bool = False) -> CliError:
+    if batch:
+        return CliError(f"{path} already exists (use --skip-existing to resume a batch, or "
+                        "--overwrite to replace it)")
     return CliError(f"{path} already exists (use --overwrite to replace it)")
 
 
-def _load_mask(args, mask_path: Path, shape):
+def check_writable_dir(folder: Path) -> None:
+    """Fail now, before any model runs, when files cannot be created in ``folder``."""
+    import tempfile
+    if not folder.is_dir():
+        raise CliError(f"the output folder {folder} does not exist")
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".inpaint-write-test-"):
+            pass
+    except OSError as exc:
+        raise CliError(f"cannot write into the output folder {folder}: "
+                       f"{exc.strerror or _one_line(exc)}") from None
+
+
+def _warn_once(args, key, text: str, say=None) -> None:
+    """A warning printed once per command (a batch repeats the same cause per image)."""
+    seen = args.__dict__.setdefault("_warned", set())
+    if key not in seen:
+        seen.add(key)
+        (say or _warn)(text)
+
+
+def _load_mask(args, mask_path: Path, shape, say=None):
     from .engine import imageio, maskops
     try:
-        mask = imageio.load_mask(mask_path, shape=shape, use_alpha=args.mask_alpha,
-                                 resize=args.resize_mask)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", imageio.ImageIOWarning)
+            mask = imageio.load_mask(mask_path, shape=shape, use_alpha=args.mask_alpha,
+                                     resize=args.resize_mask)
     except imageio.MaskSizeError as exc:
         raise CliError(f"{exc}; use --resize-mask to scale the mask to the image") from None
+    for w in caught:
+        if issubclass(w.category, imageio.ImageIOWarning):
+            _warn_once(args, ("mask", str(mask_path), str(w.message)), str(w.message), say)
     if args.grow:
         mask = maskops.grow(mask, args.grow)
+    if mask.size and mask.all():
+        _warn_once(args, ("all", str(mask_path)),
+                   f"{mask_path.name} covers the whole image: nothing is kept to fill from, so "
+                   "the result is made up (is the mask inverted? white marks what to fill)", say)
     return mask
 
 
 def process_one(args, image_path: Path, mask_path: Path, out_path: Path, spec,
-                on_progress=None) -> str:
-    """Fill one image and write it; returns a short description of what was done."""
-    import numpy as np
+                on_progress=None, notice=None) -> str:
+    """Fill one image and write it; returns a short description of what was done.
+    ``notice(text)``: one-line notices (a broken weight file skipped; default: a warning).
 
+    Memory: the photo, the mask and the result are the only full-size arrays alive at once
+    (the photo and mask are dropped before the result is encoded)."""
     from .engine import imageio
 
     imageio.format_for_path(out_path)  # unsupported output extension: fail before any work
     if out_path.exists() and not args.overwrite:
         raise _output_exists_error(out_path)
+    say = (lambda text: notice(text)) if notice else None
     doc = imageio.load_image(image_path)
-    mask = _load_mask(args, mask_path, doc.rgb.shape)
+    mask = _load_mask(args, mask_path, doc.rgb.shape, say)
 
     if not mask.any():
         same_format = imageio.format_for_path(out_path) == doc.format
@@ -418,15 +476,18 @@ def process_one(args, image_path: Path, mask_path: Path, out_path: Path, spec,
         result = inpaint(doc.rgb, mask, model=model, weights=args.weights,
                          strategy=_strategy(args, spec if spec is not None else _spec(model)),
                          blend=_blend(args), device=args.device, precision=args.precision,
-                         progress=on_progress)
+                         progress=on_progress, notice=notice or _warn)
         how = f"{model}, {time.perf_counter() - t0:.1f} s"
-        keep = mask == 0
-        if (result.shape != doc.rgb.shape or result.dtype != doc.rgb.dtype
-                or not np.array_equal(result[keep], doc.rgb[keep])):  # pragma: no cover
+        from .engine.pipeline import unmasked_equal
+        if not unmasked_equal(result, doc.rgb, mask):  # pragma: no cover
             raise CliError("internal error: pixels outside the mask changed; nothing written")
-    _write(lambda: imageio.save_image(out_path, result, alpha=doc.alpha, exif=doc.exif,
-                                      icc=doc.icc, overwrite=args.overwrite,
-                                      quality=args.quality), out_path)
+    alpha, exif, icc = doc.alpha, doc.exif, doc.icc
+    del doc, mask  # only the result is needed from here on
+    note = imageio.lossy_note(out_path, args.quality)
+    if note:
+        _warn_once(args, ("lossy", imageio.format_for_path(out_path)), note, say)
+    _write(lambda: imageio.save_image(out_path, result, alpha=alpha, exif=exif, icc=icc,
+                                      overwrite=args.overwrite, quality=args.quality), out_path)
     return how
 
 
@@ -464,6 +525,7 @@ def cmd_run(args) -> int:
     imageio.format_for_path(out)
     if out.exists() and not args.overwrite:
         raise _output_exists_error(out)
+    check_writable_dir(out.parent)  # before any model runs
     spec = check_model(args.model, args.weights)
     _check_device(args)
     progress = _stage_printer(args)
@@ -520,6 +582,8 @@ def cmd_batch(args) -> int:
         raise CliError(f"image folder not found: {images_dir}")
     if not masks_arg.exists():
         raise CliError(f"mask folder or file not found: {masks_arg}")
+    if args.skip_existing and args.overwrite:
+        raise CliError("--skip-existing and --overwrite contradict each other; pick one")
     ext = None
     if args.ext:
         ext = "." + args.ext.lower().lstrip(".")
@@ -544,11 +608,12 @@ def cmd_batch(args) -> int:
     except OSError as exc:
         raise CliError(f"cannot create the output folder {out_dir}: "
                        f"{exc.strerror or _one_line(exc)}") from None
+    check_writable_dir(out_dir)  # before any model runs
 
     bar = _Bar(len(images), enabled=not args.quiet)
     failed: "list[tuple[Path, str]]" = []
     done_names: "set[str]" = set()
-    ok = 0
+    ok = skipped = 0
     stopped = None
     for i, image in enumerate(images):
         bar.update(i, image.name)
@@ -558,11 +623,18 @@ def cmd_batch(args) -> int:
             if out_name in done_names:
                 raise CliError(f"two inputs would both be written to {out_path}")
             done_names.add(out_name)
+            if out_path.exists() and not args.overwrite:
+                if args.skip_existing:
+                    skipped += 1
+                    bar.step(i + 1, f"{image.name}: skipped, {out_path} exists")
+                    continue
+                raise _output_exists_error(out_path, batch=True)
             mask = single_mask or _find_mask(mask_index, image)
             if mask is None:
                 raise CliError(f"no mask for {image.name} in {masks_arg} "
                                f"(expected {image.stem}.png or {image.stem}_mask.png)")
-            how = process_one(args, image, mask, out_path, spec)
+            how = process_one(args, image, mask, out_path, spec,
+                              notice=lambda text: bar.message(f"{PROG}: warning: {text}"))
             ok += 1
             bar.step(i + 1, f"{image.name} -> {out_path} ({how})")
         except KeyboardInterrupt:
@@ -580,15 +652,16 @@ def cmd_batch(args) -> int:
             if isinstance(exc, WeightsError):  # the same for every image: stop now
                 stopped = len(images) - i - 1
                 break
-    bar.update(ok + len(failed), "")
+    bar.update(ok + skipped + len(failed), "")
     bar.close()
+    skip_text = f", {skipped} skipped (output already there)" if skipped else ""
     if failed:
         names = ", ".join(p.name for p, _ in failed[:5]) + (" ..." if len(failed) > 5 else "")
         tail = f"; stopped, {stopped} not attempted" if stopped else ""
-        print(f"{PROG}: {ok} of {len(images)} images done; {len(failed)} failed: {names}{tail}",
-              file=sys.stderr)
+        print(f"{PROG}: {ok} of {len(images)} images done{skip_text}; {len(failed)} failed: "
+              f"{names}{tail}", file=sys.stderr)
         return 1
-    _info(args, f"{ok} of {len(images)} images done, written to {out_dir}")
+    _info(args, f"{ok} of {len(images)} images done{skip_text}, written to {out_dir}")
     return 0
 
 
@@ -601,15 +674,18 @@ def cmd_models(args) -> int:
         return cmd_import_weights(args)
     from .engine.registry import list_models
     from .engine.weight_store import official_weights
-    from .engine.weights import user_models_dir, weight_status
+    from .engine.weights import user_models_dir, weight_files, weight_status
 
     rows = []
     for spec in list_models():
         status, ws, path = weight_status(spec)
+        broken = [{"file": f.path.name, "path": str(f.path), "weights": f.ws.name,
+                   "problem": f.problem} for f in weight_files(spec) if not f.usable]
         rows.append({
             "name": spec.name, "title": spec.title, "task": spec.task, "status": status,
-            "weights": ws.name if ws is not None else None,
-            "path": str(path) if path is not None else None,
+            "weights": ws.name if ws is not None and status != "broken" else None,
+            "path": str(path) if path is not None and status != "broken" else None,
+            "broken": broken,
             "expected": [w.filename for w in spec.weight_sets],
             "native_size": spec.native_size, "default_strategy": spec.default_strategy,
         })
@@ -621,15 +697,20 @@ def cmd_models(args) -> int:
     name_w = max([4] + [len(r["name"]) for r in rows])
     title_w = max([5] + [len(r["title"]) for r in rows])
     print(f"{'NAME':<{name_w}}  {'TITLE':<{title_w}}  {'TASK':<8}  WEIGHTS")
+    pad = " " * (name_w + title_w + 14)
     for r in rows:
         if r["status"] == "missing":
             state = "missing: put " + (" or ".join(r["expected"]) or f"{r['name']}.pt") \
                 + " into the user model folder"
         elif r["status"] == "none needed":
             state = "none needed"
+        elif r["status"] == "broken":
+            state = "broken: no usable weight file"
         else:
             state = f"{r['status']} ({r['weights']}: {r['path']})"
         print(f"{r['name']:<{name_w}}  {r['title']:<{title_w}}  {r['task']:<8}  {state}")
+        for b in r["broken"]:
+            print(f"{pad}broken: {b['path']}: {b['problem']}")
     print(f"\nuser model folder: {user_models_dir()} (set INPAINT_GUI_MODELS to change it)")
     _print_official(official)
     return 0
@@ -705,7 +786,25 @@ def cmd_convert_srn(args) -> int:
         raise CliError(f"cannot convert {args.prefix}: {_one_line(exc)}") from None
     tensors = summary.get("tensors") if isinstance(summary, dict) else None
     print(f"{PROG}: wrote {out}" + (f" ({tensors} tensors)" if tensors else ""), file=sys.stderr)
+    _warn_if_not_found(out, "srn")
     return 0
+
+
+def _warn_if_not_found(out: Path, model: str) -> None:
+    """Say so when the app will not find ``out`` by itself: a file name no weight set of
+    ``model`` looks for, or a folder it does not search."""
+    from .engine.registry import get_spec
+    from .engine.weights import search_dirs, user_models_dir
+    spec = get_spec(model)
+    names = [ws.filename for ws in spec.weight_sets if ws.kind == "official"]
+    where = {d.resolve() for d in search_dirs()}
+    if out.name not in names:
+        _warn(f"the app looks for {' or '.join(names)}; {out.name} is only used with "
+              f"--weights {out} (rename it to {names[0]} in {user_models_dir()} to use it "
+              "by default)")
+    elif out.resolve().parent not in where:
+        _warn(f"{out.parent} is not a folder the app searches; move {out.name} into "
+              f"{user_models_dir()} (or set INPAINT_GUI_MODELS) to use it by default")
 
 
 if __name__ == "__main__":

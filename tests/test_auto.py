@@ -165,8 +165,12 @@ def test_auto_skips_weight_sets_measured_worse_than_telea(_isolated_user_models)
         assert ws.auto_ok is False
         assert "rfr" not in auto.available_models()
         big = _mask(256, 256, (20, 20, 200, 200))
-        assert choose_model((256, 256), big).model != "rfr"
+        choice = choose_model((256, 256), big)
+        assert choice.model != "rfr"
+        # the reason says why truthfully: the starter is installed, it is not "missing"
+        assert "missing" not in choice.reason and "below Telea" in choice.reason, choice.reason
     mine = next(w for w in spec.weight_sets if w.kind == "imported")
-    (_isolated_user_models / mine.filename).write_bytes(b"placeholder")
+    import torch  # a real (tiny) checkpoint: a placeholder text file is reported as broken
+    torch.save({"x": torch.zeros(2)}, _isolated_user_models / mine.filename)
     assert weights.weight_status(spec)[1] is mine and "rfr" in auto.available_models()
     assert choose_model((256, 256), _mask(256, 256, (20, 20, 200, 200))).model == "rfr"

@@ -389,7 +389,11 @@ def test_app_main_opens_the_image_from_the_command_line(qtbot, tmp_path, photo, 
     QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, str(tmp_path / "cfg"))
     monkeypatch.setattr(QApplication, "exec", lambda self: 0)
     monkeypatch.setattr(app_mod, "_dark_palette", lambda app: None)
-    before = {id(w) for w in QApplication.topLevelWidgets()}
+    # keep the wrappers alive: topLevelWidgets() makes temporary Python wrappers for widgets
+    # created in C++ (tooltips, popups), and a freed wrapper's id() could be reused by the
+    # new window's wrapper, which then looked old (a flaky "0 == 1" below)
+    before_widgets = QApplication.topLevelWidgets()
+    before = {id(w) for w in before_widgets}
     assert app_mod.main([photo[0]]) == 0
     wins = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow)
             and id(w) not in before]

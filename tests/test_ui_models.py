@@ -144,7 +144,7 @@ def test_manager_rejects_non_checkpoint(qtbot, tmp_path, tiny_spec):
     dlg = mm.ModelManagerDialog()
     qtbot.addWidget(dlg)
     assert dlg.import_file(bad) is False
-    assert dlg.last_error and "not a readable PyTorch checkpoint" in dlg.last_message
+    assert dlg.last_error and "notes.pth: not a PyTorch checkpoint" in dlg.last_message
     assert not any(weights.user_models_dir().glob("*.pth"))
     assert dlg.import_file(tmp_path / "absent.pth") is False and "does not exist" in dlg.last_message
 

@@ -20,9 +20,10 @@ agree on them):
   :data:`LARGE_IMAGE_SIDE` (1024 px).
 * anything else (small/medium images, moderate holes) → ``"aot"`` as well.
 
-When the chosen network has no weights (``available`` lacks it) the next network in its
-fallback chain (:data:`FALLBACKS`) that has weights is used, ending with ``"telea"``, which
-is always available; the reason line says so.
+When the chosen network cannot be used (``available`` lacks it) the next network in its
+fallback chain (:data:`FALLBACKS`) that can is used, ending with ``"telea"``, which is always
+available; the reason line says why: its weights are missing, broken, or only weights our
+evaluation measured below Telea are installed (``WeightSet.auto_ok=False``).
 """
 from __future__ import annotations
 
@@ -86,11 +87,15 @@ def hole_stats(mask: np.ndarray) -> HoleStats:
     if m.ndim != 2:
         raise ValueError(f"mask must be HxW, got shape {np.shape(mask)}")
     h, w = m.shape
-    hole = (m > 0).astype(np.uint8)
     area = max(1, h * w)
-    total = int(hole.sum())
-    if total == 0:
+    from .maskops import bbox
+    box = bbox(m if m.dtype in (np.uint8, bool) else m > 0)
+    if box is None:
         return HoleStats(h, w, 0.0, 0, 0.0, (0, 0), 0.0)
+    # measure inside the hole's bounding box only (known pixels around it are what the
+    # padding below stands for): a small mask on a huge photo stays cheap
+    hole = (m[box[0]:box[2], box[1]:box[3]] > 0).astype(np.uint8)
+    total = int(np.count_nonzero(hole))
     import cv2
     n, _labels, st, _c = cv2.connectedComponentsWithStats(hole, connectivity=8)
     st = st[1:]  # drop the background label
@@ -104,33 +109,57 @@ def hole_stats(mask: np.ndarray) -> HoleStats:
     return HoleStats(h, w, total / area, int(n - 1), float(areas[i]) / area, bbox, thickness)
 
 
-def available_models() -> "set[str]":
-    """Names of registry models that can run now (weights present or none needed), leaving
-    out those whose only weights are marked ``auto_ok=False`` (measured worse than Telea)."""
+class Availability(set):
+    """Model names Auto may use; ``reasons[name]`` says in one clause why a registry model is
+    left out ("RFR weights missing", "... measure below Telea ...")."""
+
+    def __init__(self, names: Iterable[str] = (), reasons: Optional[dict] = None) -> None:
+        super().__init__(names)
+        self.reasons = dict(reasons or {})
+
+
+def available_models() -> Availability:
+    """Names of registry models that can run now (usable weights present or none needed),
+    leaving out those whose weights are all broken, and those whose only weights are marked
+    ``auto_ok=False`` (measured worse than Telea); ``.reasons`` says why each is left out."""
     from . import registry, weights
-    out = set(CLASSICAL)
+    out = Availability(CLASSICAL)
     try:
         specs = registry.list_models()
     except Exception:  # a broken adapter must not break the Auto entry
         return out
     for spec in specs:
+        title = TITLES.get(spec.name, spec.title)
         try:
-            status, ws, _path = weights.weight_status(spec)
-            if status != "missing" and (ws is None or ws.auto_ok):
-                out.add(spec.name)
+            status, ws, path = weights.weight_status(spec)
         except Exception:
+            out.reasons[spec.name] = f"{title} weights unreadable"
             continue
+        if status == "missing":
+            out.reasons[spec.name] = f"{title} weights missing"
+        elif status == "broken":
+            out.reasons[spec.name] = f"{title} weights broken ({path.name if path else '?'})"
+        elif ws is not None and not ws.auto_ok:
+            out.reasons[spec.name] = (f"{title}'s {ws.kind} weights measure below Telea, so Auto "
+                                      "does not use them")
+        else:
+            out.add(spec.name)
     return out
 
 
-def _pick(preferred: str, available: "set[str]") -> "tuple[str, str]":
+def _why_not(name: str, reasons: dict) -> str:
+    return reasons.get(name) or f"{TITLES.get(name, name)} weights missing"
+
+
+def _pick(preferred: str, available: "set[str]", reasons: Optional[dict] = None) -> "tuple[str, str]":
     """(model, suffix for the reason) after the weights fallback."""
+    reasons = reasons or {}
     if preferred in available or preferred in CLASSICAL:
         return preferred, ""
     for alt in FALLBACKS.get(preferred, ("telea",)):
         if alt in available or alt in CLASSICAL:
-            return alt, f"; {TITLES.get(preferred, preferred)} weights missing, using {TITLES.get(alt, alt)}"
-    return "telea", f"; {TITLES.get(preferred, preferred)} weights missing, using Telea"
+            return alt, f"; {_why_not(preferred, reasons)}; using {TITLES.get(alt, alt)}"
+    return "telea", f"; {_why_not(preferred, reasons)}; using Telea"
 
 
 def _pct(x: float) -> str:
@@ -143,19 +172,23 @@ def choose_model(image_shape: Sequence[int], mask: Optional[np.ndarray],
     """Choose a model for inpainting ``mask`` in an image of ``image_shape`` (H, W[, C]),
     or for outpainting by ``margins`` (top, left, bottom, right).
 
-    ``available``: model names whose weights are present (default: asked from the registry
-    and :func:`weights.weight_status`); classical models are always available.
+    ``available``: model names whose weights are present (default: :func:`available_models`,
+    whose ``reasons`` also explain a fallback truthfully); classical models are always
+    available.
     """
-    avail = set(available_models() if available is None else available) | set(CLASSICAL)
+    if available is None:
+        available = available_models()
+    reasons = dict(getattr(available, "reasons", None) or {})
+    avail = set(available) | set(CLASSICAL)
     h, w = int(image_shape[0]), int(image_shape[1])
 
     if margins is not None and any(int(m) > 0 for m in margins):
         t, l, b, r = (int(m) for m in margins)
-        model, suffix = _pick("srn", avail)
+        model, suffix = _pick("srn", avail, reasons)
         if model == "srn":
             return AutoChoice("srn", f"outpaint by {t}/{l}/{b}/{r} px (top/left/bottom/right): "
                                      "SRN is trained to extend images", "srn")
-        return AutoChoice(model, f"outpaint by {t}/{l}/{b}/{r} px: SRN weights missing, "
+        return AutoChoice(model, f"outpaint by {t}/{l}/{b}/{r} px: {_why_not('srn', reasons)}; "
                                  "using the classical edge extension", "srn")
 
     if mask is None:
@@ -172,7 +205,7 @@ def choose_model(image_shape: Sequence[int], mask: Optional[np.ndarray],
                   and st.largest_bbox[1] >= LARGE_COMPONENT_SPAN * short)
     if (st.hole_ratio >= LARGE_HOLE_RATIO or st.largest_ratio >= LARGE_COMPONENT_RATIO
             or span_large):
-        model, suffix = _pick("rfr", avail)
+        model, suffix = _pick("rfr", avail, reasons)
         why = (f"large hole ({_pct(st.hole_ratio)} of the image, largest region "
                f"{_pct(st.largest_ratio)}): RFR fills big holes from the outside in")
         return AutoChoice(model, why + suffix, "rfr", st)
@@ -182,7 +215,7 @@ def choose_model(image_shape: Sequence[int], mask: Optional[np.ndarray],
                                    f"{st.thickness:.0f} px thick): the classical fill is instant",
                           "telea", st)
 
-    model, suffix = _pick("aot", avail)
+    model, suffix = _pick("aot", avail, reasons)
     if max(h, w) >= LARGE_IMAGE_SIDE:
         why = (f"large image ({w}x{h}) with moderate holes ({_pct(st.hole_ratio)}): "
                "AOT-GAN uses wide context well")

@@ -133,6 +133,21 @@ def format_for_path(path) -> str:
     return fmt
 
 
+def lossy_note(path, quality: int = 95) -> Optional[str]:
+    """Why pixels written to ``path`` will not read back exactly (JPEG; WebP below quality
+    100), in one sentence; None for the lossless formats (PNG, TIFF, BMP, WebP at 100)."""
+    fmt = format_for_path(path)
+    if fmt == "JPEG":
+        kind = "JPEG"
+    elif fmt == "WEBP" and int(quality) < 100:
+        kind = f"WebP at quality {int(quality)}"
+    else:
+        return None
+    return (f"{kind} is lossy: pixels outside the mask will not come back byte-identical (the "
+            "whole picture is re-encoded, so they shift by a few levels); save as PNG, TIFF or "
+            "WebP at quality 100 to keep them exactly")
+
+
 def to_uint8(arr: np.ndarray) -> np.ndarray:
     """uint16 -> uint8 with rounding (uint8 passes through)."""
     if arr.dtype == np.uint8:
@@ -273,6 +288,42 @@ def _read_bytes(path: Path) -> bytes:
     return data
 
 
+def max_pixels() -> Optional[int]:
+    """The largest image (in pixels) this app decodes: Pillow's decompression-bomb limit
+    (twice ``PIL.Image.MAX_IMAGE_PIXELS``); None when that check is switched off."""
+    from PIL import Image
+    limit = Image.MAX_IMAGE_PIXELS
+    return 2 * int(limit) if limit else None
+
+
+def check_image_size(data: bytes, name: str = "image") -> "tuple[int, int]":
+    """(width, height) from the header of an image file's bytes, without decoding its pixels;
+    raises :class:`ImageIOError` when the image is larger than :func:`max_pixels` (a small
+    file can declare gigabytes of pixels) or the header cannot be read."""
+    from PIL import Image
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data)) as pil:
+                w, h = pil.size
+    except Image.DecompressionBombError as exc:
+        import re
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        raise ImageIOError(f"cannot read {name}: " + (_too_many_pixels(int(found.group(1)))
+                                                      if found else _one_line(exc))) from None
+    except Exception as exc:
+        raise ImageIOError(f"cannot read {name}: not a readable image ({_one_line(exc)})") from None
+    limit = max_pixels()
+    if limit and w * h > limit:
+        raise ImageIOError(f"cannot read {name}: {w}x{h}, " + _too_many_pixels(w * h))
+    return w, h
+
+
+def _too_many_pixels(pixels: int) -> str:
+    return (f"the image has {pixels / 1e6:,.0f} million pixels, more than the limit of "
+            f"{(max_pixels() or 0) / 1e6:,.0f} million")
+
+
 def decode_image(data: bytes, path=None) -> ImageDoc:
     """Decode the bytes of an image file (see :func:`load_image`)."""
     from PIL import Image
@@ -362,19 +413,41 @@ def _is_high_bit(pil, data: bytes, fmt: str) -> bool:
     return pil.mode in ("I;16", "I;16B", "I;16L", "I", "F")
 
 
+#: Pixels per band when decoded pixels are copied into arrays: whole-image conversions
+#: (``convert`` + ``tobytes`` + the array) would hold three more copies of a large photo.
+_BAND_PIXELS = 1 << 22
+
+
+def _bands(h: int, w: int):
+    """Row ranges of about :data:`_BAND_PIXELS` pixels covering an h x w image."""
+    rows = max(1, _BAND_PIXELS // max(1, w))
+    for y in range(0, h, rows):
+        yield y, min(h, y + rows)
+
+
 def _decode_pillow(pil, name: str):
     mode = pil.mode
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             pil.load()
+            w, h = pil.size
             if mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in pil.info:
-                arr = np.asarray(pil.convert("RGBA"))
-                return np.ascontiguousarray(arr[..., :3]), np.ascontiguousarray(arr[..., 3])
-            if mode.startswith("I;16"):
-                g = np.asarray(pil).astype(np.uint16)
-                return np.ascontiguousarray(np.repeat(g[..., None], 3, axis=2)), None
-            return np.ascontiguousarray(np.asarray(pil.convert("RGB"))), None
+                rgb = np.empty((h, w, 3), np.uint8)
+                alpha = np.empty((h, w), np.uint8)
+                for y0, y1 in _bands(h, w):
+                    band = np.asarray(pil.crop((0, y0, w, y1)).convert("RGBA"))
+                    rgb[y0:y1] = band[..., :3]
+                    alpha[y0:y1] = band[..., 3]
+                return rgb, alpha
+            rgb = np.empty((h, w, 3), np.uint16 if mode.startswith("I;16") else np.uint8)
+            for y0, y1 in _bands(h, w):
+                band = pil.crop((0, y0, w, y1))
+                if mode.startswith("I;16"):
+                    rgb[y0:y1] = np.asarray(band).astype(np.uint16)[..., None]
+                else:
+                    rgb[y0:y1] = np.asarray(band if mode == "RGB" else band.convert("RGB"))
+            return rgb, None
     except Exception as exc:
         raise ImageIOError(f"cannot read {name}: the file is corrupt or truncated "
                            f"({_one_line(exc)})") from None
@@ -399,8 +472,12 @@ def _decode_cv2(data: bytes, name: str):
     if c == 2:  # gray + alpha
         return (np.ascontiguousarray(np.repeat(arr[..., :1], 3, axis=2)),
                 np.ascontiguousarray(arr[..., 1]))
-    if c == 3:
-        return np.ascontiguousarray(arr[..., ::-1]), None
+    if c == 3:  # BGR -> RGB in place (one plane of scratch memory, not a second image)
+        for y0, y1 in _bands(arr.shape[0], arr.shape[1]):
+            blue = arr[y0:y1, :, 0].copy()
+            arr[y0:y1, :, 0] = arr[y0:y1, :, 2]
+            arr[y0:y1, :, 2] = blue
+        return np.ascontiguousarray(arr), None
     if c >= 4:
         return np.ascontiguousarray(arr[..., 2::-1]), np.ascontiguousarray(arr[..., 3])
     raise ImageIOError(f"cannot read {name}: unsupported channel layout ({c} channels)")
@@ -475,18 +552,34 @@ def load_mask(path, shape=None, use_alpha: bool = False, resize: bool = False) -
     ``shape``: the image's (h, w[, c]); a different mask size raises :class:`MaskSizeError`
     unless ``resize`` is true (nearest-neighbour scaling)."""
     doc = load_image(path)
-    rgb8 = to_uint8(doc.rgb)
-    alpha8 = to_uint8(doc.alpha) if doc.alpha is not None else None
-    if use_alpha:
-        if alpha8 is None:
-            raise ImageIOError(f"cannot use {_name(path)} as a mask: it has no alpha channel "
-                               "(transparent = fill needs one)")
-        mask = np.where(alpha8 <= 127, 255, 0).astype(np.uint8)
-    else:
-        level = rgb8.max(axis=2)
-        if alpha8 is not None:
-            level = ((level.astype(np.uint16) * alpha8 + 127) // 255).astype(np.uint8)
-        mask = np.where(level > 127, 255, 0).astype(np.uint8)
+    if use_alpha and doc.alpha is None:
+        raise ImageIOError(f"cannot use {_name(path)} as a mask: it has no alpha channel "
+                           "(transparent = fill needs one)")
+    h, w = doc.rgb.shape[:2]
+    mask = np.empty((h, w), np.uint8)
+    transparent = opaque = mid_tones = 0
+    for y0, y1 in _bands(h, w):  # band by band: no full-size temporaries
+        alpha8 = to_uint8(doc.alpha[y0:y1]) if doc.alpha is not None else None
+        if use_alpha:
+            np.less_equal(alpha8, 127, out=mask[y0:y1].view(bool))
+        else:
+            level = to_uint8(doc.rgb[y0:y1]).max(axis=2)
+            if alpha8 is not None:
+                solid = alpha8 > 127
+                transparent += int(solid.size - np.count_nonzero(solid))
+                opaque += int(np.count_nonzero(solid))
+                mid_tones += int(np.count_nonzero(solid & (level > 32) & (level < 224)))
+                level = ((level.astype(np.uint16) * alpha8 + 127) // 255).astype(np.uint8)
+            np.greater(level, 127, out=mask[y0:y1].view(bool))
+    mask *= 255  # the bool views wrote 0/1
+    del doc
+    if transparent and (not mask.any() or mid_tones > 0.05 * max(1, opaque)):
+        # transparent pixels plus nothing bright, or a photo rather than a black-and-white
+        # mask around them: the transparent part is most likely meant as the hole
+        warnings.warn(f"{Path(path).name}: its transparent pixels count as 'keep' and the hole "
+                      "is read from its bright pixels; if the transparent part is the hole, "
+                      "read the mask from its alpha channel (--mask-alpha)",
+                      ImageIOWarning, stacklevel=2)
     if shape is not None:
         h, w = int(shape[0]), int(shape[1])
         if mask.shape != (h, w):

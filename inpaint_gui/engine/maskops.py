@@ -158,12 +158,14 @@ def resize_mask(mask, size) -> np.ndarray:
 
 def bbox(mask) -> Optional[tuple]:
     """(y0, x0, y1, x1) of the pixels where mask > 0 (exclusive ends), or None if empty."""
-    m = as_mask(mask)
+    m = np.asarray(mask)
+    m = m if m.dtype == bool and m.ndim == 2 else as_mask(m)  # no full-size copy either way
     rows = np.flatnonzero(m.any(axis=1))
     if rows.size == 0:
         return None
-    cols = np.flatnonzero(m.any(axis=0))
-    return int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1
+    y0, y1 = int(rows[0]), int(rows[-1]) + 1
+    cols = np.flatnonzero(m[y0:y1].any(axis=0))
+    return y0, int(cols[0]), y1, int(cols[-1]) + 1
 
 
 def area(mask) -> int:

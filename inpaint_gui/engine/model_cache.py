@@ -64,14 +64,26 @@ class ModelCache:
         return (spec.name, _weights_key(weights), device, precision,
                 tuple(sorted((k, repr(v)) for k, v in (options or {}).items())))
 
-    def _load(self, spec, weights, device, precision, options):
+    def _load(self, spec, weights, device, precision, options, notice=None):
         loader = self._loader
         if loader is None:
             from .registry import resolve_loader
             loader = resolve_loader(spec)
-        return loader(spec, weights=weights, device=device, precision=precision, **options)
 
-    def get(self, spec, weights, device: str, precision: str, options: Optional[dict] = None):
+        def load():
+            return loader(spec, weights=weights, device=device, precision=precision, **options)
+        if weights is None and not options and getattr(spec, "needs_weights", False):
+            # installed files: skip broken ones, say which (not with network options: a
+            # failure could then be the options' fault, not the file's)
+            from . import weights as W
+            if W.weight_files(spec):
+                return W.load_with_fallback(spec, load, notice)
+        return load()
+
+    def get(self, spec, weights, device: str, precision: str, options: Optional[dict] = None,
+            notice: Optional[Callable[[str], None]] = None):
+        """The loaded model (from the cache or loaded now). With ``weights=None`` a broken
+        weight file is skipped for the next usable one; ``notice(text)`` hears about it."""
         options = dict(options or {})
         key = self.key(spec, weights, device, precision, options)
         with self._lock:
@@ -79,7 +91,7 @@ class ModelCache:
             if hit is not None and (key[1][0] != "object" or hit[1] is weights):
                 self._items.move_to_end(key)
                 return hit[0]
-        model = self._load(spec, weights, device, precision, options)
+        model = self._load(spec, weights, device, precision, options, notice)
         self.loads += 1
         nbytes = int(self._sizer(model))
         with self._lock:

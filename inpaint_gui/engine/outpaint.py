@@ -410,8 +410,9 @@ def _weights_key(weights):
 
 
 def load_outpaint_model(name: str = "srn", weights=None, device: str = "cpu",
-                        precision: str = "fp32", **options):
-    """Load (and keep one cached) SRN-style outpainting model."""
+                        precision: str = "fp32", notice=None, **options):
+    """Load (and keep one cached) SRN-style outpainting model. With ``weights=None`` a broken
+    weight file is skipped for the next usable one (``notice(text)`` says so)."""
     from .models import srn as srn_adapter
     key = (name, _weights_key(weights), device, precision, tuple(sorted(options.items(), key=str)))
     with _CACHE_LOCK:
@@ -422,9 +423,17 @@ def load_outpaint_model(name: str = "srn", weights=None, device: str = "cpu",
     if name != "srn":
         from .registry import get_spec, resolve_loader
         spec = get_spec(name)
-        model = resolve_loader(spec)(spec, weights=weights, device=device, precision=precision, **options)
+        loader = resolve_loader(spec)
     else:
-        model = srn_adapter.load(spec, weights=weights, device=device, precision=precision, **options)
+        loader = srn_adapter.load
+
+    def load():
+        return loader(spec, weights=weights, device=device, precision=precision, **options)
+    from . import weights as W
+    if weights is None and not options and spec.needs_weights and W.weight_files(spec):
+        model = W.load_with_fallback(spec, load, notice)
+    else:
+        model = load()
     with _CACHE_LOCK:
         old = _CACHE.get("model")
         _CACHE["model"] = (key, model, weights)  # keep `weights` alive so its id stays unique
@@ -455,8 +464,8 @@ def _srn_available(weights) -> bool:
     if weights is not None:
         return True
     from .models import srn as srn_adapter
-    from .weights import weight_status
-    return weight_status(srn_adapter.SPEC)[0] != "missing"
+    from .weights import has_usable_weights
+    return has_usable_weights(srn_adapter.SPEC)
 
 
 # =============================================================================== public API
@@ -494,7 +503,7 @@ def _from01(x: np.ndarray, dtype, quantize: str) -> np.ndarray:
 def outpaint(image_rgb_u8: np.ndarray, margins: Sequence[int] = (0, 0, 0, 0), model="srn",
              weights=None, device: str = "cpu", precision: str = "fp32",
              progress=None, cancel=None, model_options: Optional[dict] = None,
-             quantize: Optional[str] = None, **opts) -> np.ndarray:
+             quantize: Optional[str] = None, notice=None, **opts) -> np.ndarray:
     """Extend ``image_rgb_u8`` by ``margins`` = (top, left, bottom, right); see the module doc.
 
     opts (SRN): ``detail`` (0..1+, border detail strength, default 1), ``detail_decay`` (model
@@ -544,7 +553,7 @@ def outpaint(image_rgb_u8: np.ndarray, margins: Sequence[int] = (0, 0, 0, 0), mo
         q = quantize or "round"
     elif name is not None and name != "srn" and not _is_outpaint_model(name):
         canvas = _inpaint_model_outpaint(f01, m, name, weights, device, precision, reporter,
-                                         cancel, model_options, opts)
+                                         cancel, model_options, opts, notice)
         q = quantize or "round"
     else:
         if name is None:
@@ -554,7 +563,7 @@ def outpaint(image_rgb_u8: np.ndarray, margins: Sequence[int] = (0, 0, 0, 0), mo
         else:
             reporter.stage("outpaint: loading model", 0, 1)
             mdl = load_outpaint_model(name, weights=weights, device=_pick_device(device),
-                                      precision=precision, **(model_options or {}))
+                                      precision=precision, notice=notice, **(model_options or {}))
         sopts = {k: opts[k] for k in ("detail", "detail_decay", "band", "context", "scale_tolerance") if k in opts}
         canvas = outpaint_float(mdl, f01, m, reporter, **sopts)
         q = quantize or "truncate"
@@ -584,7 +593,7 @@ def _is_outpaint_model(name: str) -> bool:
 
 
 def _inpaint_model_outpaint(f01, m, name, weights, device, precision, reporter, cancel,
-                            model_options, opts) -> np.ndarray:
+                            model_options, opts, notice=None) -> np.ndarray:
     """Outpaint with an inpainting model: classical pre-fill, then inpaint the new area."""
     from .pipeline import inpaint
     t, l, b, r = m
@@ -596,5 +605,5 @@ def _inpaint_model_outpaint(f01, m, name, weights, device, precision, reporter, 
     kw = {k: opts[k] for k in ("strategy", "blend") if k in opts and opts[k] is not None}
     res = inpaint(pre16, mask, model=name, weights=weights, device=device, precision=precision,
                   progress=reporter.callback, cancel=cancel or reporter.cancel,
-                  model_options=model_options, **kw)
+                  model_options=model_options, notice=notice, **kw)
     return res.astype(np.float32) * np.float32(1.0 / 65535.0)

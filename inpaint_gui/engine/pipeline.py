@@ -90,10 +90,14 @@ class HDStrategy:
 MODEL_CACHE = shared_cache()
 
 
-def load_model(name: str, weights=None, device: str = "auto", precision: str = "fp32", **options):
-    """Load (or fetch from the cache) the :class:`InpaintModel` for ``name``."""
+def load_model(name: str, weights=None, device: str = "auto", precision: str = "fp32",
+               notice=None, **options):
+    """Load (or fetch from the cache) the :class:`InpaintModel` for ``name``. With
+    ``weights=None`` a broken weight file is skipped for the next usable one and
+    ``notice(text)`` (default: a ``weights.WeightsWarning``) says so."""
     spec = get_spec(name)
-    return MODEL_CACHE.get(spec, weights, devices.pick_device(device), precision, options)
+    return MODEL_CACHE.get(spec, weights, devices.pick_device(device), precision, options,
+                           notice=notice)
 
 
 # ----------------------------------------------------------------------------- validation
@@ -112,6 +116,21 @@ def _check_inputs(image: np.ndarray, mask: np.ndarray) -> None:
         raise ValueError(f"mask must be uint8 (255 = fill), got {mask.dtype}")
 
 
+def unmasked_equal(a: np.ndarray, b: np.ndarray, mask: np.ndarray, rows: int = 256) -> bool:
+    """Whether ``a`` and ``b`` (HxW[xC], same shape and dtype) are identical wherever
+    ``mask == 0``: the contract every fill keeps. Compared in bands of ``rows`` rows, so a
+    huge photo needs no full-size copies (boolean indexing would make three)."""
+    if a.shape != b.shape or a.dtype != b.dtype or mask.shape != a.shape[:2]:
+        return False
+    for y in range(0, a.shape[0], rows):
+        diff = a[y:y + rows] != b[y:y + rows]
+        if diff.ndim == 3:
+            diff = diff.any(axis=2)
+        if (diff & (mask[y:y + rows] == 0)).any():
+            return False
+    return True
+
+
 def _max_value(dtype) -> float:
     return 65535.0 if dtype == np.uint16 else 255.0
 
@@ -123,13 +142,21 @@ def to_float01(image: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------- windows
 
 def mask_regions(mask: np.ndarray) -> "list[tuple[int, int, int, int]]":
-    """Bounding boxes (y0, x0, y1, x1) of the 8-connected regions where mask > 0."""
-    binary = (mask > 0).astype(np.uint8)
+    """Bounding boxes (y0, x0, y1, x1) of the 8-connected regions where mask > 0.
+
+    Labels only the box around the mask (a small mask on a huge photo costs a small box,
+    not a full-size int32 label image)."""
+    from .maskops import bbox
+    box = bbox(mask)
+    if box is None:
+        return []
+    by, bx, by1, bx1 = box
+    binary = (mask[by:by1, bx:bx1] > 0).astype(np.uint8)
     n, _labels, stats, _c = cv2.connectedComponentsWithStats(binary, connectivity=8)
     boxes = []
     for i in range(1, n):
         x, y, w, h = stats[i, :4]
-        boxes.append((int(y), int(x), int(y + h), int(x + w)))
+        boxes.append((int(y) + by, int(x) + bx, int(y + h) + by, int(x + w) + bx))
     return boxes
 
 
@@ -333,11 +360,14 @@ def _run(image, mask, model, strategy: HDStrategy, rep: Reporter) -> np.ndarray:
 def inpaint(image: np.ndarray, mask: np.ndarray, model: "str | InpaintModel" = "telea", weights=None,
             strategy: "HDStrategy | str | None" = None, blend=None, device: str = "auto",
             precision: str = "fp32", progress: "Optional[ProgressCallback | Reporter]" = None,
-            cancel: Optional[CancelToken] = None, model_options: Optional[dict] = None) -> np.ndarray:
+            cancel: Optional[CancelToken] = None, model_options: Optional[dict] = None,
+            notice: Optional[Callable[[str], None]] = None) -> np.ndarray:
     """Fill ``mask`` (uint8 HxW, 255 = fill) in ``image`` (RGB uint8/uint16 HxWx3) with ``model``.
 
     model: a registry name, or an already loaded :class:`InpaintModel` (run as it is).
-    weights: None (best available weight set), a file path, or a state dict.
+    weights: None (best usable weight set: a broken file is skipped for the next one, and
+    ``notice(text)`` hears about it; default a ``weights.WeightsWarning``), a file path, or a
+    state dict.
     strategy: HD strategy name or :class:`HDStrategy` (default: the model's own default).
     blend: seam treatment after compositing ("none", "feather", "poisson", "color" or a
     ``blending.BlendSettings``); it only changes pixels where mask > 0.
@@ -356,7 +386,8 @@ def inpaint(image: np.ndarray, mask: np.ndarray, model: "str | InpaintModel" = "
     spec = get_spec(model)
     strat = HDStrategy.coerce(strategy, spec)
     options = dict(model_options or {})
-    dev = devices.pick_device(device)
+    # weight-free (classical) models run on the CPU: do not import torch to ask for a device
+    dev = devices.pick_device(device) if spec.needs_weights else "cpu"
     rep.stage(f"loading {spec.title}", 0, 1)
     attempts = [(dev, strat)]
     if dev != "cpu":
@@ -366,7 +397,7 @@ def inpaint(image: np.ndarray, mask: np.ndarray, model: "str | InpaintModel" = "
     last_exc: Optional[BaseException] = None
     for attempt_dev, attempt_strat in attempts:
         try:
-            net = MODEL_CACHE.get(spec, weights, attempt_dev, precision, options)
+            net = MODEL_CACHE.get(spec, weights, attempt_dev, precision, options, notice=notice)
             out = _run(image, mask, net, attempt_strat, rep)
             break
         except Cancelled:

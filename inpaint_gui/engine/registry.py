@@ -48,6 +48,10 @@ class ModelSpec:
     pad_mod: input sides are padded to a multiple of this. min_size: smallest side.
     square: the network only takes square inputs. max_size: cap on the working side
     (quadratic attention); None = no cap. value_range: what the network consumes.
+    checkpoint_reader: "plain" (the loader reads state dicts with ``torch.load(weights_only=
+    True)``: a pickle naming anything else is refused) or "any" (the loader also reads
+    Lightning checkpoints and TorchScript archives, their objects rebuilt as inert
+    placeholders by ``safe_unpickle``); weight status checks files the same way.
     """
 
     name: str
@@ -64,6 +68,7 @@ class ModelSpec:
     description: str = ""
     loader: str = ""
     weight_sets: tuple = field(default_factory=tuple)
+    checkpoint_reader: str = "plain"
 
     def weight_set(self, name: Optional[str] = None) -> Optional[WeightSet]:
         for ws in self.weight_sets:

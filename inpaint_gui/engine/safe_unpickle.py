@@ -31,13 +31,14 @@ import struct
 import zipfile
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional, Sequence
 
 from .weights import (ArchitectureMismatchError, CheckpointFormatError, MissingWeightsError,
-                      user_models_dir, verify_checksum, weight_status)
+                      default_weight_file, verify_checksum)
 
 __all__ = ["safe_load", "named_tensors", "Inert", "UnsafeCheckpointError", "is_torchscript_archive",
-           "read_checkpoint_any", "resolve_weights", "select_by_keys"]
+           "read_checkpoint_any", "resolve_weights", "select_by_keys", "scan_checkpoint",
+           "checkpoint_problem", "plain_error", "SAFE_GLOBALS"]
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 
@@ -47,6 +48,20 @@ _DTYPE_OF_STORAGE = {
     "ShortStorage": "int16", "CharStorage": "int8", "ByteStorage": "uint8", "BoolStorage": "bool",
     "ComplexFloatStorage": "complex64", "ComplexDoubleStorage": "complex128",
 }
+
+
+#: Every global the restricted unpickler rebuilds, as (module, name): what ``torch.save`` of
+#: tensors and plain containers writes. Any other global in a pickle is something a normal
+#: unpickler would import and call (code from the file or from an installed package).
+SAFE_GLOBALS = frozenset(
+    [("collections", "OrderedDict"), ("_codecs", "encode"), ("torch", "Size"), ("torch", "device")]
+    + [("builtins", n) for n in ("dict", "list", "tuple", "set", "frozenset", "int", "float",
+                                 "bool", "str", "complex", "slice")]
+    + [("torch._utils", n) for n in ("_rebuild_tensor_v2", "_rebuild_tensor", "_rebuild_parameter",
+                                     "_rebuild_parameter_with_state")]
+    + [("torch._tensor", "_rebuild_from_type_v2")]
+    + [("torch", n) for n in _DTYPE_OF_STORAGE]
+    + [("torch", n) for n in set(_DTYPE_OF_STORAGE.values())])
 
 
 class UnsafeCheckpointError(CheckpointFormatError):
@@ -219,8 +234,8 @@ def _wrap_errors(fn):
         except (MemoryError, RecursionError) as exc:
             raise UnsafeCheckpointError(f"{Path(path).name}: too large or too deeply nested ({type(exc).__name__})") from exc
         except Exception as exc:
-            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise UnsafeCheckpointError(f"{Path(path).name} is not a readable checkpoint ({msg[:200]})") from exc
+            reason = _problem_or_none(path) or plain_error(exc)
+            raise UnsafeCheckpointError(f"{Path(path).name}: {reason}") from exc
     inner.__name__ = fn.__name__
     inner.__doc__ = fn.__doc__
     return inner
@@ -299,7 +314,7 @@ def _load_legacy(path: Path):
 
         magic = unpickler(no_storage).load()
         if magic != LEGACY_MAGIC:
-            raise UnsafeCheckpointError("not a PyTorch checkpoint (bad magic number)")
+            raise UnsafeCheckpointError(NOT_A_CHECKPOINT + " (a plain Python pickle)")
         protocol = unpickler(no_storage).load()
         if protocol != 1001:
             raise UnsafeCheckpointError(f"unsupported legacy protocol {protocol!r}")
@@ -361,7 +376,7 @@ def safe_load(path: "str | os.PathLike"):
     with open(path, "rb") as f:
         head = f.read(2)
     if head[:1] != b"\x80":
-        raise UnsafeCheckpointError(f"{path.name} is not a PyTorch checkpoint")
+        raise UnsafeCheckpointError(f"{path.name}: {NOT_A_CHECKPOINT}")
     return _load_legacy(path)
 
 
@@ -404,19 +419,300 @@ def named_tensors(obj, prefix: str = "", _depth: int = 0, _seen=None) -> "Ordere
 
 
 # --------------------------------------------------------------------------------------------
+# Checking a file without loading it (plain-words reasons; no torch import, no tensor data read)
+# --------------------------------------------------------------------------------------------
+NOT_A_CHECKPOINT = "not a PyTorch checkpoint"
+EMPTY_FILE = "the file is empty"
+INCOMPLETE = "the file is incomplete: it ends early (an interrupted download?)"
+DAMAGED = "the file is damaged (its contents do not add up)"
+
+_ITEMSIZE = {"float32": 4, "float64": 8, "float16": 2, "bfloat16": 2, "int64": 8, "int32": 4,
+             "int16": 2, "int8": 1, "uint8": 1, "bool": 1, "complex64": 8, "complex128": 16}
+_MAX_PICKLE_BYTES = 256 << 20  # a data.pkl larger than this is not a weights file
+
+
+class CheckpointScan:
+    """What :func:`scan_checkpoint` found: ``kind`` ("zip" | "torchscript" | "legacy" | None),
+    ``foreign``: globals outside :data:`SAFE_GLOBALS` as "module.name" (sorted), ``problem``:
+    a structural problem in plain words (None when the file looks whole)."""
+
+    __slots__ = ("kind", "foreign", "problem")
+
+    def __init__(self, kind, foreign=(), problem=None):
+        self.kind, self.foreign, self.problem = kind, tuple(foreign), problem
+
+    def __repr__(self) -> str:
+        return f"CheckpointScan({self.kind!r}, foreign={self.foreign!r}, problem={self.problem!r})"
+
+
+class _PickleWalk:
+    """Follows a pickle's opcodes with a symbolic stack (``pickletools.genops``: nothing is
+    built, imported or called) to collect its globals and persistent ids (tensor storages)."""
+
+    _STR_OPS = {"STRING", "BINSTRING", "SHORT_BINSTRING", "UNICODE", "SHORT_BINUNICODE",
+                "BINUNICODE", "BINUNICODE8", "INT", "BININT", "BININT1", "BININT2", "LONG",
+                "LONG1", "LONG4", "NONE", "NEWTRUE", "NEWFALSE", "FLOAT", "BINFLOAT"}
+    _MARK = object()
+    _ANY = object()
+
+    def __init__(self) -> None:
+        self.globals: "list[str]" = []
+        self.pids: "list[tuple]" = []
+        self.result = None  # the top of the stack at STOP (a literal, a tuple or a marker)
+
+    def walk(self, stream) -> None:
+        import pickletools
+        stack: list = []
+        memo: dict = {}
+        for op, arg, _pos in pickletools.genops(stream):
+            name = op.name
+            if name in self._STR_OPS:
+                stack.append(arg if name not in ("NEWTRUE", "NEWFALSE") else name == "NEWTRUE")
+            elif name in ("GLOBAL", "INST"):
+                glob = str(arg).replace(" ", ".", 1)
+                self.globals.append(glob)
+                if name == "INST":
+                    self._pop_to_mark(stack)
+                stack.append(("global", glob))
+            elif name == "STACK_GLOBAL":
+                nm, mod = (stack.pop() if stack else None), (stack.pop() if stack else None)
+                glob = f"{mod}.{nm}" if isinstance(mod, str) and isinstance(nm, str) else "?.?"
+                self.globals.append(glob)
+                stack.append(("global", glob))
+            elif name in ("EXT1", "EXT2", "EXT4"):
+                self.globals.append(f"copyreg.extension_{arg}")
+                stack.append(self._ANY)
+            elif name == "MARK":
+                stack.append(self._MARK)
+            elif name == "TUPLE":
+                stack.append(tuple(self._pop_to_mark(stack)))
+            elif name in ("TUPLE1", "TUPLE2", "TUPLE3"):
+                n = int(name[-1])
+                items = stack[-n:] if n <= len(stack) else list(stack)
+                del stack[len(stack) - len(items):]
+                stack.append(tuple(items))
+            elif name == "EMPTY_TUPLE":
+                stack.append(())
+            elif name in ("PUT", "BINPUT", "LONG_BINPUT"):
+                memo[arg] = stack[-1] if stack else self._ANY
+            elif name == "MEMOIZE":
+                memo[len(memo)] = stack[-1] if stack else self._ANY
+            elif name in ("GET", "BINGET", "LONG_BINGET"):
+                stack.append(memo.get(arg, self._ANY))
+            elif name == "BINPERSID":
+                pid = stack.pop() if stack else None
+                self.pids.append(pid if isinstance(pid, tuple) else ())
+                stack.append(self._ANY)
+            elif name == "PERSID":
+                self.pids.append((arg,))
+                stack.append(self._ANY)
+            elif name == "DUP":
+                stack.append(stack[-1] if stack else self._ANY)
+            elif name == "STOP":
+                self.result = stack[-1] if stack else None
+            else:  # generic stack effect from the opcode's description
+                before = [str(x) for x in op.stack_before]
+                if "mark" in before:
+                    self._pop_to_mark(stack)
+                    n = before.index("mark")
+                else:
+                    n = len(before)
+                del stack[max(0, len(stack) - n):]
+                stack.extend(self._ANY for _ in op.stack_after)
+
+    def _pop_to_mark(self, stack: list) -> list:
+        for i in range(len(stack) - 1, -1, -1):
+            if stack[i] is self._MARK:
+                items = stack[i + 1:]
+                del stack[i:]
+                return items
+        items = list(stack)
+        stack.clear()
+        return items
+
+    def storages(self) -> "list[tuple[str, str, int]]":
+        """(key, dtype name, element count) of every ('storage', type, key, location, numel)
+        persistent id whose parts are known."""
+        out = []
+        for pid in self.pids:
+            if len(pid) >= 5 and pid[0] == "storage" and isinstance(pid[1], tuple) \
+                    and isinstance(pid[4], int) and not isinstance(pid[4], bool):
+                glob = str(pid[1][1])
+                dtype = _DTYPE_OF_STORAGE.get(glob.rsplit(".", 1)[-1]) if glob.startswith("torch.") \
+                    else None
+                out.append((str(pid[2]), dtype or "", int(pid[4])))
+        return out
+
+    def foreign(self) -> "list[str]":
+        safe = {f"{m}.{n}" for m, n in SAFE_GLOBALS}
+        return sorted({g for g in self.globals if g not in safe})
+
+
+def scan_checkpoint(path: "str | os.PathLike") -> CheckpointScan:
+    """Look at a weight file without loading it: its format, the globals its pickle names
+    and whether it is whole (empty, cut short, not a PyTorch file). Reads the zip directory
+    and the pickle only, never the tensor data; imports and runs nothing from the file."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as exc:
+        return CheckpointScan(None, problem=f"cannot be read ({exc.strerror or type(exc).__name__})")
+    if size == 0:
+        return CheckpointScan(None, problem=EMPTY_FILE)
+    if head[:2] == b"PK":
+        return _scan_zip(path)
+    if head[:1] == b"\x80":
+        return _scan_legacy(path, size)
+    return CheckpointScan(None, problem=NOT_A_CHECKPOINT)
+
+
+def _scan_zip(path: Path) -> CheckpointScan:
+    try:
+        zf = zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        return CheckpointScan("zip", problem=INCOMPLETE)
+    except OSError as exc:
+        return CheckpointScan("zip", problem=f"cannot be read ({exc.strerror or type(exc).__name__})")
+    with zf:
+        infos = {i.filename: i for i in zf.infolist()}
+        try:
+            root = _zip_root(infos)
+        except UnsafeCheckpointError:
+            return CheckpointScan("zip", problem=NOT_A_CHECKPOINT + " (a zip archive without data.pkl)")
+        kind = "torchscript" if any(n.startswith(root + "/code/") or n == root + "/constants.pkl"
+                                    for n in infos) else "zip"
+        pkl = infos[f"{root}/data.pkl"]
+        if pkl.file_size > _MAX_PICKLE_BYTES:
+            return CheckpointScan(kind, problem=NOT_A_CHECKPOINT + " (its index is implausibly large)")
+        walk = _PickleWalk()
+        try:
+            walk.walk(io.BytesIO(zf.read(pkl)))
+        except ValueError as exc:  # genops: "pickle exhausted before seeing STOP", bad opcode
+            return CheckpointScan(kind, problem=_cut_or_damaged(exc))
+        except Exception:  # noqa: BLE001 - bad CRC, bad compression, a pickle genops cannot follow
+            return CheckpointScan(kind, problem=DAMAGED)
+        if kind == "zip":
+            for key, dtype, numel in walk.storages():
+                rec = infos.get(f"{root}/data/{key}")
+                if rec is None:
+                    return CheckpointScan(kind, walk.foreign(), DAMAGED + f" (tensor data {key} is missing)")
+                if dtype and rec.file_size < numel * _ITEMSIZE.get(dtype, 1):
+                    return CheckpointScan(kind, walk.foreign(), INCOMPLETE)
+        return CheckpointScan(kind, walk.foreign())
+
+
+def _cut_or_damaged(exc: ValueError) -> str:
+    """genops' ValueError: the pickle ends early ("exhausted", "not enough data") or is not
+    valid (an unknown opcode)."""
+    text = str(exc)
+    return INCOMPLETE if ("exhausted" in text or "not enough data" in text) else DAMAGED
+
+
+def _scan_legacy(path: Path, size: int) -> CheckpointScan:
+    """The pre-1.6 format: pickles (magic number, protocol, system info, the object, storage
+    keys), then each storage as an 8-byte element count and its bytes."""
+    walk = _PickleWalk()
+    with open(path, "rb") as f:
+        first = _PickleWalk()
+        try:
+            first.walk(f)
+        except Exception:  # noqa: BLE001 - not even one pickle genops can follow
+            return CheckpointScan(None, problem=NOT_A_CHECKPOINT)
+        if first.result != LEGACY_MAGIC or isinstance(first.result, bool):
+            return CheckpointScan(None, problem=NOT_A_CHECKPOINT + " (a plain Python pickle)")
+        try:
+            _PickleWalk().walk(f)  # protocol version
+            _PickleWalk().walk(f)  # system info
+            walk.walk(f)           # the object: its globals and storages
+            _PickleWalk().walk(f)  # storage keys
+            pos = f.tell()
+        except ValueError as exc:
+            return CheckpointScan("legacy", walk.foreign(),
+                                  _cut_or_damaged(exc))
+        except Exception:  # noqa: BLE001
+            return CheckpointScan("legacy", walk.foreign(), DAMAGED)
+    need = pos
+    for _key, dtype, numel in {s[0]: s for s in walk.storages()}.values():
+        need += 8 + numel * _ITEMSIZE.get(dtype, 1)
+    if size < need:
+        return CheckpointScan("legacy", walk.foreign(),
+                              f"the file is incomplete: it has {size:,} bytes, its tensors need "
+                              f"{need:,} (an interrupted download?)")
+    return CheckpointScan("legacy", walk.foreign())
+
+
+def code_refusal(foreign: "Sequence[str]") -> str:
+    """The plain-words refusal of a pickle that names code (globals outside SAFE_GLOBALS)."""
+    names = ", ".join(list(foreign)[:3]) + (", ..." if len(foreign) > 3 else "")
+    return ("refused: this file contains code that would run when loaded "
+            f"({names}); it is not a plain weights file")
+
+
+def checkpoint_problem(path: "str | os.PathLike", tolerant: bool = False) -> Optional[str]:
+    """Why ``path`` cannot be used as weights, in plain words, or None when it looks usable.
+
+    ``tolerant``: the reader accepts pickled objects besides tensors (they are rebuilt as
+    inert placeholders, see :func:`safe_load`), as for Lightning checkpoints and TorchScript
+    archives; otherwise any global outside :data:`SAFE_GLOBALS` refuses the file."""
+    scan = scan_checkpoint(path)
+    if scan.problem:
+        return scan.problem
+    if not tolerant:
+        if scan.kind == "torchscript":
+            return ("a TorchScript archive (torch.jit.save), not a plain weights file; "
+                    "this model needs the state dict (torch.save)")
+        if scan.foreign:
+            return code_refusal(scan.foreign)
+    return None
+
+
+def _problem_or_none(path) -> Optional[str]:
+    try:
+        return scan_checkpoint(path).problem
+    except Exception:  # noqa: BLE001 - diagnosis must never hide the original error
+        return None
+
+
+def plain_error(exc: BaseException) -> str:
+    """A loader's exception as one plain sentence: no terminal colour codes, no advice to
+    load with ``weights_only=False`` (never do that with a file you cannot vouch for), no
+    sentence cut in the middle; a bare code or key (e.g. ``KeyError: 225``) says what it means."""
+    import re
+    text = re.sub(r"\x1b\[[0-9;?]*[ -/]*[@-~]", "", str(exc))
+    sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+|\n+", text) if s.strip()]
+    noise = ("weights_only", "re-running", "re-run", "pytorch.org", "file an issue",
+             "trusted source", "documentation of torch.load", "in pytorch 2.6", "weightsunpickler")
+    keep = [s for s in sentences if not any(n in s.lower() for n in noise)]
+    keep = [s.rstrip(".") for s in keep if len(re.sub(r"[^A-Za-z]", "", s)) >= 8]
+    if not keep:
+        return NOT_A_CHECKPOINT
+    first = " ".join(keep[0].split())
+    if len(first) > 160:  # shorten at a word boundary, never mid-word
+        first = first[:160].rsplit(" ", 1)[0] + " …"
+    return f"not a readable PyTorch checkpoint ({first})"
+
+
+# --------------------------------------------------------------------------------------------
 # Helpers for model adapters
 # --------------------------------------------------------------------------------------------
 def read_checkpoint_any(path: "str | os.PathLike"):
     """Read a weight file without executing code from it.
 
-    TorchScript archives -> ``{dotted.name: tensor}`` of the module tree; other files ->
-    ``torch.load(weights_only=True)`` when it accepts the file, else :func:`safe_load`
-    (Lightning checkpoints with pickled hyper-parameters). Raises a ``WeightsError``."""
+    TorchScript archives -> ``{dotted.name: tensor}`` of the module tree; files whose pickle
+    holds only tensors and plain containers -> ``torch.load(weights_only=True)``; others
+    (Lightning checkpoints with pickled hyper-parameters) -> :func:`safe_load`. A file that is
+    empty, cut short or not a PyTorch file is refused first. Raises a ``WeightsError`` whose
+    message is "<file name>: <reason>" in plain words."""
     from .weights import read_checkpoint
     path = Path(path)
     if not path.is_file():
         raise MissingWeightsError(f"weight file not found: {path}")
-    if is_torchscript_archive(path):
+    scan = scan_checkpoint(path)
+    if scan.problem:
+        raise CheckpointFormatError(f"{path.name}: {scan.problem}")
+    if scan.kind == "torchscript" or is_torchscript_archive(path):
         try:
             tensors = named_tensors(safe_load(path))
         except UnsafeCheckpointError:
@@ -424,15 +720,12 @@ def read_checkpoint_any(path: "str | os.PathLike"):
         if not tensors:  # older archive layouts: let TorchScript (no Python code) read it
             tensors = _torchscript_state_dict(path)
         return tensors
-    try:
-        return read_checkpoint(path)
-    except MissingWeightsError:
-        raise
-    except CheckpointFormatError as first:
+    if not scan.foreign:
         try:
-            return safe_load(path)
-        except UnsafeCheckpointError as exc:
-            raise CheckpointFormatError(str(first)) from exc
+            return read_checkpoint(path)
+        except CheckpointFormatError:
+            pass  # torch refused a file the scan found plain: the restricted reader decides
+    return safe_load(path)
 
 
 def _torchscript_state_dict(path: Path):
@@ -443,8 +736,8 @@ def _torchscript_state_dict(path: Path):
         module = torch.jit.load(str(path), map_location="cpu")
         tensors = OrderedDict((k, v.detach()) for k, v in module.state_dict().items())
     except Exception as exc:
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointFormatError(f"{path.name} is not a readable TorchScript archive ({msg[:200]})") from exc
+        reason = plain_error(exc).replace("PyTorch checkpoint", "TorchScript archive")
+        raise CheckpointFormatError(f"{path.name}: {reason}") from exc
     if not tensors:
         raise CheckpointFormatError(f"{path.name}: TorchScript archive without parameters")
     return tensors
@@ -457,12 +750,7 @@ def resolve_weights(spec, weights=None):
     from collections.abc import Mapping
     ws = None
     if weights is None:
-        _status, ws, path = weight_status(spec)
-        if path is None:
-            raise MissingWeightsError(
-                f"no weights for {spec.name}: put one of "
-                + ", ".join(w.filename for w in spec.weight_sets)
-                + f" into {user_models_dir()} or pass --weights")
+        ws, path = default_weight_file(spec)
         verify_checksum(path, ws.sha256)
         weights = path
     if isinstance(weights, (str, os.PathLike)):

@@ -1,14 +1,27 @@
 """Finding, reading, checking and loading weight files.
 
-Checkpoints are read with ``torch.load(..., weights_only=True)`` (never arbitrary unpickling).
-Errors are :class:`WeightsError` subclasses with a message meant for the user.
+Checkpoints are read with ``torch.load(..., weights_only=True)`` (never arbitrary unpickling),
+after a look at the file that refuses pickles naming code (:func:`safe_unpickle.scan_checkpoint`).
+Errors are :class:`WeightsError` subclasses with a message meant for the user: plain words,
+``"<file name>: <reason>"``.
+
+Weight status (one home for it, read by the CLI, Auto and the GUI): :func:`weight_files` lists a
+model's installed files in preference order, each with the problem that makes it unusable
+(``None`` when none was found): empty, cut short, not a PyTorch file, code in its pickle, a
+checksum that does not match, or whatever failed when it was last loaded in this process
+(:func:`mark_broken`). :func:`weight_status` names the file runs will use: the first usable one.
+:func:`load_with_fallback` loads the best usable file and moves on to the next when one fails,
+with a one-line notice naming the file it skipped.
 """
 from __future__ import annotations
 
 import hashlib
 import os
+import threading
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping, Optional
+from typing import Callable, Iterable, Mapping, Optional
 
 from .registry import ModelSpec, WeightSet
 
@@ -42,6 +55,29 @@ class ChecksumError(WeightsError):
     pass
 
 
+class BrokenWeightsError(CheckpointFormatError):
+    """Every installed weight file of a model is broken (the message names each and why)."""
+
+
+class WeightsWarning(UserWarning):
+    """A broken weight file was skipped and the next one used (when no ``notice`` callback
+    was given to :func:`load_with_fallback`)."""
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    """An installed weight file: its weight set, path and ``problem`` (why it cannot be
+    used, in plain words; None when it looks usable)."""
+
+    ws: WeightSet
+    path: Path
+    problem: Optional[str] = None
+
+    @property
+    def usable(self) -> bool:
+        return self.problem is None
+
+
 def user_models_dir() -> Path:
     env = os.environ.get("INPAINT_GUI_MODELS")
     if env:
@@ -62,18 +98,177 @@ def find_weight_file(ws: WeightSet) -> Optional[Path]:
     return None
 
 
-def weight_status(spec: ModelSpec) -> "tuple[str, Optional[WeightSet], Optional[Path]]":
-    """("none needed" | "starter" | "official" | "imported" | "missing", weight set, path).
+def tolerant_reader(spec: ModelSpec) -> bool:
+    """True when the model's loader reads pickled objects besides tensors as inert
+    placeholders (``ModelSpec.checkpoint_reader == "any"``: Lightning checkpoints, TorchScript)."""
+    return getattr(spec, "checkpoint_reader", "plain") == "any"
 
-    The first weight set whose file is present wins (official ones are listed first by the
-    adapters that prefer them)."""
+
+_LOCK = threading.Lock()
+_CHECKED: dict = {}  # (path, size, mtime_ns, tolerant, sha256) -> problem or None
+_FAILED: dict = {}   # (path, size, mtime_ns) -> problem found when the file was loaded
+
+
+def _file_key(path: Path):
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (str(path.absolute()), st.st_size, st.st_mtime_ns)
+
+
+def check_weight_file(path: "str | os.PathLike", ws: Optional[WeightSet] = None,
+                      tolerant: bool = False) -> Optional[str]:
+    """Why ``path`` cannot be used as weights (plain words), or None when it looks usable.
+
+    Cheap: reads the file's index, never its tensors (plus a sha256 when ``ws`` pins one);
+    the answer is kept until the file changes (size or modification time). A failure seen
+    while loading the file in this process (:func:`mark_broken`) is reported too."""
+    path = Path(path)
+    key = _file_key(path)
+    if key is None:
+        return "the file cannot be read"
+    with _LOCK:
+        failed = _FAILED.get(key)
+        if failed:
+            return failed
+        ck = key + (bool(tolerant), ws.sha256 if ws is not None else None)
+        if ck in _CHECKED:
+            return _CHECKED[ck]
+    from .safe_unpickle import checkpoint_problem
+    problem = checkpoint_problem(path, tolerant=tolerant)
+    if problem is None and ws is not None and ws.sha256:
+        try:
+            if sha256_file(path) != ws.sha256:
+                problem = ("its sha256 does not match the published one for "
+                           f"{ws.name} (a damaged or different file)")
+        except OSError:
+            problem = "the file cannot be read"
+    with _LOCK:
+        _CHECKED[ck] = problem
+    return problem
+
+
+def mark_broken(path: "str | os.PathLike", problem: str) -> None:
+    """Remember that ``path`` failed to load (until the file changes)."""
+    key = _file_key(Path(path))
+    if key is not None:
+        with _LOCK:
+            _FAILED[key] = problem
+
+
+def forget_checks() -> None:
+    """Forget every remembered check and load failure (tests; after the user replaced files)."""
+    with _LOCK:
+        _CHECKED.clear()
+        _FAILED.clear()
+
+
+def weight_files(spec: ModelSpec) -> "list[WeightFile]":
+    """Every installed file of ``spec``'s weight sets, in preference order, with its problem."""
+    out = []
     if not spec.needs_weights:
-        return "none needed", None, None
+        return out
+    tolerant = tolerant_reader(spec)
     for ws in spec.weight_sets:
         p = find_weight_file(ws)
         if p is not None:
-            return ws.kind, ws, p
+            out.append(WeightFile(ws, p, check_weight_file(p, ws, tolerant)))
+    return out
+
+
+def weight_status(spec: ModelSpec) -> "tuple[str, Optional[WeightSet], Optional[Path]]":
+    """("none needed" | "starter" | "official" | "imported" | "broken" | "missing", weight set,
+    path).
+
+    The first installed weight set whose file is usable wins (official ones are listed first by
+    the adapters that prefer them); "broken" when files are installed but none is usable (the
+    first of them is returned; :func:`weight_files` says why each is broken)."""
+    if not spec.needs_weights:
+        return "none needed", None, None
+    files = weight_files(spec)
+    for f in files:
+        if f.usable:
+            return f.ws.kind, f.ws, f.path
+    if files:
+        return "broken", files[0].ws, files[0].path
     return "missing", None, None
+
+
+def has_usable_weights(spec: ModelSpec) -> bool:
+    """Whether a run of ``spec`` with the default weights can start (or needs none)."""
+    return weight_status(spec)[0] not in ("missing", "broken")
+
+
+def broken_summary(files: "Iterable[WeightFile]") -> str:
+    """"name: problem; name: problem" for the broken files among ``files``."""
+    return "; ".join(f"{f.path.name}: {f.problem}" for f in files if not f.usable)
+
+
+def _no_usable_weights(spec: ModelSpec, files: "list[WeightFile]") -> WeightsError:
+    if not files:
+        return MissingWeightsError(
+            f"no weights for {spec.name}: put one of "
+            + ", ".join(w.filename for w in spec.weight_sets)
+            + f" into {user_models_dir()} or pass --weights")
+    return BrokenWeightsError(f"no usable weights for {spec.title}: {broken_summary(files)}")
+
+
+def default_weight_file(spec: ModelSpec) -> "tuple[WeightSet, Path]":
+    """(weight set, path) runs use when no weights are given; raises MissingWeightsError
+    (nothing installed) or BrokenWeightsError (every installed file is broken)."""
+    files = weight_files(spec)
+    for f in files:
+        if f.usable:
+            return f.ws, f.path
+    raise _no_usable_weights(spec, files)
+
+
+def problem_of(exc: BaseException, path: "str | os.PathLike") -> str:
+    """The reason in a loader's error, without the ``"<file name>: "`` prefix."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    prefix = f"{Path(path).name}: "
+    return text[len(prefix):] if text.startswith(prefix) else text
+
+
+def load_with_fallback(spec: ModelSpec, load: Callable[[], object],
+                       notice: Optional[Callable[[str], None]] = None):
+    """``load()`` (a loader called with ``weights=None``, which reads the file
+    :func:`weight_status` picks) with a fallback: a file that fails with a
+    :class:`WeightsError` is marked broken and the next usable one is loaded. Broken files
+    ranked above the one used are reported once per load through ``notice(text)`` (default:
+    a :class:`WeightsWarning`), e.g. "AOT-GAN: skipped aot_places2.pt — the file is
+    incomplete: ... — using aot_starter.pt (starter) instead"."""
+    if not spec.needs_weights:
+        return load()
+    tried: set = set()
+    while True:
+        files = weight_files(spec)
+        usable = [f for f in files if f.usable]
+        if not usable:
+            raise _no_usable_weights(spec, files)
+        chosen = usable[0]
+        if chosen.path in tried:  # marking it broken did not stick (e.g. unreadable stat)
+            raise BrokenWeightsError(f"no usable weights for {spec.title}: {broken_summary(files)}")
+        tried.add(chosen.path)
+        try:
+            model = load()
+        except MissingWeightsError:
+            raise
+        except WeightsError as exc:
+            mark_broken(chosen.path, problem_of(exc, chosen.path))
+            continue
+        for f in files[:files.index(chosen)]:
+            _notify(notice, f"{spec.title}: skipped {f.path.name} — {f.problem} — "
+                            f"using {chosen.path.name} ({chosen.ws.kind}) instead")
+        return model
+
+
+def _notify(notice: Optional[Callable[[str], None]], text: str) -> None:
+    if notice is not None:
+        notice(text)
+    else:
+        warnings.warn(text, WeightsWarning, stacklevel=3)
 
 
 def sha256_file(path: "str | os.PathLike", chunk: int = 1 << 20) -> str:
@@ -88,21 +283,26 @@ def verify_checksum(path: "str | os.PathLike", expected: Optional[str]) -> None:
     if expected:
         got = sha256_file(path)
         if got != expected:
-            raise ChecksumError(f"{path}: sha256 {got[:12]}… does not match the expected "
-                                f"{expected[:12]}… (corrupt or different file)")
+            raise ChecksumError(f"{Path(path).name}: its sha256 ({got[:12]}…) does not match the "
+                                f"published one ({expected[:12]}…): a damaged or different file")
 
 
 def read_checkpoint(path: "str | os.PathLike"):
-    """Load a torch checkpoint safely (weights_only). Raises CheckpointFormatError."""
-    import torch
+    """Load a torch checkpoint safely (weights_only): files whose pickle names anything but
+    tensors and plain containers are refused before torch sees them. Raises
+    CheckpointFormatError with a plain-words reason ("<file>: <reason>")."""
+    from .safe_unpickle import checkpoint_problem, plain_error
     path = Path(path)
     if not path.is_file():
         raise MissingWeightsError(f"weight file not found: {path}")
+    problem = checkpoint_problem(path, tolerant=False)
+    if problem:
+        raise CheckpointFormatError(f"{path.name}: {problem}")
+    import torch
     try:
         return torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for bad files
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointFormatError(f"{path.name} is not a readable PyTorch checkpoint ({msg[:200]})") from exc
+        raise CheckpointFormatError(f"{path.name}: {plain_error(exc)}") from exc
 
 
 def _is_tensor_dict(obj) -> bool:
@@ -170,12 +370,7 @@ def resolve_state_dict(spec: ModelSpec, weights=None, extract=None) -> "tuple[di
     extract = extract or unwrap_state_dict
     ws = None
     if weights is None:
-        status, ws, path = weight_status(spec)
-        if path is None:
-            raise MissingWeightsError(
-                f"no weights for {spec.name}: put one of "
-                + ", ".join(w.filename for w in spec.weight_sets)
-                + f" into {user_models_dir()} or pass --weights")
+        ws, path = default_weight_file(spec)
         verify_checksum(path, ws.sha256)
         weights = path
     if isinstance(weights, (str, os.PathLike)):

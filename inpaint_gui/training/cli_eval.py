@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=20, help="number of images (default 20)")
     p.add_argument("--size", type=int, default=256, help="image side in px (default 256)")
     p.add_argument("--strategy", default=None, help="HD strategy (default: the model's)")
-    p.add_argument("--device", default="cpu", help="cpu | cuda | mps | auto (default cpu)")
+    p.add_argument("--device", default="auto",
+                   help="auto | cpu | cuda | mps (default auto: cuda, then mps, then cpu, as for 'inpaint run')")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="model option passed to the loader (e.g. a variant's constructor kwargs)")
     p.add_argument("--seed", type=int, default=None, help="mask seed (default: the fixed evaluation seed)")

@@ -9,9 +9,10 @@ them as compact JPEGs with a deterministic train/val split::
 
 Sources (see ``train_pool_manifest.tsv`` for the exact files, sizes and licences):
 
-* Debian packages installed with ``apt-get install`` (root needed, or ``--skip-install``
-  to use what is installed already); GCompris keeps its photos inside Qt ``.rcc``
-  bundles, which :mod:`inpaint_gui.training.rcc` reads;
+* Debian packages installed with ``apt-get install`` (root needed; the command is shown and
+  confirmed first: a y/N question on a terminal, ``--yes`` elsewhere; ``--skip-install`` uses
+  what is installed already); GCompris keeps its photos inside Qt ``.rcc`` bundles, which
+  :mod:`inpaint_gui.training.rcc` reads;
 * the demo photos of ``kphotoalbum`` (``apt-get download`` + ``dpkg-deb -x``; the
   application itself is not installed);
 * sample photos inside the scikit-image / scikit-learn / matplotlib wheels
@@ -371,7 +372,20 @@ def deb_installed(pkg: str) -> bool:
     return res.returncode == 0 and res.stdout.strip().endswith("installed") and "not-installed" not in res.stdout
 
 
-def install_debs(packages: Sequence[str], log: Callable[[str], None]) -> bool:
+def ask_yes_no(question: str) -> bool:
+    """A y/N question on the terminal; False (no) when stdin is not a terminal or on EOF."""
+    if not sys.stdin or not sys.stdin.isatty():
+        return False
+    try:
+        return input(question).strip().lower() in ("y", "yes")
+    except EOFError:
+        return False
+
+
+def install_debs(packages: Sequence[str], log: Callable[[str], None], assume_yes: bool = False,
+                 confirm: Callable[[str], bool] = ask_yes_no) -> bool:
+    """``apt-get install`` the packages not installed yet, as root, after saying so: the
+    command is printed first and runs only with ``assume_yes`` or a "y" to ``confirm``."""
     missing = [p for p in packages if not deb_installed(p)]
     if not missing:
         log("all Debian packages already installed")
@@ -381,6 +395,12 @@ def install_debs(packages: Sequence[str], log: Callable[[str], None]) -> bool:
             "--skip-install to use only what is installed)")
         return False
     cmd = ["apt-get", "install", "-y", "--no-install-recommends", *missing]
+    log(f"{len(missing)} Debian packages hold curated photos and are not installed; this "
+        "would run, as root:\n  " + " ".join(cmd))
+    if not assume_yes and not confirm("Install them now? [y/N] "):
+        log("not installing them (pass --yes to install without asking, or --skip-install "
+            "to use only what is installed)")
+        return False
     env_ok = _run(cmd, log)
     if not env_ok:  # stale package lists are the usual cause
         _run(["apt-get", "update"], log)
@@ -442,6 +462,9 @@ def _parser() -> argparse.ArgumentParser:
                          f"quality {COMPACT_QUALITY} (explicit --max-side/--jpeg-quality win)")
     ap.add_argument("--skip-install", action="store_true",
                     help="do not apt-get install; use the Debian packages already installed")
+    ap.add_argument("-y", "--yes", action="store_true",
+                    help="run 'apt-get install -y' (as root) for missing Debian packages "
+                         "without asking (by default the command is shown and confirmed first)")
     ap.add_argument("--no-download", action="store_true",
                     help="do not run apt-get download / pip download; use only what is in the cache")
     ap.add_argument("--min-side", type=int, default=DEFAULT_MIN_SIDE, metavar="N",
@@ -459,9 +482,20 @@ def _parser() -> argparse.ArgumentParser:
 def main_collect(argv: Sequence[str] | None = None) -> int:
     """Entry point for ``inpaint data collect ...``; ``argv[0]`` is ``"collect"``."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("-h", "--help"):
+        print("usage: inpaint data collect OUT [options]\n\n"
+              "Training data for 'inpaint train' and 'inpaint eval'.\n\n"
+              "actions:\n"
+              "  collect OUT   build the offline training-photo pool in OUT (e.g. data/train_pool;\n"
+              "                'make data' runs this); missing Debian packages are installed with\n"
+              "                apt-get as root after you confirm ('--skip-install' avoids that)\n\n"
+              "Run 'inpaint data collect --help' for its options.")
+        return 0
     if not argv or argv[0] != "collect":
         print("usage: inpaint data collect OUT [--cache DIR] [--max-side N] [--jpeg-quality Q] "
-              "[--compact] [--skip-install]", file=sys.stderr)
+              "[--compact] [--skip-install] [--yes]\n"
+              "inpaint data: error: choose an action: collect (see 'inpaint data --help')",
+              file=sys.stderr)
         return 2
     args = _parser().parse_args(argv[1:])
     log = lambda msg: print(msg, flush=True)  # noqa: E731
@@ -481,7 +515,7 @@ def main_collect(argv: Sequence[str] | None = None) -> int:
     t0 = time.time()
 
     if not args.skip_install:
-        if not install_debs(DEB_PACKAGES, log):
+        if not install_debs(DEB_PACKAGES, log, assume_yes=args.yes):
             log("warning: not all Debian packages could be installed; continuing with what is there")
 
     deb_root = ""

@@ -32,7 +32,9 @@ def list_images(root: "str | Path") -> List[Path]:
     if root.is_file():
         return [root]
     if not root.is_dir():
-        raise FileNotFoundError(f"data folder not found: {root}")
+        raise FileNotFoundError(
+            f"data folder not found: {root} (build the training photo pool with 'make data' "
+            f"or 'inpaint data collect {root}')")
     files = [p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTS
              and not any(part.startswith(".") for part in p.relative_to(root).parts)]
     return sorted(files)

@@ -77,5 +77,10 @@ def save_mask(path: str, mask: np.ndarray, overwrite: bool = False) -> None:
     _io.save_mask(path, mask, overwrite=overwrite)
 
 
+def lossy_note(path: str, quality: int = 95) -> Optional[str]:
+    """Why a save to ``path`` will not keep pixels exactly (JPEG, lossy WebP), or None."""
+    return _io.lossy_note(path, quality)
+
+
 def display_name(path: Optional[str]) -> str:
     return os.path.basename(path) if path else "Untitled"

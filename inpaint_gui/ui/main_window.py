@@ -852,6 +852,10 @@ class MainWindow(QMainWindow):
             return False
         self.add_recent_file(path)
         notes = [str(w.message) for w in caught if issubclass(w.category, fileio.ImageIOWarning)]
+        lossy = fileio.lossy_note(path)
+        if lossy and not getattr(self, "_lossy_noted", False):  # once per session
+            self._lossy_noted = True
+            notes.append(lossy)
         self.status_message(f"Saved {path}" + (" \u2014 " + "; ".join(notes) if notes else ""),
                             10000 if notes else 4000)
         return True

@@ -24,15 +24,25 @@ from inpaint_gui.engine.settings import AUTO_MODEL, BLEND_MODES, PRECISIONS, Run
 MODEL_COL, WEIGHTS_COL, COMPARE_COL = 0, 1, 2
 ROLE_NAME = Qt.ItemDataRole.UserRole
 STATUS_TEXT = {"none needed": "built-in", "starter": "starter", "official": "official",
-               "imported": "imported", "missing": "missing"}
-STATUS_COLOUR = {"missing": QColor(200, 60, 60), "starter": QColor(200, 140, 0),
+               "imported": "imported", "missing": "missing", "broken": "broken"}
+STATUS_COLOUR = {"missing": QColor(200, 60, 60), "broken": QColor(200, 60, 60),
+                 "starter": QColor(200, 140, 0),
                  "official": QColor(40, 150, 60), "imported": QColor(40, 110, 190)}
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 BLEND_TITLES = {"none": "None", "feather": "Feather", "poisson": "Poisson", "color": "Colour match"}
 
 
+def status_text(status: str, tip: str) -> str:
+    """The Weights column: the status, plus how many installed files are broken
+    (``model_status``'s tooltip lists each with its reason)."""
+    text = STATUS_TEXT.get(status, status)
+    n = sum(1 for line in tip.splitlines() if line.startswith("broken: "))
+    return f"{text} ({n} broken)" if n and status != "broken" else text
+
+
 def model_status(spec) -> "tuple[str, str]":
-    """(status key, tooltip) of a model's weights: see :func:`weights.weight_status`."""
+    """(status key, tooltip) of a model's weights: see :func:`weights.weight_status`; the
+    tooltip has one "broken: <file>: <reason>" line per broken file."""
     try:
         status, ws, path = weights.weight_status(spec)
     except Exception as exc:  # noqa: BLE001 - a broken file must not break the list
@@ -42,7 +52,11 @@ def model_status(spec) -> "tuple[str, str]":
     if path is None:
         files = ", ".join(w.filename for w in spec.weight_sets) or "(no weight sets registered)"
         return status, f"no weights found; expected {files} in {weights.user_models_dir()}"
-    return status, f"{ws.name} ({ws.kind}): {path}"
+    broken = [f"broken: {f.path.name}: {f.problem}" for f in weights.weight_files(spec)
+              if not f.usable]
+    if status == "broken":
+        return status, "no usable weight file\n" + "\n".join(broken)
+    return status, "\n".join([f"{ws.name} ({ws.kind}): {path}"] + broken)
 
 
 class ModelsDock(QDockWidget):
@@ -243,13 +257,14 @@ class ModelsDock(QDockWidget):
             self.show_message(f"model registry error: {exc}", error=True)
         for spec in specs:
             status, tip = model_status(spec)
-            item = QTreeWidgetItem([spec.title, STATUS_TEXT.get(status, status), ""])
+            item = QTreeWidgetItem([spec.title, status_text(status, tip), ""])
             item.setData(MODEL_COL, ROLE_NAME, spec.name)
             item.setData(WEIGHTS_COL, ROLE_NAME, status)
             item.setToolTip(MODEL_COL, f"{spec.name} ({spec.task}): {spec.description}")
             item.setToolTip(WEIGHTS_COL, tip)
-            if status in STATUS_COLOUR:
-                item.setForeground(WEIGHTS_COL, STATUS_COLOUR[status])
+            colour = STATUS_COLOUR["broken"] if "broken: " in tip else STATUS_COLOUR.get(status)
+            if colour is not None:
+                item.setForeground(WEIGHTS_COL, colour)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(COMPARE_COL, Qt.CheckState.Checked if spec.name in checked
                                else Qt.CheckState.Unchecked)
@@ -344,12 +359,18 @@ class ModelsDock(QDockWidget):
             except registry.UnknownModelError:
                 spec = None
         if spec is not None:
+            broken = {f.ws.name: f.problem for f in weights.weight_files(spec) if not f.usable}
             for ws in spec.weight_sets:
                 present = weights.find_weight_file(ws) is not None
-                self.weights_combo.addItem(f"{ws.name} ({ws.kind}{'' if present else ', missing'})", ws.name)
+                state = "" if present and ws.name not in broken else \
+                    ", broken" if present else ", missing"
+                self.weights_combo.addItem(f"{ws.name} ({ws.kind}{state})", ws.name)
                 if not present:
                     self._disable_item(self.weights_combo, self.weights_combo.count() - 1,
                                        f"{ws.filename} is not installed")
+                elif ws.name in broken:
+                    self._disable_item(self.weights_combo, self.weights_combo.count() - 1,
+                                       f"{ws.filename}: {broken[ws.name]}")
         self.weights_combo.setEnabled(spec is not None and spec.needs_weights)
         del blocker
 

@@ -77,8 +77,14 @@ def _encode_png(rgb: np.ndarray, alpha: Optional[np.ndarray] = None) -> bytes:
     return buf.tobytes()
 
 
-def _decode_png(data: bytes):
+def _decode_png(data: bytes, what: str = "image"):
     import cv2
+
+    from inpaint_gui.engine.imageio import ImageIOError, check_image_size
+    try:  # the same pixel limit as for image files, checked on the header before decoding
+        check_image_size(data, f"the project's {what}")
+    except ImageIOError as exc:
+        raise ProjectError(str(exc)) from None
     arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if arr is None:
         raise ProjectError("The project contains unreadable image data")
@@ -170,25 +176,54 @@ def save_project(path: str, state: ProjectState) -> None:
         raise
 
 
+#: Largest member a project may hold, uncompressed: a project's PNGs stay within the image
+#: pixel limit (at most 8 bytes a pixel, 16-bit RGBA), project.json is small.
+MAX_MANIFEST_BYTES = 64 << 20
+
+
+def _max_member_bytes() -> int:
+    from inpaint_gui.engine.imageio import max_pixels
+    limit = max_pixels()
+    return 8 * limit + (64 << 20) if limit else 1 << 62
+
+
+def _read(z: zipfile.ZipFile, name: str, limit: Optional[int] = None) -> bytes:
+    """A member's bytes, refused before decompressing when it declares more than ``limit``."""
+    info = z.getinfo(name)
+    limit = _max_member_bytes() if limit is None else limit
+    if info.file_size > limit:
+        raise ProjectError(f"The project's {name} is too large ({info.file_size / 1e9:.1f} GB "
+                           "uncompressed); it is damaged or not a real project")
+    with z.open(info) as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise ProjectError(f"The project's {name} is larger than its directory says; "
+                           "it is damaged or not a real project")
+    return data
+
+
 def load_project(path: str) -> ProjectState:
+    """Read a project. Every image in it is held to the same pixel limit as image files
+    (checked on its header, before decoding), and no member may unpack to more than an image
+    at that limit could take."""
     try:
         with zipfile.ZipFile(os.fspath(path), "r") as z:
             try:
-                manifest = json.loads(z.read("project.json").decode("utf-8"))
+                manifest = json.loads(_read(z, "project.json", MAX_MANIFEST_BYTES).decode("utf-8"))
             except KeyError:
                 raise ProjectError("This file is not an inpaint project (no project.json)") from None
             if manifest.get("format") != FORMAT_TAG:
                 raise ProjectError("This file is not an inpaint project")
             if int(manifest.get("version", 0)) > VERSION:
                 raise ProjectError("This project was written by a newer version of the app")
-            source_bytes = z.read(manifest["source_file"]) if manifest.get("source_file") \
+            source_bytes = _read(z, manifest["source_file"]) if manifest.get("source_file") \
                 else None
             src_doc = None
             if source_bytes is not None:
                 from .fileio import decode_image
                 src_doc = decode_image(source_bytes, manifest.get("source_path") or "source")
             if manifest["image"].get("file"):
-                image, alpha = _decode_png(z.read(manifest["image"]["file"]))
+                image, alpha = _decode_png(_read(z, manifest["image"]["file"]))
             elif src_doc is not None:
                 image, alpha = src_doc.rgb, src_doc.alpha
             else:
@@ -197,7 +232,7 @@ def load_project(path: str) -> ProjectState:
                 raise ProjectError("The project's image does not have the recorded size")
             if image.ndim == 2:
                 image = np.repeat(image[..., None], 3, axis=2)
-            mask, _ = _decode_png(z.read(manifest["mask"]["file"]))
+            mask, _ = _decode_png(_read(z, manifest["mask"]["file"]), "mask")
             if mask.ndim == 3:
                 mask = mask[..., 0]
             mask = np.ascontiguousarray(mask.astype(np.uint8))
@@ -206,16 +241,17 @@ def load_project(path: str) -> ProjectState:
             original = original_alpha = None
             if "original" in manifest:
                 if manifest["original"].get("file"):
-                    original, original_alpha = _decode_png(z.read(manifest["original"]["file"]))
+                    original, original_alpha = _decode_png(_read(z, manifest["original"]["file"]),
+                                                           "original image")
                 elif src_doc is not None:
                     original, original_alpha = src_doc.rgb, src_doc.alpha
             elif src_doc is not None:
                 original, original_alpha = image, alpha
-            exif = z.read(manifest["exif"]) if manifest.get("exif") else None
-            icc = z.read(manifest["icc"]) if manifest.get("icc") else None
+            exif = _read(z, manifest["exif"], MAX_MANIFEST_BYTES) if manifest.get("exif") else None
+            icc = _read(z, manifest["icc"], MAX_MANIFEST_BYTES) if manifest.get("icc") else None
             results = []
             for r in manifest.get("results", []):
-                rimg, ralpha = _decode_png(z.read(r["file"]))
+                rimg, ralpha = _decode_png(_read(z, r["file"]), "result layer")
                 results.append(ResultEntry(image=rimg, alpha=ralpha, name=r.get("name", "Result"),
                                            meta=r.get("meta") or {},
                                            accepted=bool(r.get("accepted")),

@@ -177,6 +177,12 @@ class FillWorker(QObject):
         if engine is None:  # the real pipeline: share the memory-bounded model cache
             self._cache = model_cache.install(cache)
         self._t0 = 0.0
+        self._notes: list = []
+
+    def _note(self, text: str) -> None:
+        """A notice from the engine (a broken weight file skipped): shown and kept with the result."""
+        self.notice.emit(text)
+        self._notes.append(text)
 
     # called from the GUI thread: only sets a thread-safe flag
     def cancel(self) -> None:
@@ -283,11 +289,15 @@ class FillWorker(QObject):
                 raise W.MissingWeightsError(
                     f"{spec.title} has no weights installed: import {files} in the model manager "
                     f"(or put it into {W.user_models_dir()}), or use a classical fill")
+            if status == "broken":
+                raise W.BrokenWeightsError(
+                    f"{spec.title} has no usable weights: {W.broken_summary(W.weight_files(spec))}")
         kwargs = settings.engine_kwargs(spec)
         prefix = (spec.title if spec is not None else settings.model) if count > 1 else ""
         cb = self._progress_cb(index, count, prefix)
         outpainting = any(int(m) > 0 for m in job.margins)
         notes: list[str] = []
+        self._notes = notes
         t0 = time.perf_counter()
         device = kwargs["device"]
         attempts = [(device, kwargs["strategy"], "")]
@@ -301,10 +311,10 @@ class FillWorker(QObject):
             try:
                 if outpainting:
                     out = _call_filtered(self._outpaint, job.image, margins=tuple(job.margins),
-                                         progress=cb, cancel=self.token, **kw)
+                                         progress=cb, cancel=self.token, notice=self._note, **kw)
                 else:
                     out = _call_filtered(self._engine, job.image, job.mask,
-                                         progress=cb, cancel=self.token, **kw)
+                                         progress=cb, cancel=self.token, notice=self._note, **kw)
                 break
             except Cancelled:
                 raise

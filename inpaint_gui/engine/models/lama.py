@@ -51,6 +51,7 @@ SPEC = ModelSpec(
                  "256 px crops; generalises to about 1-2k px, beyond that it blurs, so large "
                  "photos are processed as crops around the mask."),
     loader="inpaint_gui.engine.models.lama:load",
+    checkpoint_reader="any",  # Lightning .ckpt and TorchScript .pt (safe_unpickle)
     weight_sets=(
         WeightSet(name="big-lama", kind="official", filename="big-lama.ckpt", source=_SRC,
                   licence=_LIC, training_data=_DATA, resolution=256,

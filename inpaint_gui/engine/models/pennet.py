@@ -46,6 +46,7 @@ SPEC = ModelSpec(
                  "attention cost grows with the square of the pixel count, so it works on "
                  "windows of at most 512 px."),
     loader="inpaint_gui.engine.models.pennet:load",
+    checkpoint_reader="any",  # netG containers of the legacy format with extra objects
     weight_sets=(
         WeightSet(name="places2", kind="official", filename="pennet_places2.pth", source=_SRC,
                   licence=_LIC, training_data="Places2 (Places365), 256x256 (configs: square holes)",
