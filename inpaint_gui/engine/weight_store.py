@@ -190,7 +190,7 @@ def _try_loader(spec, state, options: tuple) -> Optional[str]:
     try:
         model = loader(spec, weights=state, device="cpu", precision="fp32", **dict(options))
     except W.CheckpointFormatError as exc:
-        return _plain_format_error(exc)
+        return _Unreadable(str(exc))  # the reader's own words are plain (safe_unpickle)
     except W.WeightsError as exc:
         return str(exc)
     except Exception as exc:  # noqa: BLE001 - anything else means "does not fit"
@@ -202,26 +202,8 @@ def _try_loader(spec, state, options: tuple) -> Optional[str]:
     return None
 
 
-_TRUNCATION_SIGNS = ("central directory", "truncated", "eof", "unexpected end", "ran out of input",
-                     "failed reading zip", "not a zip file")
-
-
 class _Unreadable(str):
     """A :func:`_try_loader` reason meaning "the file cannot be read" (not "does not fit")."""
-
-
-def _plain_format_error(exc: BaseException) -> str:
-    """A reader's error in a few words, saying so when the file looks cut short."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    cut = text.find(". ")
-    if cut > 40:
-        text = text[:cut] + ")" if text.count("(") > text[:cut].count(")") else text[:cut]
-    if len(text) > 220:
-        text = text[:217] + "…"
-    if any(sign in str(exc).lower() for sign in _TRUNCATION_SIGNS):
-        text += (". The file looks incomplete: a download that stopped early is cut short; "
-                 "download it again")
-    return _Unreadable(text)
 
 
 def _pick_slot(spec, options: tuple, sha: str, source_name: str):

@@ -29,7 +29,6 @@ import time
 from pathlib import Path
 from typing import Callable, List, Optional
 
-import numpy as np
 import torch
 
 SNAPSHOT_FORMAT = "inpaint_gui.snapshot/1"
@@ -83,33 +82,6 @@ def read_snapshot(path: "str | Path") -> dict:
     if out["G"] is None:
         raise ValueError(f"programme snapshot {p} has no generator weights")
     return out
-
-
-def load_snapshot_into(tr, snap: dict) -> None:
-    """Start trainer ``tr`` from a snapshot: generator and EMA from the fp16 EMA weights (strict),
-    the discriminator when it fits, the step, curve and time so far; re-warm from here."""
-    st = snap["state"]
-    cfg = tr.cfg
-    if st["arch"] != cfg.arch or st["variant"] != cfg.variant:
-        raise ValueError(f"the snapshot is a {st['arch']}/{st['variant']} programme, not {cfg.arch}/{cfg.variant}")
-    a = tr.arch
-    g = {k: v.float() if v.dtype.is_floating_point else v for k, v in snap["G"].items()}
-    a.G.load_state_dict(g, strict=True)
-    if tr.ema is not None:
-        tr.ema.load_state_dict(g)
-    if a.D is not None and snap.get("D") is not None:
-        own = a.D.state_dict()
-        d = {k: v.float() if v.dtype.is_floating_point else v for k, v in snap["D"].items()}
-        if set(d) == set(own) and all(tuple(d[k].shape) == tuple(own[k].shape) for k in d):
-            a.D.load_state_dict(d, strict=True)
-        else:
-            tr.log_fn("note: the snapshot's discriminator does not fit this phase; it starts afresh")
-    tr.step = int(st["step"])
-    tr.elapsed = float(st.get("elapsed_s", 0.0))
-    tr.val_history = list(st.get("curve") or [])
-    tr.rewarm_from = tr.step
-    # torch's own RNG (WGAN-GP interpolation) from (seed, step): reproducible on any machine
-    torch.manual_seed(int(np.random.default_rng([int(cfg.seed), tr.step, 7]).integers(0, 2 ** 62)))
 
 
 def write_snapshot(tr, state_dir: "str | Path", plan: Optional[List[dict]] = None,
@@ -212,8 +184,10 @@ def evaluate_snapshot(state_dir: "str | Path", arch: str, data: str, n: int = EV
     if key not in ref:
         t = evaluate(base, data, bins=bins, n=n, size=size, images=images, outpaint=outpaint, cases=cases)
         ref[key] = {base: t["cases"], "images": [Path(x).name for x in images[0]]}
+    # SRN runs on windows of the size it is being trained at (half its canvas)
+    opts = {"window": [st["config"]["size"] // 2] * 2} if outpaint else None
     r = evaluate(arch, data, bins=bins, n=n, size=size, weights=snap["G"], images=images, outpaint=outpaint,
-                 cases=cases)
+                 cases=cases, model_options=opts)
     baseline = ref[key][base]
     rec = {"step": st["step"], "cpu_hours": round(st.get("cpu_hours", 0.0), 3),
            "gpu_hours": round(st.get("gpu_hours", 0.0), 3), "setting": key,

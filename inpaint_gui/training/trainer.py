@@ -608,7 +608,8 @@ class Trainer:
                  snapshot: "Optional[dict]" = None):
         """``resume``: continue RUN_DIR/last.pt (full state). ``snapshot``: start from a compact
         programme snapshot instead (:func:`.programme.read_snapshot`: EMA weights, step,
-        curve; the optimisers start fresh and re-warm over ``cfg.rewarm`` steps)."""
+        curve; the optimisers start fresh and re-warm over ``cfg.rewarm`` steps; see
+        :meth:`load_snapshot`)."""
         self.cfg = cfg
         self.out = Path(cfg.out)
         self.log_fn = log or (lambda s: None)
@@ -704,8 +705,7 @@ class Trainer:
                 raise FileNotFoundError(f"--resume: no checkpoint at {self.ckpt_path}")
             self.load(self.ckpt_path)
         elif self.snapshot is not None:
-            from .programme import load_snapshot_into
-            load_snapshot_into(self, self.snapshot)
+            self.load_snapshot(self.snapshot)
         elif self.ckpt_path.exists():
             raise FileExistsError(f"{self.ckpt_path} exists: pass --resume to continue that run, "
                                   "or choose another --out")
@@ -767,6 +767,34 @@ class Trainer:
         self.elapsed = float(ck.get("elapsed", 0.0))
         self.val_history = list(ck.get("val_history") or [])
         _set_rng_state(ck["rng"])
+
+    def load_snapshot(self, snap: dict) -> None:
+        """Start from a programme snapshot (:func:`.programme.read_snapshot`): generator and
+        EMA from the fp16 EMA weights (strict), the discriminator when it fits, the step, curve
+        and time so far; the learning rate re-warms from here."""
+        st = snap["state"]
+        cfg = self.cfg
+        if st["arch"] != cfg.arch or st["variant"] != cfg.variant:
+            raise ValueError(f"the snapshot is a {st['arch']}/{st['variant']} programme, "
+                             f"not {cfg.arch}/{cfg.variant}")
+        a = self.arch
+        g = {k: v.float() if v.dtype.is_floating_point else v for k, v in snap["G"].items()}
+        a.G.load_state_dict(g, strict=True)
+        if self.ema is not None:
+            self.ema.load_state_dict(g)
+        if a.D is not None and snap.get("D") is not None:
+            own = a.D.state_dict()
+            d = {k: v.float() if v.dtype.is_floating_point else v for k, v in snap["D"].items()}
+            if set(d) == set(own) and all(tuple(d[k].shape) == tuple(own[k].shape) for k in d):
+                a.D.load_state_dict(d, strict=True)
+            else:
+                self.log_fn("note: the snapshot's discriminator does not fit this phase; it starts afresh")
+        self.step = int(st["step"])
+        self.elapsed = float(st.get("elapsed_s", 0.0))
+        self.val_history = list(st.get("curve") or [])
+        self.rewarm_from = self.step
+        # torch's own RNG (WGAN-GP interpolation) from (seed, step): reproducible on any machine
+        torch.manual_seed(int(np.random.default_rng([int(cfg.seed), self.step, 7]).integers(0, 2 ** 62)))
 
     # ------------------------------------------------------------------ logging
     def _log_json(self, rec: dict) -> None:
