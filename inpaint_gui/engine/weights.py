@@ -59,10 +59,15 @@ def find_weight_file(ws: WeightSet) -> Optional[Path]:
 
 
 def weight_status(spec: ModelSpec) -> "tuple[str, Optional[WeightSet], Optional[Path]]":
-    """("none needed" | "starter" | "official" | "imported" | "missing", weight set, path).
+    """("none needed" | "starter" | "official" | "imported" | "missing" | "unavailable",
+    weight set, path).
 
     The first weight set whose file is present wins (official ones are listed first by the
-    adapters that prefer them)."""
+    adapters that prefer them). "unavailable": the model cannot run on this installation at
+    all (``registry.unavailable_reason`` says why), whatever its weights."""
+    from .registry import unavailable_reason
+    if unavailable_reason(spec):
+        return "unavailable", None, None
     if not spec.needs_weights:
         return "none needed", None, None
     for ws in spec.weight_sets:
