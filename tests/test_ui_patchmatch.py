@@ -91,7 +91,10 @@ def test_dock_shows_unavailable_patchmatch_with_the_reason(qtbot, no_patchmatch)
     assert dock.unavailable_label.isVisibleTo(dock)
     text = dock.unavailable_label.text()
     assert text.startswith("PatchMatch (texture) cannot run here:") and "pip install pypatchmatch" in text
-    assert not dock.run_button.isEnabled()
+    assert not dock.run_button.isEnabled() and dock.options_box.isHidden()
+    with qtbot.assertNotEmitted(dock.run_requested):
+        dock.request_run()  # Ctrl+Enter: refused, with the reason
+    assert "cannot run here" in dock.status_label.text()
     dock.set_compare_models(["patchmatch", "telea"])
     assert dock.compare_models() == ["telea"]
     assert not (item.flags() & Qt.ItemFlag.ItemIsUserCheckable)

@@ -367,6 +367,7 @@ class ModelsDock(QDockWidget):
         self.unavailable_label.setText(text)
         self.unavailable_label.setVisible(bool(text))
         self.run_button.setEnabled(not text)
+        self.options_box.setVisible(bool(self.option_spins) and not text)
 
     # ------------------------------------------------------------------ model options
     def _spec_of(self, name: str):
@@ -573,6 +574,9 @@ class ModelsDock(QDockWidget):
     @Slot()
     def request_run(self) -> None:
         """Emit ``run_requested`` with the current settings (connect Ctrl+Enter here)."""
+        if not self.is_available(self.selected_model()):  # Ctrl+Enter while one is selected
+            self.show_message(self.unavailable_label.text(), error=True)
+            return
         try:
             s = self.settings()
         except ValueError as exc:
