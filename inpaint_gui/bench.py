@@ -14,8 +14,8 @@ Suites (``--suite``):
   (``ANCHORS_S``, from specs/ANCHORS.md) with the ratio; the goal is at most 0.6x. The FLOP
   counting forward doubles as the warm-up.
 * ``pipeline``: a 6000x4000 photo, (a) one small object (~1 %), (b) scattered marks, (c) a large
-  hole (~30 %), (d) a 25 % outpaint on one side, per HD strategy (crop / resize / tile), end to
-  end: JPEG decode, inpainting, compositing. Without installed weights the network gets
+  hole (~30 %), (d) a 25 % outpaint on one side, and on request (``--cases a,e``) (e) one 20 %
+  hole, per HD strategy (crop / resize / tile), end to end: JPEG decode, inpainting, compositing. Without installed weights the network gets
   deterministic weights (timing only). Goal: (a) with crop and AOT-GAN under 2 s on CPU.
 * ``gui``: offscreen Qt in a subprocess (see :mod:`inpaint_gui.ui.bench_gui`): opening the
   photo, brush dab, 200 px stroke segment, event-loop gaps during a fill, memory.
@@ -647,8 +647,15 @@ def pipeline_cases(h: int = 4000, w: int = 6000) -> "dict[str, dict]":
                    max(2, int(rng.integers(30, 120) * s)), 255, -1)
     large = np.zeros((h, w), np.uint8)
     cv2.ellipse(large, (w // 2, h // 2), (int(w * 0.3), int(h * 0.32)), 0, 0, 360, 255, -1)
+    medium = np.zeros((h, w), np.uint8)  # one ellipse of ~20 % (a = 0.252 w, b = 0.252 h)
+    cv2.ellipse(medium, (w // 2, h // 2), (int(w * 0.252), int(h * 0.252)), 0, 0, 360, 255, -1)
     return {"a_small_object": {"mask": small}, "b_scattered": {"mask": scattered},
-            "c_large_hole": {"mask": large}, "d_outpaint_25": {"margins": (0, 0, 0, w // 4)}}
+            "c_large_hole": {"mask": large}, "d_outpaint_25": {"margins": (0, 0, 0, w // 4)},
+            "e_hole_20": {"mask": medium}}
+
+
+#: Cases run only when named in ``--cases`` (e: PatchMatch's 20 % figure).
+EXTRA_CASES = ("e_hole_20",)
 
 
 def deterministic_weights(model: str):
@@ -708,7 +715,8 @@ def bench_pipeline(model: str, strategies, runs: int, device: str, cases=None,
     rows: list = sink if sink is not None else []
     last_stages: list = []  # (stage, seconds) of the latest timed run (inpaint cases)
     all_cases = pipeline_cases(h, w)
-    names = [c for c in all_cases if cases is None or c in cases or c.split("_")[0] in cases]
+    names = [c for c in all_cases if (cases is None and c not in EXTRA_CASES)
+             or (cases is not None and (c in cases or c.split("_")[0] in cases))]
 
     def decode():
         return imageio.load_image(photo_path).rgb
@@ -1030,7 +1038,7 @@ def main_bench(argv=None) -> int:
                     help="extra row for case (d) with this outpainting model ('' = none)")
     ap.add_argument("--strategies", default="",
                     help="HD strategies for the pipeline (default crop,resize,tile; --quick: crop)")
-    ap.add_argument("--cases", default="", help="pipeline cases (a,b,c,d; default all)")
+    ap.add_argument("--cases", default="", help="pipeline cases (a,b,c,d,e; default a-d)")
     ap.add_argument("--photo", default="", help="pipeline/GUI photo size WxH (default 6000x4000)")
     ap.add_argument("--gui-strokes", type=int, default=50)
     ap.add_argument("--gui-in-process", action="store_true",

@@ -141,6 +141,9 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
                         "(default: auto)")
     g.add_argument("--weights", "-w", metavar="PATH",
                    help="weight file to use instead of the installed one")
+    g.add_argument("--option", "-O", action="append", default=[], metavar="KEY=VALUE",
+                   help="model option, repeatable (e.g. patchmatch: patch_size=3, seed=7; "
+                        "telea/ns: radius=5)")
     g.add_argument("--device", choices=DEVICES, default="auto",
                    help="where networks run (default: auto = cuda, then mps, then cpu)")
     g.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default="fp32",
@@ -275,7 +278,7 @@ def _guarded(fn, debug: bool = False) -> int:
     """Turn the errors users can cause into one line and an exit status."""
     from .engine.imageio import ImageIOError
     from .engine.progress import Cancelled
-    from .engine.registry import UnknownModelError
+    from .engine.registry import ModelUnavailableError, UnknownModelError
     from .engine.weights import WeightsError
 
     try:
@@ -289,7 +292,8 @@ def _guarded(fn, debug: bool = False) -> int:
         return 130
     except SystemExit as exc:  # a passthrough tool's own argparse
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except (CliError, ImageIOError, WeightsError, UnknownModelError, FileExistsError) as exc:
+    except (CliError, ImageIOError, WeightsError, UnknownModelError, ModelUnavailableError,
+            FileExistsError) as exc:
         if debug:
             raise
         _err(_one_line(exc))
@@ -337,6 +341,10 @@ def check_model(name: str, weights: Optional[str]):
     except UnknownModelError:
         raise CliError(f"unknown model {name!r}; available: auto, "
                        + ", ".join(_model_names())) from None
+    from .engine.registry import unavailable_reason
+    reason = unavailable_reason(spec)
+    if reason:
+        raise CliError(f"{spec.title} is unavailable on this installation: {reason}")
     if weights:
         if not spec.needs_weights:
             _warn(f"{spec.name} needs no weights; --weights is ignored")
@@ -376,6 +384,36 @@ def _strategy(args, spec):
         return replace(base, **overrides)
     except ValueError as exc:
         raise CliError(str(exc)) from None
+
+
+def model_options(args, spec) -> dict:
+    """``--option KEY=VALUE`` pairs as loader options (values parsed as JSON when they can be).
+
+    Options a model declares (``spec.user_options``) are checked against their range here."""
+    opts = {}
+    for item in getattr(args, "option", None) or []:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise CliError(f"--option expects KEY=VALUE, got {item!r}")
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = text
+        opts[key] = value
+    if spec is None:
+        if opts:
+            raise CliError("--option needs a specific --model (not auto)")
+        return opts
+    declared = {o.key: o for o in spec.user_options}
+    for key, value in opts.items():
+        o = declared.get(key)
+        if o is None:
+            continue  # other loader options (e.g. a variant's) are the loader's business
+        if isinstance(value, bool) or not isinstance(value, int) or not o.minimum <= value <= o.maximum:
+            raise CliError(f"--option {key}: {spec.title} takes a whole number from {o.minimum} "
+                           f"to {o.maximum}, got {value!r}")
+    return opts
 
 
 def _blend(args):
@@ -470,13 +508,14 @@ def process_one(args, image_path: Path, mask_path: Path, out_path: Path, spec,
         result = doc.rgb
         how = "empty mask: written unchanged"
     else:
-        model = spec.name if spec is not None else _auto_model(args, doc.rgb.shape, mask)
+        model = spec.name if spec is not None else _auto_model(args, doc.rgb, mask)
         from .engine.pipeline import inpaint
         t0 = time.perf_counter()
         result = inpaint(doc.rgb, mask, model=model, weights=args.weights,
                          strategy=_strategy(args, spec if spec is not None else _spec(model)),
                          blend=_blend(args), device=args.device, precision=args.precision,
-                         progress=on_progress, notice=notice or _warn)
+                         progress=on_progress, notice=notice or _warn,
+                         model_options=model_options(args, spec) or None)
         how = f"{model}, {time.perf_counter() - t0:.1f} s"
         from .engine.pipeline import unmasked_equal
         if not unmasked_equal(result, doc.rgb, mask):  # pragma: no cover
@@ -496,9 +535,9 @@ def _spec(name: str):
     return get_spec(name)
 
 
-def _auto_model(args, shape, mask) -> str:
+def _auto_model(args, image, mask) -> str:
     from .engine.auto import choose_model
-    choice = choose_model(shape, mask)
+    choice = choose_model(image.shape, mask, image=image)
     _info(args, f"auto model: {choice}")
     return choice.model
 
@@ -527,6 +566,7 @@ def cmd_run(args) -> int:
         raise _output_exists_error(out)
     check_writable_dir(out.parent)  # before any model runs
     spec = check_model(args.model, args.weights)
+    model_options(args, spec)
     _check_device(args)
     progress = _stage_printer(args)
     how = process_one(args, image, mask, out, spec, on_progress=progress)
@@ -591,6 +631,7 @@ def cmd_batch(args) -> int:
             raise CliError(f"unsupported output format {args.ext!r}; "
                            "use png, jpg, webp, tif or bmp")
     spec = check_model(args.model, args.weights)
+    model_options(args, spec)
     _check_device(args)
 
     images = _list_images(images_dir)
@@ -672,7 +713,7 @@ def cmd_models(args) -> int:
         return cmd_convert_srn(args)
     if args.models_command == "import":
         return cmd_import_weights(args)
-    from .engine.registry import list_models
+    from .engine.registry import list_models, unavailable_reason
     from .engine.weight_store import official_weights
     from .engine.weights import user_models_dir, weight_files, weight_status
 
@@ -683,6 +724,7 @@ def cmd_models(args) -> int:
                    "problem": f.problem} for f in weight_files(spec) if not f.usable]
         rows.append({
             "name": spec.name, "title": spec.title, "task": spec.task, "status": status,
+            "unavailable_reason": unavailable_reason(spec) if status == "unavailable" else None,
             "weights": ws.name if ws is not None and status != "broken" else None,
             "path": str(path) if path is not None and status != "broken" else None,
             "broken": broken,
@@ -706,6 +748,8 @@ def cmd_models(args) -> int:
             state = "none needed"
         elif r["status"] == "broken":
             state = "broken: no usable weight file"
+        elif r["status"] == "unavailable":
+            state = f"unavailable: {r['unavailable_reason']}"
         else:
             state = f"{r['status']} ({r['weights']}: {r['path']})"
         print(f"{r['name']:<{name_w}}  {r['title']:<{title_w}}  {r['task']:<8}  {state}")

@@ -23,3 +23,28 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
+
+
+_MISSING = object()
+
+
+@pytest.fixture
+def no_patchmatch():
+    """Simulate an installation where ``import patchmatch`` fails (PatchMatch unavailable)."""
+    import sys
+
+    from inpaint_gui.engine import pipeline
+    from inpaint_gui.engine.models import patchmatch as PM
+    saved = sys.modules.get("patchmatch", _MISSING)
+    sys.modules["patchmatch"] = None  # the import system raises ImportError for None
+    pipeline.MODEL_CACHE.clear()
+    PM.refresh_availability()
+    try:
+        yield
+    finally:
+        if saved is _MISSING:
+            sys.modules.pop("patchmatch", None)
+        else:
+            sys.modules["patchmatch"] = saved
+        pipeline.MODEL_CACHE.clear()
+        PM.refresh_availability()

@@ -174,3 +174,86 @@ def test_auto_skips_weight_sets_measured_worse_than_telea(_isolated_user_models)
     torch.save({"x": torch.zeros(2)}, _isolated_user_models / mine.filename)
     assert weights.weight_status(spec)[1] is mine and "rfr" in auto.available_models()
     assert choose_model((256, 256), _mask(256, 256, (20, 20, 200, 200))).model == "rfr"
+
+
+# ------------------------------------------------------------------ the PatchMatch rule
+
+def _grainy(h, w, seed=0, amount=30):
+    rng = np.random.default_rng(seed)
+    return np.clip(128 + rng.normal(0, amount, (h, w, 3)), 0, 255).astype(np.uint8)
+
+
+RULE = auto.PatchMatchRule(max_hole_ratio=0.25, min_context_texture=0.2, name="test rule")
+WITH_PM = ALL | {"patchmatch"}
+
+
+def test_context_texture_reads_only_the_ring_around_the_hole():
+    img = _grainy(200, 240)
+    mask = _mask(200, 240, (80, 90, 120, 150))
+    flat = np.full_like(img, 128)
+    t = auto.context_texture(img, mask)
+    assert t > 0.2 and auto.context_texture(flat, mask) == 0.0
+    changed = img.copy()
+    changed[79:121, 89:151] = 0  # the hole and 1 px around it (the Sobel of the ring stops short)
+    assert auto.context_texture(changed, mask) == pytest.approx(t)
+    far = img.copy()
+    far[:40] = 0  # beyond the ring
+    assert auto.context_texture(far, mask) == pytest.approx(t)
+    assert np.isnan(auto.context_texture(img, np.zeros((200, 240), np.uint8)))
+    # a large photo is measured on a downscaled crop (same order of magnitude, finite)
+    big = np.repeat(np.repeat(img, 8, axis=0), 8, axis=1)
+    big_mask = np.repeat(np.repeat(mask, 8, axis=0), 8, axis=1)
+    assert 0 < auto.context_texture(big, big_mask) < t
+
+
+def test_patchmatch_rule_picks_textured_moderate_holes_and_names_the_rule():
+    img = _grainy(256, 256)
+    mask = _mask(256, 256, (90, 90, 150, 160))  # 6 %, 60 px thick: the moderate-hole rule
+    c = choose_model(img.shape, mask, available=WITH_PM, image=img, rule=RULE)
+    assert c.model == "patchmatch" and c.preferred == "patchmatch"
+    assert c.reason.startswith("test rule: a 6.4% hole (≤ 25%), textured surroundings")
+    assert c.reason.endswith("where AOT-GAN would blur it") and "\n" not in c.reason
+    # without the pixels, without PatchMatch, or on a flat picture: the size rules decide
+    assert choose_model(img.shape, mask, available=WITH_PM, rule=RULE).model == "aot"
+    assert choose_model(img.shape, mask, available=ALL, image=img, rule=RULE).model == "aot"
+    flat = np.full_like(img, 128)
+    assert choose_model(img.shape, mask, available=WITH_PM, image=flat, rule=RULE).model == "aot"
+    assert choose_model(img.shape, mask, available=WITH_PM, image=img, rule=None).model == "aot"
+    # without AOT weights the fallback is Telea, which the rule was measured against too
+    assert choose_model(img.shape, mask, available={"patchmatch"}, image=img, rule=RULE).model == "patchmatch"
+
+
+def test_patchmatch_rule_keeps_its_limits():
+    img = _grainy(256, 256)
+    big = _mask(256, 256, (20, 20, 200, 200))  # 49 %: above max_hole_ratio
+    assert choose_model(img.shape, big, available=WITH_PM, image=img, rule=RULE).model == "rfr"
+    loose = auto.PatchMatchRule(max_hole_ratio=0.6, min_context_texture=0.2)
+    # a large hole whose network the rule was not measured against (LaMa) is left alone
+    assert choose_model(img.shape, big, available={"lama", "patchmatch"}, image=img, rule=loose).model == "lama"
+    assert choose_model(img.shape, big, available={"aot", "patchmatch"}, image=img, rule=loose).model == "patchmatch"
+    # the cap on hole pixels (one native call that Cancel cannot interrupt stays short)
+    capped = auto.PatchMatchRule(max_hole_ratio=0.6, min_context_texture=0.0, max_hole_megapixels=0.01)
+    small = _mask(256, 256, (100, 100, 160, 160))  # 3600 px = 0.0036 Mpx
+    c = choose_model(img.shape, small, available=WITH_PM, image=img, rule=capped)
+    assert c.model == "patchmatch" and "0.00 Mpx ≤ 0.01 Mpx" in c.reason and "textured" not in c.reason
+    assert choose_model(img.shape, big, available={"aot", "patchmatch"}, image=img, rule=capped).model == "aot"
+    thin = np.zeros((256, 256), np.uint8)
+    thin[100:103, 20:200] = 255  # a scratch (0.8 %, 3 px): the instant Telea stays
+    assert choose_model(img.shape, thin, available=WITH_PM, image=img, rule=loose).model == "telea"
+    assert choose_model(img.shape, None, margins=(0, 0, 0, 64), available=WITH_PM | {"srn"},
+                        image=img, rule=loose).model == "srn"
+
+
+def test_rule_file_loading(tmp_path):
+    shipped = auto.load_rule()
+    assert shipped is not None and 0 < shipped.max_hole_ratio <= 1 and shipped.min_context_texture >= 0
+    assert shipped.measured_against == ("aot", "telea") and shipped.evidence
+    assert auto.PATCHMATCH_RULE == shipped
+    p = tmp_path / "r.json"
+    p.write_text(json.dumps({"max_hole_ratio": 0.3, "min_context_texture": 0.05, "name": "x"}))
+    r = auto.load_rule(p)
+    assert (r.max_hole_ratio, r.min_context_texture, r.name, r.replaces) == (0.3, 0.05, "x", ("aot", "rfr"))
+    p.write_text(json.dumps({"enabled": False, "max_hole_ratio": 0.3, "min_context_texture": 0.05}))
+    assert auto.load_rule(p) is None
+    p.write_text("{not json")
+    assert auto.load_rule(p) is None and auto.load_rule(tmp_path / "missing.json") is None

@@ -24,10 +24,25 @@ When the chosen network cannot be used (``available`` lacks it) the next network
 fallback chain (:data:`FALLBACKS`) that can is used, ending with ``"telea"``, which is always
 available; the reason line says why: its weights are missing, broken, or only weights our
 evaluation measured below Telea are installed (``WeightSet.auto_ok=False``).
+
+**The PatchMatch rule** (:data:`PATCHMATCH_RULE`, read from ``auto_rule.json`` beside this
+module) then replaces that choice by ``"patchmatch"`` when PatchMatch can run, the choice is one
+of the models the rule was measured against (``measured_against``: the AOT-GAN weights of the
+study and Telea, never e.g. official LaMa weights) reached from a rule it may override
+(``replaces``: moderate and large holes; small thin defects stay with the instant Telea), the
+hole covers at most ``max_hole_ratio`` of the image and at most ``max_hole_megapixels`` (PatchMatch
+is one native call that Cancel cannot interrupt: this keeps it short), and the known pixels
+around the hole are textured enough: their :func:`context_texture` is at least
+``min_context_texture`` (0: no condition). The thresholds, the study they
+come from and the win rates they reach are in the file, written by
+``python -m inpaint_gui.training.auto_study fit`` (see README "Auto and PatchMatch"); the
+reason line names the rule. Without the file (or with ``"enabled": false``) the rule is off.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
 import numpy as np
@@ -50,7 +65,44 @@ FALLBACKS = {
 }
 
 TITLES = {"srn": "SRN", "rfr": "RFR", "aot": "AOT-GAN", "lama": "LaMa", "pennet": "PEN-Net",
-          "telea": "Telea", "ns": "Navier-Stokes"}
+          "telea": "Telea", "ns": "Navier-Stokes", "patchmatch": "PatchMatch"}
+
+RULE_FILE = Path(__file__).with_name("auto_rule.json")
+
+
+@dataclass(frozen=True)
+class PatchMatchRule:
+    """When Auto prefers PatchMatch (see the module doc); loaded from :data:`RULE_FILE`."""
+
+    max_hole_ratio: float
+    min_context_texture: float
+    max_hole_megapixels: Optional[float] = None  # keeps the one native call short (Cancel waits)
+    replaces: tuple = ("aot", "rfr")  # the size rules' first choices it may override
+    measured_against: tuple = ("aot", "telea")  # the models the study compared it with
+    name: str = "PatchMatch rule"
+    evidence: str = ""  # one line: what the study measured
+
+
+def load_rule(path: "str | Path" = RULE_FILE) -> Optional[PatchMatchRule]:
+    """The rule in ``path``, or None when the file is missing, disabled or unreadable."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        if not data.get("enabled", True):
+            return None
+        return PatchMatchRule(max_hole_ratio=float(data["max_hole_ratio"]),
+                              min_context_texture=float(data["min_context_texture"]),
+                              max_hole_megapixels=(None if data.get("max_hole_megapixels") is None
+                                                   else float(data["max_hole_megapixels"])),
+                              replaces=tuple(data.get("replaces", ("aot", "rfr"))),
+                              measured_against=tuple(data.get("measured_against", ("aot", "telea"))),
+                              name=str(data.get("name", "PatchMatch rule")),
+                              evidence=str(data.get("evidence", "")))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+#: The PatchMatch rule in force (None: off). Tests and callers may pass their own.
+PATCHMATCH_RULE: Optional[PatchMatchRule] = load_rule()
 
 
 @dataclass(frozen=True)
@@ -118,6 +170,43 @@ class Availability(set):
         self.reasons = dict(reasons or {})
 
 
+CONTEXT_GAP_PX = 3     # the ring starts this far from the hole (the 5x5 Sobel must not read it)
+CONTEXT_RING_PX = 16   # and is this wide
+CONTEXT_WORK_SIDE = 1024  # larger crops around the hole are measured downscaled to this side
+
+
+def context_texture(image: np.ndarray, mask: np.ndarray) -> float:
+    """Gradient energy of the known pixels around the hole: the mean Sobel magnitude
+    (:func:`~inpaint_gui.engine.texture.gradient_energy`, grey in [0, 1]) over the ring
+    :data:`CONTEXT_GAP_PX`..+:data:`CONTEXT_RING_PX` px outside the hole. Photos whose hole's
+    bounding box (plus the ring) is larger than :data:`CONTEXT_WORK_SIDE` are measured on an
+    area-downscaled copy of it. nan for an empty mask or a ring without pixels."""
+    import cv2
+
+    from .texture import gradient_energy
+    m = np.asarray(mask)
+    hole = m > 0
+    if not hole.any():
+        return float("nan")
+    reach = CONTEXT_GAP_PX + CONTEXT_RING_PX + 3
+    ys, xs = np.nonzero(hole.any(axis=1))[0], np.nonzero(hole.any(axis=0))[0]
+    h, w = hole.shape
+    y0, y1 = max(0, ys[0] - reach), min(h, ys[-1] + 1 + reach)
+    x0, x1 = max(0, xs[0] - reach), min(w, xs[-1] + 1 + reach)
+    img = np.asarray(image)[y0:y1, x0:x1]
+    hl = hole[y0:y1, x0:x1]
+    side = max(hl.shape)
+    if side > CONTEXT_WORK_SIDE:
+        f = CONTEXT_WORK_SIDE / side
+        size = (max(1, round(hl.shape[1] * f)), max(1, round(hl.shape[0] * f)))
+        img = cv2.resize(np.ascontiguousarray(img), size, interpolation=cv2.INTER_AREA)
+        hl = cv2.resize(hl.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+    # chessboard distance: the square 5x5 Sobel window of a ring pixel never reaches the hole
+    dist = cv2.distanceTransform((~hl).astype(np.uint8), cv2.DIST_C, 3)
+    ring = (dist > CONTEXT_GAP_PX) & (dist <= CONTEXT_GAP_PX + CONTEXT_RING_PX)
+    return gradient_energy(img, ring)
+
+
 def available_models() -> Availability:
     """Names of registry models that can run now (usable weights present or none needed),
     leaving out those whose weights are all broken, and those whose only weights are marked
@@ -137,6 +226,8 @@ def available_models() -> Availability:
             continue
         if status == "missing":
             out.reasons[spec.name] = f"{title} weights missing"
+        elif status == "unavailable":
+            out.reasons[spec.name] = f"{title} cannot run here ({registry.unavailable_reason(spec)})"
         elif status == "broken":
             out.reasons[spec.name] = f"{title} weights broken ({path.name if path else '?'})"
         elif ws is not None and not ws.auto_ok:
@@ -168,14 +259,56 @@ def _pct(x: float) -> str:
 
 def choose_model(image_shape: Sequence[int], mask: Optional[np.ndarray],
                  margins: Sequence[int] = (0, 0, 0, 0),
-                 available: Optional[Iterable[str]] = None) -> AutoChoice:
+                 available: Optional[Iterable[str]] = None,
+                 image: Optional[np.ndarray] = None,
+                 rule: "Optional[PatchMatchRule] | str" = "default") -> AutoChoice:
     """Choose a model for inpainting ``mask`` in an image of ``image_shape`` (H, W[, C]),
     or for outpainting by ``margins`` (top, left, bottom, right).
 
-    ``available``: model names whose weights are present (default: :func:`available_models`,
-    whose ``reasons`` also explain a fallback truthfully); classical models are always
+    ``available``: model names that can run (default: :func:`available_models`, whose
+    ``reasons`` also explain a fallback truthfully); Telea and Navier-Stokes are always
     available.
+    ``image``: the pixels (RGB); the PatchMatch rule needs them (no image: rule not applied).
+    ``rule``: the PatchMatch rule ("default": :data:`PATCHMATCH_RULE`; None: off).
     """
+    if available is None:
+        available = available_models()
+    choice = _choose(image_shape, mask, margins, available)
+    if rule == "default":
+        rule = PATCHMATCH_RULE
+    if rule is None or image is None or choice.stats is None or any(int(m) > 0 for m in margins or ()):
+        return choice
+    if choice.preferred not in rule.replaces or choice.model not in rule.measured_against:
+        return choice
+    if "patchmatch" not in set(available):
+        return choice
+    st = choice.stats
+    if st.hole_ratio > rule.max_hole_ratio:
+        return choice
+    hole_mpx = st.hole_ratio * st.height * st.width / 1e6
+    if rule.max_hole_megapixels is not None and hole_mpx > rule.max_hole_megapixels:
+        return choice
+    if tuple(np.shape(image)[:2]) != (st.height, st.width):
+        return choice
+    texture = ""
+    if rule.min_context_texture > 0:
+        ctx = context_texture(image, mask)
+        if not ctx >= rule.min_context_texture:  # nan (no ring) fails too
+            return choice
+        texture = (f", textured surroundings (gradient energy {ctx:.2f} \u2265 "
+                   f"{rule.min_context_texture:.2f})")
+    size = f"a {_pct(st.hole_ratio)} hole (\u2264 {_pct(rule.max_hole_ratio)}"
+    if rule.max_hole_megapixels is not None:
+        size += f"; {hole_mpx:.2f} Mpx \u2264 {rule.max_hole_megapixels:g} Mpx"
+    why = (f"{rule.name}: {size}){texture}: PatchMatch copies the photo's own texture "
+           f"where {TITLES.get(choice.model, choice.model)} would blur it")
+    return AutoChoice("patchmatch", why, "patchmatch", st)
+
+
+def _choose(image_shape: Sequence[int], mask: Optional[np.ndarray],
+            margins: Sequence[int] = (0, 0, 0, 0),
+            available: Optional[Iterable[str]] = None) -> AutoChoice:
+    """The size-and-shape rules (everything but the PatchMatch rule)."""
     if available is None:
         available = available_models()
     reasons = dict(getattr(available, "reasons", None) or {})

@@ -13,9 +13,12 @@
 * ``model="telea" | "ns" | "classical"``: a weight-free fallback (mirror continuation that
   blurs into a low-frequency Telea/Navier-Stokes extrapolation, plus fine grain).
 * ``model="telea-mask" | "ns-mask"``: cv2's Telea / Navier-Stokes on the new margin itself.
-* ``model="auto"``: SRN if weights are installed (or given), else the classical fallback.
-* any inpainting model name (e.g. ``"lama"``): the canvas is pre-filled classically and the
-  new area is inpainted by :func:`inpaint_gui.engine.pipeline.inpaint`.
+* ``model="auto"``: SRN if weights are installed (or given), else ``fallback`` (default
+  :data:`AUTO_FALLBACK`, the classical edge extension; ``fallback="patchmatch"`` fills the
+  new area with PatchMatch on the margin mask instead).
+* any inpainting model name (e.g. ``"lama"``, ``"patchmatch"``): the canvas is pre-filled
+  classically and the new area is inpainted by :func:`inpaint_gui.engine.pipeline.inpaint`
+  (the margin mask; PatchMatch copies patches of the image into it).
 
 The result has the image's dtype (uint8/uint16; float in [0,1] also accepted) and channel
 count (gray, RGB, RGBA: new alpha is opaque); original pixels are byte-identical. All margins
@@ -37,6 +40,9 @@ CLASSICAL_NAMES = ("telea", "ns", "classical", "mirror")
 # cv2 Telea / Navier-Stokes run directly on the new margin (the baseline the outpainting goal
 # is measured against)
 MASK_FILL_NAMES = {"telea-mask": cv2.INPAINT_TELEA, "ns-mask": cv2.INPAINT_NS}
+#: What ``model="auto"`` runs without SRN weights (see README "Outpainting fallbacks" for the
+#: measurements of the alternatives, e.g. ``"patchmatch"``).
+AUTO_FALLBACK = "classical"
 
 Margins = Tuple[int, int, int, int]
 
@@ -503,13 +509,15 @@ def _from01(x: np.ndarray, dtype, quantize: str) -> np.ndarray:
 def outpaint(image_rgb_u8: np.ndarray, margins: Sequence[int] = (0, 0, 0, 0), model="srn",
              weights=None, device: str = "cpu", precision: str = "fp32",
              progress=None, cancel=None, model_options: Optional[dict] = None,
-             quantize: Optional[str] = None, notice=None, **opts) -> np.ndarray:
+             quantize: Optional[str] = None, notice=None, fallback: Optional[str] = None,
+             **opts) -> np.ndarray:
     """Extend ``image_rgb_u8`` by ``margins`` = (top, left, bottom, right); see the module doc.
 
     opts (SRN): ``detail`` (0..1+, border detail strength, default 1), ``detail_decay`` (model
     pixels, default 8), ``band`` (min context band / other side, default 0.5), ``context``
     ("auto" | "full"), ``scale_tolerance`` (contexts within this linear factor of the native
-    window run unscaled, default 2; 1 = always resample to the native window). Classical: ``radius``, ``grain``. ``quantize``: "truncate" (the official
+    window run unscaled, default 2; 1 = always resample to the native window). Classical: ``radius``, ``grain``. ``fallback``: what
+    ``model="auto"`` runs without SRN weights (default :data:`AUTO_FALLBACK`). ``quantize``: "truncate" (the official
     SRN uint8 conversion, default for SRN) or "round". Pipeline-only keywords (strategy, blend)
     are used for inpainting-model outpainting and ignored otherwise."""
     img = np.asarray(image_rgb_u8)
@@ -527,18 +535,19 @@ def outpaint(image_rgb_u8: np.ndarray, margins: Sequence[int] = (0, 0, 0, 0), mo
     if f01.shape[2] == 1:
         f01 = np.repeat(f01, 3, axis=2)
 
+    name = model.lower() if isinstance(model, str) else None
+    if name == "auto":
+        name = "srn" if _srn_available(weights) else (fallback or AUTO_FALLBACK).lower()
     model_options = dict(model_options or {})
+    own = _declared_options(name)  # an inpainting model's own options (PatchMatch's seed) stay
     for k in ("detail", "detail_decay", "band", "context", "scale_tolerance", "quantize",
               "radius", "grain", "seed"):
-        if k in model_options:  # outpaint options given through the GUI's model options
+        if k in model_options and k not in own:  # outpaint options through the model options
             v = model_options.pop(k)
             if k == "quantize":
                 quantize = quantize or v
             else:
                 opts.setdefault(k, v)
-    name = model.lower() if isinstance(model, str) else None
-    if name == "auto":
-        name = "srn" if _srn_available(weights) else "classical"
     if name in MASK_FILL_NAMES:
         reporter.stage(f"outpaint ({name})", 0, 1)
         canvas = np.zeros((H + t + b, W + l + r, 3), np.float32)
@@ -582,6 +591,17 @@ def outpaint(image_rgb_u8: np.ndarray, margins: Sequence[int] = (0, 0, 0, 0), mo
         out = np.concatenate([out, full[..., None]], axis=2)
     reporter.stage("outpaint: done", 1, 1)
     return out
+
+
+def _declared_options(name: Optional[str]) -> "set[str]":
+    """Keys of the options a registry model declares (``ModelSpec.user_options``)."""
+    if name is None or name in CLASSICAL_NAMES:
+        return set()
+    try:
+        from .registry import get_spec
+        return {o.key for o in get_spec(name).user_options}
+    except Exception:
+        return set()
 
 
 def _is_outpaint_model(name: str) -> bool:

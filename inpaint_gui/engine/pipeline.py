@@ -15,8 +15,8 @@ HD strategies (:class:`HDStrategy`):
   the fill is upscaled back and only masked pixels are replaced.
 * ``crop``: above ``crop_trigger``, one window per connected mask region (bbox + ``crop_margin``),
   shifted inward at image borders, overlapping windows merged; the model only sees windows, so
-  the cost follows the mask area, not the photo size. Windows larger than ``resize_limit`` are
-  downscaled for the model.
+  the cost follows the mask area, not the photo size. Windows larger than ``resize_limit`` (or
+  the model's larger ``crop_limit``) are downscaled for the model.
 * ``tile``: the mask's bounding boxes are covered by ``tile_size`` tiles (overlap
   ``tile_overlap``); tiles run in sequence and each sees the fill of the previous ones as known
   context. For masks larger than the model's comfortable size.
@@ -37,7 +37,7 @@ from . import devices
 from .progress import CancelToken, Cancelled, ProgressCallback, Reporter, as_reporter
 from .model_cache import shared_cache
 from .models.base import InpaintModel
-from .registry import ModelSpec, get_spec
+from .registry import ModelSpec, ModelUnavailableError, get_spec, unavailable_reason
 
 STRATEGIES = ("original", "resize", "crop", "tile")
 
@@ -328,7 +328,10 @@ def plan_windows(shape, mask: np.ndarray, strategy: HDStrategy, spec: ModelSpec)
     if strategy.name == "crop":
         if max(h, w) <= strategy.crop_trigger:
             return full, None, False
-        return crop_windows(mask, strategy.crop_margin), strategy.resize_limit, False
+        limit = strategy.resize_limit
+        if spec.crop_limit:  # a model that should see the photo's own detail (PatchMatch)
+            limit = max(limit, spec.crop_limit)
+        return crop_windows(mask, strategy.crop_margin), limit, False
     tile = strategy.tile_size or 2 * spec.native_size
     if max(h, w) <= tile:
         return full, None, False
@@ -373,7 +376,9 @@ def inpaint(image: np.ndarray, mask: np.ndarray, model: "str | InpaintModel" = "
     ``blending.BlendSettings``); it only changes pixels where mask > 0.
     device: "auto" | "cpu" | "cuda" | "mps"; a CUDA out-of-memory error retries with the
     "tile" strategy, then on the CPU (reported through ``progress``).
-    Raises :class:`Cancelled` if ``cancel`` is set between stages; returns a new array.
+    Raises :class:`Cancelled` if ``cancel`` is set between stages (a model that is one native
+    call, ``spec.interruptible`` False, is only checked when that call returns), and
+    ``registry.ModelUnavailableError`` for a model that cannot run here; returns a new array.
     """
     _check_inputs(image, mask)
     rep = as_reporter(progress, cancel)
@@ -384,9 +389,13 @@ def inpaint(image: np.ndarray, mask: np.ndarray, model: "str | InpaintModel" = "
         out = _run(image, mask, model, strat, rep)
         return _blend(image, out, mask, blend, rep)
     spec = get_spec(model)
+    why = unavailable_reason(spec)
+    if why:
+        raise ModelUnavailableError(f"{spec.title} is unavailable on this installation: {why}")
     strat = HDStrategy.coerce(strategy, spec)
     options = dict(model_options or {})
-    # weight-free (classical) models run on the CPU: do not import torch to ask for a device
+    # weight-free models (OpenCV, PatchMatch) run on the CPU: no need to ask torch (saves
+    # importing it, ~0.3 GB and a second, in the CLI)
     dev = devices.pick_device(device) if spec.needs_weights else "cpu"
     rep.stage(f"loading {spec.title}", 0, 1)
     attempts = [(dev, strat)]

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 # Adapter modules, in the order models are listed.
-MODEL_MODULES = ("classical", "rfr", "aot", "srn", "lama", "pennet")
+MODEL_MODULES = ("classical", "patchmatch", "rfr", "aot", "srn", "lama", "pennet")
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,18 @@ class WeightSet:
 
 
 @dataclass(frozen=True)
+class ModelOption:
+    """A whole-number loader option a user may set (Models panel, ``--option KEY=VALUE``)."""
+
+    key: str
+    label: str
+    default: int
+    minimum: int
+    maximum: int
+    tooltip: str = ""
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """What the pipeline needs to know about a model.
 
@@ -52,6 +64,14 @@ class ModelSpec:
     True)``: a pickle naming anything else is refused) or "any" (the loader also reads
     Lightning checkpoints and TorchScript archives, their objects rebuilt as inert
     placeholders by ``safe_unpickle``); weight status checks files the same way.
+    crop_limit: longest side of a "crop" window this model works on before the window is
+    downscaled for it; None = the strategy's ``resize_limit`` (models whose point is the
+    photo's own detail, like PatchMatch, set a larger one).
+    interruptible: False when one call into the model (native code) cannot stop part-way:
+    a cancel then takes effect when that call returns, and the UI says so.
+    availability: "module:function" returning None when the model can run here, else a
+    one-line reason (e.g. a native library that failed to load); "" = always available.
+    user_options: :class:`ModelOption` entries the GUI shows for this model.
     """
 
     name: str
@@ -69,6 +89,10 @@ class ModelSpec:
     loader: str = ""
     weight_sets: tuple = field(default_factory=tuple)
     checkpoint_reader: str = "plain"
+    crop_limit: Optional[int] = None
+    interruptible: bool = True
+    availability: str = ""
+    user_options: tuple = ()  # ModelOption, ...: loader options the Models panel offers
 
     def weight_set(self, name: Optional[str] = None) -> Optional[WeightSet]:
         for ws in self.weight_sets:
@@ -110,9 +134,28 @@ def get_spec(name: str) -> ModelSpec:
     return specs[key]
 
 
-def resolve_loader(spec: ModelSpec):
-    mod_name, func = spec.loader.split(":")
+def _resolve(ref: str):
+    mod_name, func = ref.split(":")
     return getattr(importlib.import_module(mod_name), func)
+
+
+def resolve_loader(spec: ModelSpec):
+    return _resolve(spec.loader)
+
+
+def unavailable_reason(spec: ModelSpec) -> Optional[str]:
+    """None when ``spec`` can run on this installation, else why not (one line)."""
+    if not spec.availability:
+        return None
+    try:
+        reason = _resolve(spec.availability)()
+    except Exception as exc:  # a broken check must not break the model list
+        return f"availability check failed: {type(exc).__name__}: {exc}"
+    return str(reason) if reason else None
+
+
+class ModelUnavailableError(RuntimeError):
+    """The model cannot run on this installation; the message says why."""
 
 
 class UnknownModelError(KeyError):

@@ -178,12 +178,17 @@ def weight_files(spec: ModelSpec) -> "list[WeightFile]":
 
 
 def weight_status(spec: ModelSpec) -> "tuple[str, Optional[WeightSet], Optional[Path]]":
-    """("none needed" | "starter" | "official" | "imported" | "broken" | "missing", weight set,
-    path).
+    """("none needed" | "starter" | "official" | "imported" | "broken" | "missing" |
+    "unavailable", weight set, path).
 
     The first installed weight set whose file is usable wins (official ones are listed first by
     the adapters that prefer them); "broken" when files are installed but none is usable (the
-    first of them is returned; :func:`weight_files` says why each is broken)."""
+    first of them is returned; :func:`weight_files` says why each is broken); "unavailable"
+    when the model cannot run on this installation at all (``registry.unavailable_reason``
+    says why), whatever its weights."""
+    from .registry import unavailable_reason
+    if unavailable_reason(spec):
+        return "unavailable", None, None
     if not spec.needs_weights:
         return "none needed", None, None
     files = weight_files(spec)
@@ -197,7 +202,7 @@ def weight_status(spec: ModelSpec) -> "tuple[str, Optional[WeightSet], Optional[
 
 def has_usable_weights(spec: ModelSpec) -> bool:
     """Whether a run of ``spec`` with the default weights can start (or needs none)."""
-    return weight_status(spec)[0] not in ("missing", "broken")
+    return weight_status(spec)[0] not in ("missing", "broken", "unavailable")
 
 
 def broken_summary(files: "Iterable[WeightFile]") -> str:

@@ -1,4 +1,5 @@
-"""``inpaint eval``: PSNR / SSIM / L1 per hole-ratio bin (or outpainting case) on fixed masks.
+"""``inpaint eval``: PSNR / SSIM / hole texture / L1 per hole-ratio bin, outpainting case or
+folder of the user's own masks.
 
 Examples::
 
@@ -7,6 +8,11 @@ Examples::
         --bins 10-20,30-40,50-60 --n 20 --json out/aot.json
     inpaint eval --model telea --model ns --model aot --data DIR --json out/cmp.json   # comparison
     inpaint eval --model srn --model telea-mask --outpaint --data DIR --json out/srn.json
+    inpaint eval --model telea --model patchmatch --data photos/ --masks my_masks/ --json out/mine.json
+
+``--masks MASKS``: the user's own masks, one sub-folder per case (``MASKS/CASE/<image stem>.png``,
+255 = hole, one for every image); the images are used at their own size and the results are
+keyed by the sub-folder names.
 
 The CLI dispatches ``eval`` here: ``main_eval(argv_after_eval) -> exit code``.
 """
@@ -17,6 +23,8 @@ from pathlib import Path
 import json
 import sys
 from typing import List, Optional
+
+from inpaint_gui.engine.registry import ModelUnavailableError
 
 from .evaluate import DEFAULT_BINS, compare, save_json
 
@@ -37,8 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "side; --cases picks others: all2x, bottom50)")
     p.add_argument("--cases", default=None,
                    help="--outpaint: comma-separated cases (default right25,leftright25,bottom25,all12)")
-    p.add_argument("--n", type=int, default=20, help="number of images (default 20)")
-    p.add_argument("--size", type=int, default=256, help="image side in px (default 256)")
+    p.add_argument("--masks", default=None, metavar="MASKS",
+                   help="your own masks instead of the seeded bins: one sub-folder per case, each "
+                        "with <image stem>.png (255 = hole) for every image; images are used at "
+                        "their own size and results keyed by the sub-folder names")
+    p.add_argument("--n", type=int, default=None,
+                   help="number of images (default 20; with --masks every image)")
+    p.add_argument("--size", type=int, default=256,
+                   help="image side in px (default 256; not used with --masks)")
     p.add_argument("--strategy", default=None, help="HD strategy (default: the model's)")
     p.add_argument("--device", default="auto",
                    help="auto | cpu | cuda | mps (default auto: cuda, then mps, then cpu, as for 'inpaint run')")
@@ -87,6 +101,10 @@ def main_eval(argv: Optional[List[str]] = None) -> int:
             e["model_options"] = options
         entries.append(e)
     from . import masks as M
+    if args.masks and args.outpaint:
+        print("inpaint eval: --masks gives inpainting cases; it cannot be combined with --outpaint",
+              file=sys.stderr)
+        return 2
     log = None if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
     try:
         if args.cases:
@@ -98,10 +116,13 @@ def main_eval(argv: Optional[List[str]] = None) -> int:
                       cases=args.cases.split(",") if args.cases else None,
                       strategy=args.strategy, device=args.device,
                       seed=M.EVAL_SEED if args.seed is None else args.seed, log=log,
-                      keep=args.sheet_rows if args.sheet else 0)
+                      keep=args.sheet_rows if args.sheet else 0, masks=args.masks)
     except (FileNotFoundError, ValueError, KeyError) as exc:
         print(f"inpaint eval: {exc}", file=sys.stderr)
         return 2
+    except ModelUnavailableError as exc:
+        print(f"inpaint eval: {exc}", file=sys.stderr)
+        return 1
     if args.sheet:
         from inpaint_gui.engine.imageio import save_image
         from .evaluate import contact_sheet

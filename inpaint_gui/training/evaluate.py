@@ -13,6 +13,13 @@ left and right, bottom 25 %, 12 % on every side; any of :data:`.masks.OUTPAINT_C
 request): the known part is cut from the image and ``inpaint_gui.engine.outpaint`` must
 regenerate the rest.
 
+With ``masks=DIR`` the cases are the user's own: ``DIR`` holds one sub-folder per case with a
+mask per image (same stem, ``.png``, 255 = hole); the images are used at their own size and the
+results are keyed by the sub-folder names (:func:`load_mask_cases`).
+
+Every case reports the means of :data:`METRIC_KEYS` (``texture`` is the hole texture of
+:func:`.metrics.hole_texture`) and, under ``per_image``, each image's own figures.
+
 ``compare(models=[...])`` evaluates several models and returns rows plus markdown tables for
 model cards.
 """
@@ -34,11 +41,68 @@ DEFAULT_BINS = "10-20,20-30,30-40,40-50,50-60"
 METRIC_KEYS = ("psnr", "ssim", "texture", "l1", "l1_hole", "psnr_hole")
 
 
-def load_eval_images(data: "str | Path", n: int, size: int) -> "tuple[list[str], list[np.ndarray]]":
-    files = eval_files(data)[: max(0, int(n))]
+def load_eval_images(data: "str | Path", n: Optional[int], size: Optional[int]
+                     ) -> "tuple[list[str], list[np.ndarray]]":
+    """The first ``n`` (None: all) evaluation files of ``data``, centre-cropped to ``size``
+    squares, or at their own size when ``size`` is None."""
+    files = eval_files(data)
+    if n is not None:
+        files = files[: max(0, int(n))]
     if not files:
         raise FileNotFoundError(f"no images found in {data}")
+    if size is None:
+        return [str(p) for p in files], [load_rgb(p) for p in files]
     return [str(p) for p in files], [center_square(load_rgb(p, max_short=2 * size), size) for p in files]
+
+
+MASK_SUFFIX = ".png"
+
+
+def load_mask_cases(masks: "str | Path", names: Sequence[str], shapes: Sequence) -> "dict[str, list[np.ndarray]]":
+    """The user's masks: ``{case: [hole (bool HxW, True = fill) per image]}``.
+
+    ``masks`` holds one sub-folder per case; each holds ``<image stem>.png`` for every image in
+    ``names`` (255 = hole; read like ``inpaint run`` reads masks: bright = hole). Raises
+    ``FileNotFoundError`` / ``ValueError`` naming the file for a missing folder, loose mask files
+    beside the case folders, an image without a mask in a case, a mask of another size or a
+    mask without a hole. Masks of images that are not evaluated are ignored."""
+    from inpaint_gui.engine.imageio import ImageIOError, load_mask
+
+    root = Path(masks)
+    if not root.is_dir():
+        raise FileNotFoundError(f"mask folder not found: {root}")
+    entries = sorted(p for p in root.iterdir() if not p.name.startswith("."))
+    case_dirs = [p for p in entries if p.is_dir()]
+    loose = [p for p in entries if p.is_file()]
+    if loose:
+        raise ValueError(f"{root} must hold one sub-folder per case (MASKS/CASE/<image stem>.png), "
+                         f"but {loose[0].name} lies directly in it")
+    if not case_dirs:
+        raise ValueError(f"{root} holds no case sub-folders (expected MASKS/CASE/<image stem>.png)")
+    stems: dict = {}
+    for name in names:
+        stem = Path(name).stem
+        if stem in stems:
+            raise ValueError(f"two images share the stem {stem!r} ({Path(stems[stem]).name}, "
+                             f"{Path(name).name}), so their masks would have the same name")
+        stems[stem] = name
+    out: "dict[str, list[np.ndarray]]" = {}
+    for case_dir in case_dirs:
+        holes = []
+        for name, shape in zip(names, shapes):
+            path = case_dir / (Path(name).stem + MASK_SUFFIX)
+            if not path.is_file():
+                raise ValueError(f"case {case_dir.name!r} has no mask for {Path(name).name}: "
+                                 f"expected {path}")
+            try:
+                m = load_mask(path, shape=shape)
+            except ImageIOError as exc:  # unreadable, or another size
+                raise ValueError(f"{path}: {exc}") from None
+            if not m.any():
+                raise ValueError(f"{path} marks no hole (255 = hole)")
+            holes.append(m > 0)
+        out[case_dir.name] = holes
+    return out
 
 
 def _mean_metrics(rows: List[dict]) -> dict:
@@ -48,6 +112,11 @@ def _mean_metrics(rows: List[dict]) -> dict:
         if vals:
             out[k] = float(np.mean(vals))
     return out
+
+
+def _finite(metrics: dict) -> dict:
+    """A metrics row for JSON: infinite / nan values (identical images) become None."""
+    return {k: (v if not isinstance(v, float) or math.isfinite(v) else None) for k, v in metrics.items()}
 
 
 def _parse_model(entry) -> dict:
@@ -62,26 +131,40 @@ def _parse_model(entry) -> dict:
     return {"model": name, "weights": weights or None, "label": text if weights else name}
 
 
-def evaluate(model: str, data: "str | Path", bins: "str | Sequence" = DEFAULT_BINS, n: int = 20,
+def evaluate(model: str, data: "str | Path", bins: "str | Sequence" = DEFAULT_BINS, n: Optional[int] = None,
              size: int = 256, weights=None, outpaint: bool = False, strategy=None, device: str = "cpu",
              model_options: Optional[dict] = None, seed: int = M.EVAL_SEED, label: Optional[str] = None,
              images: "Optional[tuple]" = None, log: Optional[Callable[[str], None]] = None,
-             cases: Optional[Iterable[str]] = None, keep: int = 0) -> dict:
-    """Evaluate one model; returns {"model", "cases": {case: metrics}, "mean": ..., ...}.
+             cases: Optional[Iterable[str]] = None, keep: int = 0,
+             masks: "Optional[str | Path]" = None,
+             mask_cases: "Optional[dict]" = None) -> dict:
+    """Evaluate one model; returns {"model", "cases": {case: metrics}, "mean": ...,
+    "per_image": {case: [metrics of each image]}, ...}.
 
     ``keep``: keep the uint8 results (and the hole masks, bool HxW, True = unknown) of the first
-    ``keep`` images per case under ``result["samples"][case]`` for contact sheets."""
+    ``keep`` images per case under ``result["samples"][case]`` for contact sheets.
+    ``masks``: a folder of the user's own masks (:func:`load_mask_cases`; images at their own
+    size unless ``images`` are given); ``mask_cases``: the same already loaded."""
     from inpaint_gui import engine
     # import the function itself: importing the submodule rebinds ``engine.outpaint`` to it
     from inpaint_gui.engine.outpaint import outpaint as outpaint_fn
 
-    names, imgs = images if images is not None else load_eval_images(data, n, size)
+    user_masks = masks is not None or mask_cases is not None
+    if user_masks and outpaint:
+        raise ValueError("--masks gives inpainting cases; it cannot be combined with --outpaint")
+    names, imgs = images if images is not None else load_eval_images(
+        data, None if user_masks and n is None else (20 if n is None else n),
+        None if user_masks else size)
+    if user_masks and mask_cases is None:
+        mask_cases = load_mask_cases(masks, names, [im.shape for im in imgs])
     opts = dict(model_options or {})
     result = {"model": model, "label": label or model, "weights": str(weights) if isinstance(weights, (str, Path)) else
-              (None if weights is None else "<state dict>"), "data": str(data), "size": size,
-              "n_images": len(imgs), "task": "outpaint" if outpaint else "inpaint", "seed": seed,
+              (None if weights is None else "<state dict>"), "data": str(data),
+              "size": None if user_masks else size,
+              "n_images": len(imgs), "task": "outpaint" if outpaint else "inpaint",
+              "seed": None if user_masks else seed, "masks": str(masks) if masks is not None else None,
               "strategy": str(strategy) if strategy else None, "device": device, "cases": {}, "errors": {},
-              "samples": {}}
+              "per_image": {}, "samples": {}}
     t_all = time.time()
     if outpaint:
         case_list = list(cases or M.OUTPAINT_GOAL_CASES)
@@ -112,17 +195,22 @@ def evaluate(model: str, data: "str | Path", bins: "str | Sequence" = DEFAULT_BI
                 result["cases"][case] = dict(_mean_metrics(rows), n=len(rows),
                                              unknown_ratio=float(M.outpaint_mask(size, size, M.outpaint_case_margins(size, size, case)).mean()),
                                              sec_per_image=round(secs / len(rows), 4))
+                result["per_image"][case] = [dict(_finite(r), image=Path(nm).name)
+                                             for r, nm in zip(rows, names)]
             if log:
                 log(f"[eval] {result['label']} {case}: {_fmt_case(result['cases'].get(case))}"
                     + (f" ERROR {result['errors'][case]}" if case in result["errors"] else ""))
     else:
-        bin_list = M.parse_bins(bins)
+        if user_masks:
+            case_masks = [(case, lambda i, img, hs=holes: hs[i]) for case, holes in mask_cases.items()]
+        else:
+            case_masks = [(M.bin_name(bn), lambda i, img, bn=bn: M.eval_mask(img.shape[:2], bn, i, seed=seed))
+                          for bn in M.parse_bins(bins)]
         net = engine.load_model(model, weights=weights, device=device, **opts)
-        for bn in bin_list:
-            key = M.bin_name(bn)
+        for key, hole_of in case_masks:
             rows, secs, ratios = [], 0.0, []
             for i, img in enumerate(imgs):
-                hole = M.eval_mask(img.shape[:2], bn, i, seed=seed)
+                hole = hole_of(i, img)
                 ratios.append(float(hole.mean()))
                 t0 = time.time()
                 try:
@@ -139,6 +227,8 @@ def evaluate(model: str, data: "str | Path", bins: "str | Sequence" = DEFAULT_BI
                 result["cases"][key] = dict(_mean_metrics(rows), n=len(rows),
                                             hole_ratio=float(np.mean(ratios)),
                                             sec_per_image=round(secs / len(rows), 4))
+                result["per_image"][key] = [dict(_finite(r), image=Path(nm).name, hole_ratio=hr)
+                                            for r, nm, hr in zip(rows, names, ratios)]
             if log:
                 log(f"[eval] {result['label']} {key}: {_fmt_case(result['cases'].get(key))}"
                     + (f" ERROR {result['errors'][key]}" if key in result["errors"] else ""))
@@ -148,26 +238,46 @@ def evaluate(model: str, data: "str | Path", bins: "str | Sequence" = DEFAULT_BI
     return result
 
 
+SHEET_ROW_HEIGHT = 256  # rows of images of different sizes (``--masks``) are scaled to this
+
+
 def contact_sheet(images: Sequence[np.ndarray], results: Sequence[dict], case: str,
                   rows: int = 4) -> np.ndarray:
     """A uint8 RGB grid for one case: per image a row of original | input (unknown pixels
-    shown mid-grey) | each model's result (columns in ``results`` order). Needs ``keep``."""
+    shown mid-grey) | each model's result (columns in ``results`` order). Needs ``keep``.
+    Images of one size are shown 1:1; otherwise each row is scaled to
+    :data:`SHEET_ROW_HEIGHT` px high (the user's own images with ``--masks``)."""
+    import cv2
     samples = [r.get("samples", {}).get(case, []) for r in results]
     n = min([rows, len(images)] + [len(s) for s in samples])
     if n == 0:
         raise ValueError(f"no kept samples for case {case!r} (evaluate with keep > 0)")
     gap = 4
-    h, w = images[0].shape[:2]
     cols = 2 + len(results)
-    sheet = np.full((n * (h + gap) + gap, cols * (w + gap) + gap, 3), 255, np.uint8)
+    same = len({im.shape[:2] for im in images[:n]}) == 1
+    row_tiles = []
     for i in range(n):
         hole = np.asarray(samples[0][i][1]) > 0
         shown = images[i].copy()
         shown[hole] = 128
         tiles = [images[i], shown] + [s[i][0] for s in samples]
+        tiles = [t[..., :3] for t in tiles]
+        if not same:
+            h, w = tiles[0].shape[:2]
+            th, tw = SHEET_ROW_HEIGHT, max(1, round(w * SHEET_ROW_HEIGHT / h))
+            interp = cv2.INTER_AREA if th < h else cv2.INTER_CUBIC
+            tiles = [cv2.resize(np.ascontiguousarray(t), (tw, th), interpolation=interp) for t in tiles]
+        row_tiles.append(tiles)
+    height = gap + sum(t[0].shape[0] + gap for t in row_tiles)
+    width = max(cols * (t[0].shape[1] + gap) + gap for t in row_tiles)
+    sheet = np.full((height, width, 3), 255, np.uint8)
+    y = gap
+    for tiles in row_tiles:
+        h, w = tiles[0].shape[:2]
         for j, tile in enumerate(tiles):
-            y, x = gap + i * (h + gap), gap + j * (w + gap)
-            sheet[y:y + h, x:x + w] = tile[..., :3]
+            x = gap + j * (w + gap)
+            sheet[y:y + h, x:x + w] = tile
+        y += h + gap
     return sheet
 
 
@@ -178,23 +288,36 @@ def _fmt_case(c: Optional[dict]) -> str:
             f"texture {c.get('texture', float('nan')):.3f} L1 {c.get('l1', float('nan')):.4f}")
 
 
-def compare(models: Sequence, data: "str | Path", bins: "str | Sequence" = DEFAULT_BINS, n: int = 20,
-            size: int = 256, outpaint: bool = False, strategy=None, device: str = "cpu",
-            seed: int = M.EVAL_SEED, log: Optional[Callable[[str], None]] = None,
-            keep: int = 0, cases: Optional[Sequence[str]] = None) -> dict:
+def compare(models: Sequence, data: "str | Path", bins: "str | Sequence" = DEFAULT_BINS,
+            n: Optional[int] = None, size: int = 256, outpaint: bool = False, strategy=None,
+            device: str = "cpu", seed: int = M.EVAL_SEED, log: Optional[Callable[[str], None]] = None,
+            keep: int = 0, masks: "Optional[str | Path]" = None,
+            cases: Optional[Sequence[str]] = None) -> dict:
     """Evaluate several models on identical images and masks.
 
     ``models``: names ("telea"), "name:weights_path" strings, or dicts with model / weights /
-    label / model_options. Returns {"results": [...], "rows": [...], "markdown": str}.
+    label / model_options. ``n``: number of images (default 20; with ``masks`` every image).
+    ``masks``: the user's own masks (:func:`load_mask_cases`): images at their own size, the
+    layout is checked before any model runs. ``cases``: outpainting cases (default
+    :data:`.masks.OUTPAINT_GOAL_CASES`). Returns {"results": [...], "rows": [...],
+    "markdown": str}.
     """
-    images = load_eval_images(data, n, size)
+    if masks is not None and outpaint:
+        raise ValueError("--masks gives inpainting cases; it cannot be combined with --outpaint")
+    if masks is not None:
+        images = load_eval_images(data, n, None)
+        mask_cases = load_mask_cases(masks, images[0], [im.shape for im in images[1]])
+    else:
+        images = load_eval_images(data, 20 if n is None else n, size)
+        mask_cases = None
     results = []
     for entry in models:
         e = _parse_model(entry)
         results.append(evaluate(e["model"], data, bins=bins, n=n, size=size, weights=e.get("weights"),
                                 outpaint=outpaint, strategy=strategy, device=device,
                                 model_options=e.get("model_options"), seed=seed, label=e.get("label"),
-                                images=images, log=log, keep=keep, cases=cases))
+                                images=images, log=log, keep=keep, masks=masks, mask_cases=mask_cases,
+                                cases=cases))
     return {"results": results, "images": images[1], "rows": table_rows(results), "markdown": markdown_tables(results)}
 
 
@@ -217,8 +340,12 @@ def markdown_tables(results: Sequence[dict]) -> str:
             if c not in cases:
                 cases.append(c)
     r0 = results[0]
-    head = (f"Evaluation: {r0['task']}, {r0['n_images']} images at {r0['size']} px from `{r0['data']}`, "
-            f"seed {r0['seed']} (identical masks for every model).")
+    if r0.get("masks"):
+        head = (f"Evaluation: {r0['task']}, {r0['n_images']} images at their own size from "
+                f"`{r0['data']}`, the masks of `{r0['masks']}` (identical masks for every model).")
+    else:
+        head = (f"Evaluation: {r0['task']}, {r0['n_images']} images at {r0['size']} px from `{r0['data']}`, "
+                f"seed {r0['seed']} (identical masks for every model).")
     parts = [head, ""]
     spec = [("PSNR (dB, higher is better)", "psnr", "{:.2f}"), ("SSIM (higher is better)", "ssim", "{:.4f}"),
             ("Hole texture (gradient energy in the hole eroded by 5 px, fill / photo; 1 = as detailed)",

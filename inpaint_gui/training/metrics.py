@@ -124,22 +124,14 @@ def ssim(a, b, data_range: float = 1.0) -> float:
 
 
 TEXTURE_ERODE_PX = 5  # keep the fill's seam (and the Sobel window's reach into known pixels) out
-TEXTURE_SOBEL_KSIZE = 5
 
 
 def gradient_energy(img, region) -> float:
     """Mean Sobel gradient magnitude (5x5 kernels, grey image in [0, 1]) over ``region``
-    (bool HxW); nan when the region is empty."""
-    import cv2
-    a = to_float01(img)
-    grey = a if a.ndim == 2 else a[..., :3] @ np.array([0.299, 0.587, 0.114])
-    grey = grey.astype(np.float32)
-    gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=TEXTURE_SOBEL_KSIZE)
-    gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=TEXTURE_SOBEL_KSIZE)
-    r = np.asarray(region, bool)
-    if not r.any():
-        return float("nan")
-    return float(np.sqrt(gx * gx + gy * gy)[r].mean())
+    (bool HxW); nan when the region is empty. (:func:`inpaint_gui.engine.texture.gradient_energy`,
+    which Auto's context texture uses too.)"""
+    from inpaint_gui.engine.texture import gradient_energy as _energy
+    return _energy(img, region)
 
 
 def eroded_hole(hole, px: int = TEXTURE_ERODE_PX) -> np.ndarray:

@@ -191,6 +191,7 @@ class FillController(QObject):
         r.failed.connect(self._on_failed)
         r.cancelled.connect(self._on_cancelled)
         r.notice.connect(self._on_notice)
+        r.cancelling.connect(lambda text: self.window.status_message(text, 0))
         r.running_changed.connect(self._on_running_changed)
         self.restore_state()
         self._on_running_changed(False)
@@ -320,7 +321,7 @@ class FillController(QObject):
         from inpaint_gui.engine.auto import choose_model
         try:
             choice = choose_model(d.image.shape, d.mask, tuple(d.margins),
-                                  available=self.available_models())
+                                  available=self.available_models(), image=d.image)
         except Exception as exc:  # noqa: BLE001 - the label must never break editing
             log.warning("auto choice failed: %s", exc)
             choice = None
@@ -452,8 +453,7 @@ class FillController(QObject):
 
     def cancel(self) -> None:
         if self.runner.is_running():
-            self.runner.cancel()
-            self.window.status_message("Cancelling\u2026", 0)
+            self.runner.cancel()  # ``cancelling`` puts what happens meanwhile in the status bar
 
     def is_running(self) -> bool:
         return self.runner.is_running()

@@ -24,10 +24,13 @@ from inpaint_gui.engine.settings import AUTO_MODEL, BLEND_MODES, PRECISIONS, Run
 MODEL_COL, WEIGHTS_COL, COMPARE_COL = 0, 1, 2
 ROLE_NAME = Qt.ItemDataRole.UserRole
 STATUS_TEXT = {"none needed": "built-in", "starter": "starter", "official": "official",
-               "imported": "imported", "missing": "missing", "broken": "broken"}
+               "imported": "imported", "missing": "missing", "broken": "broken",
+               "unavailable": "unavailable"}
 STATUS_COLOUR = {"missing": QColor(200, 60, 60), "broken": QColor(200, 60, 60),
                  "starter": QColor(200, 140, 0),
-                 "official": QColor(40, 150, 60), "imported": QColor(40, 110, 190)}
+                 "official": QColor(40, 150, 60), "imported": QColor(40, 110, 190),
+                 "unavailable": QColor(200, 60, 60)}
+UNAVAILABLE_TITLE_COLOUR = QColor(130, 130, 130)
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 BLEND_TITLES = {"none": "None", "feather": "Feather", "poisson": "Poisson", "color": "Colour match"}
 
@@ -47,6 +50,8 @@ def model_status(spec) -> "tuple[str, str]":
         status, ws, path = weights.weight_status(spec)
     except Exception as exc:  # noqa: BLE001 - a broken file must not break the list
         return "missing", str(exc)
+    if status == "unavailable":
+        return status, f"unavailable: {registry.unavailable_reason(spec)}"
     if status == "none needed":
         return status, "no weights needed"
     if path is None:
@@ -86,6 +91,7 @@ class ModelsDock(QDockWidget):
         self._t0 = 0.0
         self._auto_reason = ""
         self._stage = ""
+        self._cancel_note = ""
         self._built = False
         self._build()
         self.refresh_models()
@@ -119,6 +125,14 @@ class ModelsDock(QDockWidget):
         self.auto_label.setObjectName("autoReason")
         lay.addWidget(self.auto_label)
 
+        # why the selected model cannot run here (e.g. a native library that did not load)
+        self.unavailable_label = QLabel(body)
+        self.unavailable_label.setWordWrap(True)
+        self.unavailable_label.setObjectName("modelUnavailable")
+        self.unavailable_label.setStyleSheet("color: #c33;")
+        self.unavailable_label.setVisible(False)
+        lay.addWidget(self.unavailable_label)
+
         # settings in tabs so the model list and Run/progress stay visible in a short dock
         self.settings_tabs = QTabWidget(body)
         page = QWidget(self.settings_tabs)
@@ -145,6 +159,13 @@ class ModelsDock(QDockWidget):
             + (" (this one has it)" if devices.cpu_has_native_bf16() else " (this one does not: fp32 is used)"))
         self.precision_combo.currentIndexChanged.connect(self._emit_settings)
         form.addRow("Precision", self.precision_combo)
+        # the selected model's own options (ModelSpec.user_options), e.g. PatchMatch's
+        self.options_box = QWidget(page)
+        self.options_form = QFormLayout(self.options_box)
+        self.options_form.setContentsMargins(0, 0, 0, 0)
+        self.option_spins: "dict[str, QSpinBox]" = {}
+        self._option_values: "dict[str, dict]" = {}
+        form.addRow(self.options_box)
         self.manage_button = QPushButton("Manage models…", body)
         self.manage_button.clicked.connect(self.manage_models_requested)
         form.addRow("", self.manage_button)
@@ -265,9 +286,15 @@ class ModelsDock(QDockWidget):
             colour = STATUS_COLOUR["broken"] if "broken: " in tip else STATUS_COLOUR.get(status)
             if colour is not None:
                 item.setForeground(WEIGHTS_COL, colour)
-            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(COMPARE_COL, Qt.CheckState.Checked if spec.name in checked
-                               else Qt.CheckState.Unchecked)
+            if status == "unavailable":  # listed with its reason; it cannot run or be compared
+                item.setForeground(MODEL_COL, UNAVAILABLE_TITLE_COLOUR)
+                item.setToolTip(MODEL_COL, f"{spec.title}: {tip}")
+                item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsUserCheckable)
+                item.setData(COMPARE_COL, Qt.ItemDataRole.CheckStateRole, None)
+            else:
+                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+                item.setCheckState(COMPARE_COL, Qt.CheckState.Checked if spec.name in checked
+                                   else Qt.CheckState.Unchecked)
             self.tree.addTopLevelItem(item)
         del blocker
         self._fit_tree_height()
@@ -317,7 +344,8 @@ class ModelsDock(QDockWidget):
         for i in range(self.tree.topLevelItemCount()):
             it = self.tree.topLevelItem(i)
             name = it.data(MODEL_COL, ROLE_NAME)
-            if name != AUTO_MODEL and it.checkState(COMPARE_COL) == Qt.CheckState.Checked:
+            if name != AUTO_MODEL and self.is_available(name) \
+                    and it.checkState(COMPARE_COL) == Qt.CheckState.Checked:
                 out.append(name)
         return out
 
@@ -326,15 +354,87 @@ class ModelsDock(QDockWidget):
         for i in range(self.tree.topLevelItemCount()):
             it = self.tree.topLevelItem(i)
             name = it.data(MODEL_COL, ROLE_NAME)
-            if name != AUTO_MODEL:
+            if name != AUTO_MODEL and self.is_available(name):
                 it.setCheckState(COMPARE_COL, Qt.CheckState.Checked if name in names
                                  else Qt.CheckState.Unchecked)
         self._update_compare_button()
 
+    def is_available(self, name: str) -> bool:
+        """False for a listed model that cannot run on this installation."""
+        it = self.item_for(name)
+        return it is None or it.data(WEIGHTS_COL, ROLE_NAME) != "unavailable"
+
     @Slot()
     def _on_current_changed(self, *_a) -> None:
         self._fill_weights_combo()
+        self._build_option_widgets()
+        self._update_unavailable()
         self.model_changed.emit(self.selected_model())
+        self._emit_settings()
+
+    def _update_unavailable(self) -> None:
+        """Show why the selected model cannot run, and keep Run from starting it."""
+        name = self.selected_model()
+        it = self.item_for(name) if name else None
+        text = ""
+        if it is not None and not self.is_available(name):
+            text = f"{it.text(MODEL_COL)} cannot run here: " + \
+                it.toolTip(WEIGHTS_COL).removeprefix("unavailable: ")
+        self.unavailable_label.setText(text)
+        self.unavailable_label.setVisible(bool(text))
+        self.run_button.setEnabled(not text)
+        self.options_box.setVisible(bool(self.option_spins) and not text)
+
+    # ------------------------------------------------------------------ model options
+    def _spec_of(self, name: str):
+        if not name or name == AUTO_MODEL:
+            return None
+        try:
+            return registry.get_spec(name)
+        except registry.UnknownModelError:
+            return None
+
+    def _build_option_widgets(self) -> None:
+        """Spin boxes for the selected model's ``user_options`` (none for most models)."""
+        while self.options_form.rowCount():
+            self.options_form.removeRow(0)
+        self.option_spins = {}
+        name = self.selected_model()
+        spec = self._spec_of(name)
+        for opt in (spec.user_options if spec is not None else ()):
+            spin = QSpinBox(self.options_box)
+            spin.setRange(opt.minimum, opt.maximum)
+            spin.setValue(int(self.model_option_values(name).get(opt.key, opt.default)))
+            spin.setToolTip(opt.tooltip)
+            spin.setObjectName(f"option_{opt.key}")
+            spin.valueChanged.connect(lambda v, n=name, k=opt.key: self._on_option_changed(n, k, v))
+            self.options_form.addRow(opt.label, spin)
+            self.option_spins[opt.key] = spin
+        self.options_box.setVisible(bool(self.option_spins))
+
+    def _on_option_changed(self, name: str, key: str, value: int) -> None:
+        self._option_values.setdefault(name, {})[key] = int(value)
+        self._emit_settings()
+
+    def model_option_values(self, name: str) -> dict:
+        """The options ``name`` runs with: its declared defaults, overridden by the user's."""
+        spec = self._spec_of(name)
+        if spec is None or not spec.user_options:
+            return {}
+        vals = {o.key: o.default for o in spec.user_options}
+        for k, v in self._option_values.get(name, {}).items():
+            o = next((o for o in spec.user_options if o.key == k), None)
+            if o is not None and isinstance(v, int) and not isinstance(v, bool) \
+                    and o.minimum <= v <= o.maximum:
+                vals[k] = v
+        return vals
+
+    def set_model_option(self, name: str, key: str, value: int) -> None:
+        """Set one option of ``name`` (updates the spin box when that model is selected)."""
+        self._option_values.setdefault(name, {})[key] = int(value)
+        spin = self.option_spins.get(key) if name == self.selected_model() else None
+        if spin is not None:
+            spin.setValue(int(value))
         self._emit_settings()
 
     @Slot()
@@ -420,14 +520,18 @@ class ModelsDock(QDockWidget):
                            model_strategy=not self.strategy_combo.currentData(),
                            blend=self.blend_combo.currentData(), blend_radius=self.blend_radius.value(),
                            device=self.device_combo.currentData(),
-                           precision=self.precision_combo.currentData())
+                           precision=self.precision_combo.currentData(),
+                           model_options=self.model_option_values(name))
 
     def compare_settings(self) -> "list[RunSettings]":
         return [self.settings(name) for name in self.compare_models()]
 
     def set_settings(self, s: RunSettings) -> None:
         """Show ``s`` in the widgets (e.g. restored from QSettings)."""
+        if s.model_options and self._spec_of(s.model) is not None:
+            self._option_values.setdefault(s.model, {}).update(dict(s.model_options))
         self.select_model(s.model)
+        self._build_option_widgets()
         if s.weights:
             i = self.weights_combo.findData(s.weights)
             if i >= 0:
@@ -467,9 +571,16 @@ class ModelsDock(QDockWidget):
         qsettings.setValue(f"{prefix}/run_settings", json.dumps(d))
         qsettings.setValue(f"{prefix}/auto_run", bool(self.auto_run()))
         qsettings.setValue(f"{prefix}/compare", json.dumps(self.compare_models()))
+        qsettings.setValue(f"{prefix}/model_options", json.dumps(self._option_values))
 
     def restore_state(self, qsettings, prefix: str = "models_dock") -> None:
         raw = qsettings.value(f"{prefix}/run_settings", "")
+        try:
+            opts = json.loads(qsettings.value(f"{prefix}/model_options", "") or "{}")
+            if isinstance(opts, dict):
+                self._option_values = {str(k): dict(v) for k, v in opts.items() if isinstance(v, dict)}
+        except (ValueError, TypeError):
+            pass
         try:
             if raw:
                 self.set_settings(RunSettings.from_dict(json.loads(raw), strict=False))
@@ -485,6 +596,9 @@ class ModelsDock(QDockWidget):
     @Slot()
     def request_run(self) -> None:
         """Emit ``run_requested`` with the current settings (connect Ctrl+Enter here)."""
+        if not self.is_available(self.selected_model()):  # Ctrl+Enter while one is selected
+            self.show_message(self.unavailable_label.text(), error=True)
+            return
         try:
             s = self.settings()
         except ValueError as exc:
@@ -505,9 +619,19 @@ class ModelsDock(QDockWidget):
         self.compare_requested.emit(runs)
 
     # ------------------------------------------------------------------ progress
+    def set_cancelling(self, note: str) -> None:
+        """A cancel was asked: show ``note`` until the run ends (it replaces the stage line;
+        a model that cannot stop mid-call keeps running meanwhile)."""
+        if not self._running:
+            return
+        self._cancel_note = note
+        self.cancel_button.setEnabled(False)
+        self._update_elapsed()
+
     def set_running(self, running: bool) -> None:
         """Switch between idle and running (Cancel enabled, elapsed time ticking)."""
         self._running = bool(running)
+        self._cancel_note = ""
         self.cancel_button.setEnabled(self._running)
         if self._running:
             self._t0 = time.perf_counter()
@@ -529,7 +653,7 @@ class ModelsDock(QDockWidget):
         self._update_elapsed()
 
     def _update_elapsed(self) -> None:
-        stage = self._stage or "running"
+        stage = self._cancel_note or self._stage or "running"
         self.status_label.setText(f"{stage} · {time.perf_counter() - self._t0:.1f} s")
 
     def show_message(self, text: str, error: bool = False) -> None:
@@ -553,6 +677,8 @@ def bind_runner(dock: ModelsDock, runner) -> None:
     runner.progress.connect(dock.set_progress)
     runner.notice.connect(lambda text: dock.show_message(text))
     dock.cancel_requested.connect(runner.cancel)
+    if hasattr(runner, "cancelling"):
+        runner.cancelling.connect(dock.set_cancelling)
 
     def on_finished(res) -> None:
         extra = f" ({'; '.join(res.notes)})" if getattr(res, "notes", ()) else ""

@@ -37,7 +37,16 @@ BAD_WEIGHTS = "bad_weights"
 UNKNOWN_MODEL = "unknown_model"
 INVALID_INPUT = "invalid_input"
 OUT_OF_MEMORY = "out_of_memory"
+UNAVAILABLE = "unavailable"
 ERROR = "error"
+
+
+def cancel_note(spec) -> str:
+    """What the UI says when a run of ``spec`` (a ModelSpec or None) is cancelled."""
+    if spec is not None and not getattr(spec, "interruptible", True):
+        return (f"stopping: {spec.title} works in one native call that cannot be interrupted; "
+                "the app stays usable and the result is discarded when the call ends")
+    return "stopping\u2026"
 
 
 @dataclass
@@ -83,9 +92,11 @@ class _RunFailed(Exception):
 def classify_error(exc: BaseException) -> "tuple[str, str]":
     """(user message, kind) for an exception raised by the engine."""
     from inpaint_gui.engine import weights as W
-    from inpaint_gui.engine.registry import UnknownModelError
+    from inpaint_gui.engine.registry import ModelUnavailableError, UnknownModelError
     if isinstance(exc, _RunFailed):
         return str(exc), exc.kind
+    if isinstance(exc, ModelUnavailableError):
+        return str(exc), UNAVAILABLE
     if isinstance(exc, W.MissingWeightsError):
         return str(exc), MISSING_WEIGHTS
     if isinstance(exc, W.WeightsError):
@@ -149,7 +160,7 @@ class FillWorker(QObject):
                                      ``array`` None and ``error``/``error_kind`` set).
       failed(message: str, kind: str) - single run failed (or every model of a comparison);
                                      kinds: missing_weights, bad_weights, unknown_model,
-                                     invalid_input, out_of_memory, error.
+                                     unavailable, invalid_input, out_of_memory, error.
       cancelled()                  - cancelled; nothing else is emitted for the job.
       done()                       - always last (for thread clean-up).
     """
@@ -177,6 +188,8 @@ class FillWorker(QObject):
         if engine is None:  # the real pipeline: share the memory-bounded model cache
             self._cache = model_cache.install(cache)
         self._t0 = 0.0
+        # the ModelSpec being run (read by the GUI thread for the cancel note)
+        self.active_spec = None
         self._notes: list = []
 
     def _note(self, text: str) -> None:
@@ -267,13 +280,15 @@ class FillWorker(QObject):
             return settings, ""
         from inpaint_gui.engine.auto import choose_model
         job = self.job
-        choice = choose_model(job.image.shape, job.mask, job.margins, available=self._auto_available)
+        choice = choose_model(job.image.shape, job.mask, job.margins, available=self._auto_available,
+                              image=job.image)
         self.notice.emit(f"Auto: {choice.model} ({choice.reason})")
         return settings.with_model(choice.model, None), choice.reason
 
     def _run_one(self, settings: RunSettings, index: int, count: int) -> FillResult:
         from inpaint_gui.engine import weights as W
-        from inpaint_gui.engine.registry import UnknownModelError, get_spec
+        from inpaint_gui.engine.registry import (ModelUnavailableError, UnknownModelError, get_spec,
+                                                 unavailable_reason)
         job = self.job
         settings, reason = self._resolve_model(settings)
         try:
@@ -282,6 +297,10 @@ class FillWorker(QObject):
             if self._engine is _default_inpaint:
                 raise
             spec = None  # an injected engine may know models the registry does not
+        self.active_spec = spec
+        why = unavailable_reason(spec) if spec is not None else None
+        if why:
+            raise ModelUnavailableError(f"{spec.title} is unavailable on this installation: {why}")
         if spec is not None and spec.needs_weights and settings.weights is None:
             status, _ws, _p = W.weight_status(spec)
             if status == "missing":
@@ -354,7 +373,8 @@ class FillRunner(QObject):
     ``run(image, mask, settings)`` / ``compare(image, mask, [settings, ...])`` start a job
     (copies of the arrays are taken) and return its id; a job started while another runs
     cancels the older one, whose signals are then ignored. Signals are those of
-    :class:`FillWorker` for the current job, plus ``running_changed(bool)``.
+    :class:`FillWorker` for the current job, plus ``running_changed(bool)`` and
+    ``cancelling(str)``.
     Call :meth:`shutdown` from the window's ``closeEvent``.
     """
 
@@ -366,6 +386,7 @@ class FillRunner(QObject):
     failed = Signal(str, str)
     cancelled = Signal()
     running_changed = Signal(bool)
+    cancelling = Signal(str)  # a cancel was asked: what the UI should say until ``cancelled``
 
     def __init__(self, parent=None, engine: Optional[Callable] = None,
                  outpaint_engine: Optional[Callable] = None,
@@ -400,9 +421,13 @@ class FillRunner(QObject):
         return self._start(FillJob(image, mask, list(settings), tuple(margins), compare=True))
 
     def cancel(self) -> None:
-        """Ask the current job to stop (it emits ``cancelled`` when it has)."""
+        """Ask the current job to stop (it emits ``cancelled`` when it has). ``cancelling``
+        says what happens meanwhile: a model that runs as one native call (PatchMatch) only
+        stops when that call returns, and its result is then dropped."""
         if self._current is not None:
-            self._current.cancel()
+            worker = self._current
+            worker.cancel()
+            self.cancelling.emit(cancel_note(worker.active_spec))
 
     def is_running(self) -> bool:
         return self._current is not None
