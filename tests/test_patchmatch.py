@@ -213,9 +213,9 @@ def test_outpaint_with_patchmatch_and_as_the_auto_fallback(monkeypatch):
     monkeypatch.setattr(O, "_srn_available", lambda weights: False)
     auto_fb = outpaint(img, (0, 0, 0, 32), model="auto", fallback="patchmatch", model_options={"seed": 5})
     assert np.array_equal(auto_fb, a)
-    assert O.AUTO_FALLBACK == "classical"  # the default fallback is unchanged
+    assert O.AUTO_FALLBACK == "telea"  # the default fallback: Telea on the margin
     assert np.array_equal(outpaint(img, (0, 0, 0, 32), model="auto"),
-                          outpaint(img, (0, 0, 0, 32), model="classical"))
+                          outpaint(img, (0, 0, 0, 32), model="telea"))
 
 
 # ------------------------------------------------------------------------------- CLI

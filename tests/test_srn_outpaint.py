@@ -392,13 +392,48 @@ def test_classical_fallback(method):
     assert out16.dtype == np.uint16 and np.array_equal(out16[:, 40:], img16)
 
 
-def test_auto_without_weights_uses_classical(monkeypatch, tmp_path):
+def test_auto_without_weights_uses_telea_on_the_margin(monkeypatch, tmp_path):
+    import cv2
     from inpaint_gui.engine import weights as W
     monkeypatch.setattr(W, "BUNDLED_DIR", tmp_path)  # no bundled starter either
+    monkeypatch.setenv("INPAINT_GUI_MODELS", str(tmp_path))
     img = _photo(24, 24)
     out = outpaint(img, (4, 4, 4, 4), model="auto")
-    ref = outpaint(img, (4, 4, 4, 4), model="classical")
-    assert np.array_equal(out, ref)
+    assert np.array_equal(out, outpaint(img, (4, 4, 4, 4), model="telea"))
+    assert np.array_equal(out[4:28, 4:28], img)
+    # the oracle: OpenCV's Telea (radius 5) on the new margin of the extended canvas, on 16-bit
+    # data as the engine runs it (8-bit Telea rounds along its march, up to 5 levels off)
+    canvas = np.zeros((32, 32, 3), np.uint16)
+    canvas[4:28, 4:28] = img.astype(np.uint16) * 257
+    mask = np.full((32, 32), 255, np.uint8)
+    mask[4:28, 4:28] = 0
+    ref = np.dstack([cv2.inpaint(np.ascontiguousarray(canvas[..., c]), mask, 5, cv2.INPAINT_TELEA)
+                     for c in range(3)])
+    ref8 = np.rint(ref / 257.0).astype(int)
+    assert np.abs(out.astype(int) - ref8).max() <= 1
+    # the edge extension stays available under its own name, and differs
+    assert not np.array_equal(out, outpaint(img, (4, 4, 4, 4), model="classical"))
+
+
+def test_auto_skips_srn_weights_not_measured_better(monkeypatch, tmp_path, small_model):
+    """Official SRN weights (faces, streets) are installed but unmeasured on general photos:
+    Auto extends with Telea on the margin and says why; SRN by name still runs them."""
+    from inpaint_gui.engine import auto, weights as W
+    from inpaint_gui.engine.registry import get_spec
+    monkeypatch.setattr(W, "BUNDLED_DIR", tmp_path / "none")
+    monkeypatch.setenv("INPAINT_GUI_MODELS", str(tmp_path))
+    import torch
+    torch.save(small_model.net.state_dict(), tmp_path / "srn_celebahq256.pt")
+    W.forget_checks()
+    status, ws, _ = W.weight_status(get_spec("srn"))
+    assert status == "official" and ws.name == "celebahq-256" and not ws.auto_ok
+    choice = auto.choose_model((64, 64, 3), None, margins=(0, 0, 0, 32))
+    assert choice.model == "telea" and "not measured on general photos" in choice.reason
+    img = _photo(32, 32)
+    assert np.array_equal(outpaint(img, (0, 0, 0, 16), model="auto"),
+                          outpaint(img, (0, 0, 0, 16), model="telea"))
+    by_name = outpaint(img, (0, 0, 0, 16), model="srn")
+    assert by_name.shape == (32, 48, 3) and not np.array_equal(by_name, outpaint(img, (0, 0, 0, 16), model="telea"))
 
 
 def test_cancel(small_model):

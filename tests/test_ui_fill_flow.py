@@ -280,6 +280,46 @@ def test_outpaint_accept_changes_canvas_and_undo_restores(qtbot, app_win):
     assert d.image.shape == (H + 4, W + 8, 3)
 
 
+def test_dragged_border_offers_only_models_that_extend_and_runs_auto(qtbot, app_win):
+    """A model trained on holes inside a photo (RFR left a dark fill in a margin) is not
+    offered while the canvas is extended; Auto extends with Telea on the new margin, as a
+    layered, undoable result, and the inpainting models come back when the margins go."""
+    import cv2
+    win, ctl = app_win
+    d, dock = win.document, ctl.dock
+    before = d.image.copy()
+    assert dock.select_model("rfr") and dock.is_available("rfr")
+    d.set_margins(Margins(0, 0, 0, 16))
+    assert dock.selected_model() == "auto"  # moved off RFR
+    for name in ("rfr", "aot", "lama", "pennet"):
+        assert not dock.is_available(name) and "cannot extend a canvas" in dock.blocked_reason(name)
+    for name in ("telea", "ns", "srn"):
+        assert dock.is_available(name)
+    dock.select_model("rfr")  # picked by hand anyway: Run is refused with the reason
+    assert not dock.run_button.isEnabled() and "cannot extend" in dock.unavailable_label.text()
+    with qtbot.assertNotEmitted(dock.run_requested):
+        dock.request_run()
+    dock.select_model("auto")
+    qtbot.waitUntil(lambda: "Telea on the new margin" in dock.auto_label.text(), timeout=5000)
+    res = _wait_finished(qtbot, ctl, dock.request_run)
+    assert res.array.shape == (H, W + 16, 3) and res.model == "telea"
+    assert np.array_equal(res.array[:, :W], before)
+    canvas = np.zeros((H, W + 16, 3), np.uint16)
+    canvas[:, :W] = before.astype(np.uint16) * 257
+    margin = np.zeros((H, W + 16), np.uint8)
+    margin[:, W:] = 255
+    ref = np.dstack([cv2.inpaint(np.ascontiguousarray(canvas[..., c]), margin, 5, cv2.INPAINT_TELEA)
+                     for c in range(3)])
+    assert np.abs(res.array.astype(int) - np.rint(ref / 257.0).astype(int)).max() <= 1
+    assert ctl.pending is not None and ctl.pending.outpaint  # layered over the original
+    ctl.accept()
+    assert d.image.shape == (H, W + 16, 3)
+    win.undo()
+    assert d.image.tobytes() == before.tobytes() and d.margins == Margins(0, 0, 0, 16)
+    d.undo_stack.undo()  # the margins go: every model is offered again
+    assert d.margins.is_zero() and dock.is_available("rfr") and dock.select_model("rfr")
+
+
 def test_auto_label_follows_mask_and_margins(qtbot, app_win):
     win, ctl = app_win
     d = win.document

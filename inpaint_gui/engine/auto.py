@@ -3,8 +3,10 @@
 Rules, first match wins (all thresholds are module constants so the GUI, the CLI and the tests
 agree on them):
 
-* any outpaint margin > 0 → ``"srn"`` (the only model trained for image extension); without
-  SRN weights → ``"telea"``, which the outpaint pipeline runs as its classical edge extension.
+* any outpaint margin > 0 → ``"srn"`` (the only model trained for image extension) when weights
+  Auto may use are installed (``auto_ok``: measured better than Telea on the new margin); else
+  ``"telea"``, which the outpaint pipeline runs on the new margin (the best weight-free
+  extension measured, README "Outpainting without SRN weights").
 * empty mask → ``"telea"`` (nothing to fill; the run is a no-op).
 * **large holes** → ``"rfr"`` (recurrent feature reasoning fills big continuous holes from the
   outside in): the hole covers at least :data:`LARGE_HOLE_RATIO` (20 %) of the image, *or* the
@@ -231,8 +233,8 @@ def available_models() -> Availability:
         elif status == "broken":
             out.reasons[spec.name] = f"{title} weights broken ({path.name if path else '?'})"
         elif ws is not None and not ws.auto_ok:
-            out.reasons[spec.name] = (f"{title}'s {ws.kind} weights measure below Telea, so Auto "
-                                      "does not use them")
+            out.reasons[spec.name] = ws.auto_reason or (f"{title}'s {ws.kind} weights measure below "
+                                                        "Telea, so Auto does not use them")
         else:
             out.add(spec.name)
     return out
@@ -321,8 +323,9 @@ def _choose(image_shape: Sequence[int], mask: Optional[np.ndarray],
         if model == "srn":
             return AutoChoice("srn", f"outpaint by {t}/{l}/{b}/{r} px (top/left/bottom/right): "
                                      "SRN is trained to extend images", "srn")
-        return AutoChoice(model, f"outpaint by {t}/{l}/{b}/{r} px: {_why_not('srn', reasons)}; "
-                                 "using the classical edge extension", "srn")
+        return AutoChoice("telea", f"outpaint by {t}/{l}/{b}/{r} px: {_why_not('srn', reasons)}; "
+                                   "Telea on the new margin (the best weight-free extension "
+                                   "measured)", "srn")
 
     if mask is None:
         return AutoChoice("telea", "no mask: nothing to fill", "telea")

@@ -36,6 +36,8 @@ class WeightSet:
     # False: our own measurements (see the card) show this set loses to the classical fill, so
     # the Auto choice does not pick it (the user can still select it by hand).
     auto_ok: bool = True
+    # with auto_ok=False: why, in the words of Auto's reason line (default: measured below Telea)
+    auto_reason: str = ""
     # the download's size in words ("about 410 MB"), "" when unknown (shown to the user)
     size: str = ""
 
@@ -71,6 +73,9 @@ class ModelSpec:
     a cancel then takes effect when that call returns, and the UI says so.
     availability: "module:function" returning None when the model can run here, else a
     one-line reason (e.g. a native library that failed to load); "" = always available.
+    can_outpaint: the model extends a canvas well (SRN by design; Telea, Navier-Stokes and
+    PatchMatch fill the new margin); networks trained on holes inside a photo are not offered
+    for it (a margin is a hole with no far side: RFR left a dark fill there).
     user_options: :class:`ModelOption` entries the GUI shows for this model.
     """
 
@@ -89,6 +94,7 @@ class ModelSpec:
     loader: str = ""
     weight_sets: tuple = field(default_factory=tuple)
     checkpoint_reader: str = "plain"
+    can_outpaint: bool = False
     crop_limit: Optional[int] = None
     interruptible: bool = True
     availability: str = ""

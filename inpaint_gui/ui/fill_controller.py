@@ -330,6 +330,7 @@ class FillController(QObject):
     # ================================================================== document events
     def _on_reset(self) -> None:
         """Another document: stop the run, drop the layer (its entry went with the old doc)."""
+        self.dock.set_outpainting(not self.document.margins.is_zero())
         self._job = None
         if self.runner.is_running():
             self.runner.cancel()
@@ -361,6 +362,7 @@ class FillController(QObject):
             p.item.set_result(shown, original=d.image)
 
     def _on_margins_changed(self, _m=None) -> None:
+        self.dock.set_outpainting(not self.document.margins.is_zero())
         self.schedule_auto_update()
         p = self.pending
         if p is not None and p.outpaint and not self._busy_accepting \

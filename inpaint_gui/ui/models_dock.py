@@ -23,6 +23,8 @@ from inpaint_gui.engine.settings import AUTO_MODEL, BLEND_MODES, PRECISIONS, Run
 
 MODEL_COL, WEIGHTS_COL, COMPARE_COL = 0, 1, 2
 ROLE_NAME = Qt.ItemDataRole.UserRole
+ROLE_OUTPAINT = Qt.ItemDataRole.UserRole + 1  # the model can extend a canvas (spec.can_outpaint)
+ROLE_TIP = Qt.ItemDataRole.UserRole + 2       # the model row's own tooltip
 STATUS_TEXT = {"none needed": "built-in", "starter": "starter", "official": "official",
                "imported": "imported", "missing": "missing", "broken": "broken",
                "unavailable": "unavailable"}
@@ -88,6 +90,7 @@ class ModelsDock(QDockWidget):
         super().__init__(title, parent)
         self.setObjectName("ModelsDock")
         self._running = False
+        self._outpainting = False
         self._t0 = 0.0
         self._auto_reason = ""
         self._stage = ""
@@ -295,8 +298,11 @@ class ModelsDock(QDockWidget):
                 item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
                 item.setCheckState(COMPARE_COL, Qt.CheckState.Checked if spec.name in checked
                                    else Qt.CheckState.Unchecked)
+            item.setData(MODEL_COL, ROLE_OUTPAINT, bool(spec.can_outpaint))
+            item.setData(MODEL_COL, ROLE_TIP, item.toolTip(MODEL_COL))
             self.tree.addTopLevelItem(item)
         del blocker
+        self._apply_outpainting()
         self._fit_tree_height()
         self.select_model(current or AUTO_MODEL)
         self._update_auto_row()
@@ -360,9 +366,47 @@ class ModelsDock(QDockWidget):
         self._update_compare_button()
 
     def is_available(self, name: str) -> bool:
-        """False for a listed model that cannot run on this installation."""
+        """False for a listed model that cannot run on this installation, or cannot extend a
+        canvas while the canvas is extended."""
+        return not self.blocked_reason(name)
+
+    def blocked_reason(self, name: str) -> str:
+        """Why the listed model ``name`` cannot run now ("" when it can)."""
         it = self.item_for(name)
-        return it is None or it.data(WEIGHTS_COL, ROLE_NAME) != "unavailable"
+        if it is None or name == AUTO_MODEL:
+            return ""
+        if it.data(WEIGHTS_COL, ROLE_NAME) == "unavailable":
+            return f"{it.text(MODEL_COL)} cannot run here: " + \
+                it.toolTip(WEIGHTS_COL).removeprefix("unavailable: ")
+        if self._outpainting and not it.data(MODEL_COL, ROLE_OUTPAINT):
+            return (f"{it.text(MODEL_COL)} fills holes inside a photo and cannot extend a canvas; "
+                    "use Auto, SRN, Telea, Navier-Stokes or PatchMatch")
+        return ""
+
+    def set_outpainting(self, on: bool) -> None:
+        """The canvas is extended (``on``): offer only the models that can extend it. A
+        selected model that cannot moves to Auto; Compare skips those models meanwhile."""
+        on = bool(on)
+        if on == self._outpainting:
+            return
+        self._outpainting = on
+        self._apply_outpainting()
+        if not self.is_available(self.selected_model()):
+            self.select_model(AUTO_MODEL)
+        self._update_unavailable()
+        self._update_compare_button()
+
+    def _apply_outpainting(self) -> None:
+        """Grey the rows that cannot extend a canvas while outpainting (and restore them)."""
+        for i in range(self.tree.topLevelItemCount()):
+            it = self.tree.topLevelItem(i)
+            name = it.data(MODEL_COL, ROLE_NAME)
+            if name == AUTO_MODEL or it.data(WEIGHTS_COL, ROLE_NAME) == "unavailable":
+                continue
+            blocked = self._outpainting and not it.data(MODEL_COL, ROLE_OUTPAINT)
+            it.setForeground(MODEL_COL, UNAVAILABLE_TITLE_COLOUR if blocked
+                             else self.tree.palette().text().color())
+            it.setToolTip(MODEL_COL, self.blocked_reason(name) if blocked else it.data(MODEL_COL, ROLE_TIP))
 
     @Slot()
     def _on_current_changed(self, *_a) -> None:
@@ -375,11 +419,7 @@ class ModelsDock(QDockWidget):
     def _update_unavailable(self) -> None:
         """Show why the selected model cannot run, and keep Run from starting it."""
         name = self.selected_model()
-        it = self.item_for(name) if name else None
-        text = ""
-        if it is not None and not self.is_available(name):
-            text = f"{it.text(MODEL_COL)} cannot run here: " + \
-                it.toolTip(WEIGHTS_COL).removeprefix("unavailable: ")
+        text = self.blocked_reason(name) if name else ""
         self.unavailable_label.setText(text)
         self.unavailable_label.setVisible(bool(text))
         self.run_button.setEnabled(not text)

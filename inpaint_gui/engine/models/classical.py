@@ -14,10 +14,12 @@ from .base import InpaintModel
 SPECS = [
     ModelSpec(name="telea", title="OpenCV Telea", task="inpaint", native_size=512,
               needs_weights=False, value_range="float32 [0,1]", default_strategy="crop",
+              can_outpaint=True,
               description="Fast marching (Telea 2004): quick, good for thin scratches and small spots.",
               loader="inpaint_gui.engine.models.classical:load"),
     ModelSpec(name="ns", title="OpenCV Navier-Stokes", task="inpaint", native_size=512,
               needs_weights=False, value_range="float32 [0,1]", default_strategy="crop",
+              can_outpaint=True,
               description="Navier-Stokes fluid-dynamics fill (Bertalmio 2001): smooth, for small holes.",
               loader="inpaint_gui.engine.models.classical:load"),
 ]

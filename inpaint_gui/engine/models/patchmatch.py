@@ -36,6 +36,7 @@ SPEC = ModelSpec(
     # copying patches is the photo's own grain; see README "PatchMatch on large photos")
     crop_limit=4096,
     interruptible=False,
+    can_outpaint=True,
     availability="inpaint_gui.engine.models.patchmatch:unavailable_reason",
     description="Copies patches from the rest of the photo (PatchMatch, Barnes et al. 2009): "
                 "keeps the grain of grass, sky, walls and water; no weights.",

@@ -24,6 +24,12 @@ _SRC = "https://github.com/shepnerd/outpainting_srn (commit c0cc6fc), Google Dri
 # the converted file: 11.2 M float32 parameters (the TensorFlow download is larger)
 _SIZE = "converted: about 45 MB (estimated)"
 _LIC = "MIT (code); weights released with the code, no separate licence stated"
+# Auto extends a canvas with a learned model only where it measures better than Telea on the
+# new margin (README "Outpainting without SRN weights"); the official sets are trained on
+# faces or street scenes and unmeasured on general photos here
+_OFFICIAL_AUTO = dict(auto_ok=False, auto_reason=(
+    "SRN's official weights are trained on faces or street scenes and not measured on general "
+    "photos, so Auto does not use them (pick SRN to use them)"))
 
 # Small variant for CPU training (≈0.7 M parameters instead of 11.2 M); same geometry.
 STARTER_OPTIONS = (("cnum", 16), ("expand_ratio", 4))
@@ -32,6 +38,7 @@ SPEC = ModelSpec(
     name="srn",
     title="SRN (outpainting)",
     task="outpaint",
+    can_outpaint=True,
     native_size=256,
     pad_mod=4,
     min_size=8,
@@ -50,15 +57,16 @@ SPEC = ModelSpec(
                   "https://drive.google.com/drive/folders/1q8LhVV6oFaqhWABf10lHzkPONJVO7tWr , "
                   "folder checkpoints/celebahq-srn-subpixel)",
                   licence=_LIC, training_data="CelebA-HQ faces, 256x256, 128x128 known window",
-                  resolution=256, card="models/srn_official.md", variant="official", size=_SIZE),
+                  resolution=256, card="models/srn_official.md", variant="official", size=_SIZE,
+                  **_OFFICIAL_AUTO),
         WeightSet(name="paris-streetview", kind="official", filename="srn_paris_streetview.pt",
                   source=_SRC + " ('Paris streetview')", licence=_LIC,
                   training_data="Paris StreetView (Pathak et al.)", resolution=256,
-                  card="models/srn_official.md", variant="official", size=_SIZE),
+                  card="models/srn_official.md", variant="official", size=_SIZE, **_OFFICIAL_AUTO),
         WeightSet(name="cityscapes", kind="official", filename="srn_cityscapes.pt",
                   source=_SRC + " ('Cityscapes')", licence=_LIC,
                   training_data="Cityscapes street scenes", resolution=256,
-                  card="models/srn_official.md", variant="official", size=_SIZE),
+                  card="models/srn_official.md", variant="official", size=_SIZE, **_OFFICIAL_AUTO),
         # the user's own training of the starter variant (``inpaint train`` + model manager)
         WeightSet(name="mine", kind="imported", filename="srn_mine.pt",
                   source="your own file, installed with the model manager",
@@ -67,7 +75,9 @@ SPEC = ModelSpec(
         WeightSet(name="starter", kind="starter", filename="srn_starter.pt",
                   source="trained by this project (inpaint_gui.training)", licence="MIT",
                   training_data="project training pool (see models card)", resolution=256,
-                  card=None, variant="small", options=STARTER_OPTIONS),
+                  card=None, variant="small", options=STARTER_OPTIONS, auto_ok=False,
+                  auto_reason="the SRN starter measures below Telea on the margin, so Auto does "
+                              "not use it"),
     ),
 )
 
