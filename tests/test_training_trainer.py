@@ -228,3 +228,28 @@ def test_vgg_terms_active_with_vgg_file(photos, tmp_path):
     assert "style_vgg16_pool1+pool2+pool3" in keys and "perceptual_vgg16" in keys and "substitute" not in keys
     log = [json.loads(s) for s in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert any("style" in rec for rec in log if rec["type"] == "train")
+
+
+def test_srn_random_canvas_geometry_and_step(photos, tmp_path):
+    """SRN's reconstruction stage on random sub-canvases: always the 2x-per-axis geometry its
+    feature expansion needs, of varied aspect, scale and window placement, the same for a step
+    on every run; a training step on them lowers nothing it should not (finite loss)."""
+    tr = T.Trainer(_cfg(photos, tmp_path / "srn", arch="srn", variant="tiny", size=64,
+                        srn_canvas="random", pretrain_steps=100), log=None)
+    try:
+        a = tr.arch
+        seen = set()
+        for k in range(40):
+            y0, x0, H, W, (t, l, b, r) = a.random_canvas(k, 64)
+            assert a.random_canvas(k, 64) == (y0, x0, H, W, (t, l, b, r))
+            assert 32 <= H <= 64 and 32 <= W <= 64 and H % 8 == 0 and W % 8 == 0
+            assert 0 <= y0 <= 64 - H and 0 <= x0 <= 64 - W
+            h, w = H - t - b, W - l - r
+            assert (H, W) == (2 * h, 2 * w) and min(t, l, b, r) >= 0 and t % 4 == 0 and l % 4 == 0
+            seen.add((H > W, H < W, t == 0 or b == 0, l == 0 or r == 0))
+        assert len(seen) >= 4  # tall and wide canvases, windows at edges and inside
+        imgs, holes = tr.batches.batch(0)
+        out = a.train_step(T._to_tensor01(imgs, "cpu"), T._holes_tensor(holes, "cpu"), 0, tr._autocast)
+        assert np.isfinite(float(out["loss"]))
+    finally:
+        tr.close()

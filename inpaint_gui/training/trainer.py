@@ -140,6 +140,8 @@ class TrainConfig:
     adv_convention: str = "paper"        # AOT SM-PatchGAN labels: paper | official
     jitter: Optional[float] = None       # colour jitter (AOT official 0.05)
     adv_weight: Optional[float] = None   # AOT: weight of the SM-PatchGAN term (official 0.01)
+    srn_canvas: str = "fixed"            # SRN reconstruction stage: "fixed" (the official square
+    #                                      canvas, half-size window) | "random" (see SRNTrainer)
     rewarm: int = 200                    # steps of linear lr re-warm after a snapshot resume
 
     def to_dict(self) -> dict:
@@ -528,10 +530,32 @@ class SRNTrainer(ArchTrainer):
         known = x[:, :, t:H - b, l:W - r]
         return G(known, (t, l, b, r)), x
 
+    def random_canvas(self, step: int, size: int):
+        """(y0, x0, H, W, margins) of a sub-canvas of the size x size crop for ``step`` when
+        ``cfg.srn_canvas == "random"``: sides from size/2 to size in steps of 8 (aspect 1:2 to
+        2:1), a half-size window (2x canvas per axis: the geometry SRN's feature expansion
+        needs) at a random place. The app runs SRN on context windows of any aspect and scale
+        within 2x of its native window; the official square-only geometry leaves those unseen.
+        Deterministic in (seed, step)."""
+        rng = np.random.default_rng([int(self.cfg.seed), int(step), 3])
+        H = int(rng.integers(size // 16, size // 8 + 1)) * 8
+        W = int(rng.integers(size // 16, size // 8 + 1)) * 8
+        y0 = int(rng.integers(0, size - H + 1))
+        x0 = int(rng.integers(0, size - W + 1))
+        h, w = H // 2, W // 2
+        t = int(rng.integers(0, (H - h) // 4 + 1)) * 4
+        l = int(rng.integers(0, (W - w) // 4 + 1)) * 4
+        return y0, x0, H, W, (t, l, H - h - t, W - w - l)
+
     def _critic_mask_small(self, hole):
         return L.max_pool_same(hole, 3)
 
     def train_step(self, img01, hole, step, amp):
+        if self.cfg.srn_canvas == "random" and self.stage(step) == "pretrain":
+            y0, x0, H, W, margins = self.random_canvas(step, img01.shape[-1])
+            img01 = img01[:, :, y0:y0 + H, x0:x0 + W]
+            m = torch.from_numpy(M.outpaint_mask(H, W, margins).astype(np.float32))
+            hole = m.to(img01.device)[None, None].expand(img01.shape[0], 1, H, W)
         margins = self._margins(hole)
         with amp():
             pred, x = self._forward(self.G, img01, hole, margins)
