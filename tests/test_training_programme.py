@@ -169,7 +169,7 @@ def test_snapshot_checksums_and_plan_errors(photos, tmp_path):
 def test_run_programme_walks_the_plan_and_records_sessions(photos, tmp_path, monkeypatch):
     state = _start(photos, tmp_path)
     evals = []
-    monkeypatch.setattr(P, "evaluate_snapshot", lambda *a, **k: evals.append(a))
+    monkeypatch.setattr(P, "evaluate_in_subprocess", lambda *a, **k: evals.append(a))
     res = P.run_programme("aot", str(photos), state_dir=state, minutes=5, run_root=tmp_path / "runs",
                           log=None, threads=1, workers=0, val_every=0, val_count=2, cache_mb=64)
     assert res["status"] == "plan complete"
@@ -178,3 +178,10 @@ def test_run_programme_walks_the_plan_and_records_sessions(photos, tmp_path, mon
     assert [(s["phase"], s["step_from"], s["step_to"]) for s in st["sessions"]] == [("small", 0, 4), ("large", 4, 7)]
     assert st["cpu_hours"] > 0 and all(s["threads"] == 1 for s in st["sessions"])
     assert len(evals) == 2  # one per finished phase
+
+
+def test_evaluation_failure_does_not_stop_training(tmp_path):
+    """The programme's evaluation runs in a fresh interpreter; a failure is logged, not raised."""
+    lines = []
+    assert P.evaluate_in_subprocess(tmp_path / "nowhere", "aot", str(tmp_path), log=lines.append) is False
+    assert lines and lines[-1].startswith("[eval] failed:") and "no programme state" in lines[-1]

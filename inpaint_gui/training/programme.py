@@ -206,6 +206,31 @@ def evaluate_snapshot(state_dir: "str | Path", arch: str, data: str, n: int = EV
     return rec
 
 
+def evaluate_in_subprocess(state_dir: "str | Path", arch: str, data: str,
+                           log: Optional[Callable[[str], None]] = None) -> bool:
+    """:func:`evaluate_snapshot` in a fresh interpreter: a programme trains for hours while
+    the code around it may change, and an evaluation must neither run stale code nor stop the
+    training when it fails (the failure is logged). Returns whether it succeeded."""
+    import subprocess
+    import sys
+    code = ("import sys; from inpaint_gui.training.programme import evaluate_snapshot; "
+            "evaluate_snapshot(sys.argv[1], sys.argv[2], sys.argv[3], log=print)")
+    try:
+        res = subprocess.run([sys.executable, "-c", code, str(state_dir), arch, str(data)],
+                             capture_output=True, text=True, timeout=3600)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        if log:
+            log(f"[eval] failed: {exc}")
+        return False
+    if log:
+        for line in res.stdout.splitlines():
+            if line.startswith("[eval]"):
+                log(line)
+        if res.returncode:
+            log(f"[eval] failed: {(res.stderr.strip().splitlines() or ['?'])[-1]}")
+    return res.returncode == 0
+
+
 def format_eval(rec: dict) -> str:
     cells = [f"{b}: {m['dpsnr_vs_telea']:+.2f} dB, SSIM {m['dssim_vs_telea']:+.4f}, tex {m.get('texture', math.nan):.2f}"
              for b, m in rec["bins"].items()]
@@ -296,7 +321,7 @@ def run_programme(arch: str, data: str, state_dir: "str | Path" = DEFAULT_STATE_
                                                       "gpu_hours": round(gpu_h, 6)})
             if final or (eval_every and trainer.step - last_eval["step"] >= eval_every):
                 last_eval["step"] = trainer.step
-                evaluate_snapshot(state_dir, arch, data, log=log)
+                evaluate_in_subprocess(state_dir, arch, data, log=log)
 
         tr.on_checkpoint = account
         log(f"[programme] {arch}/{st['variant']} phase {phase.get('name')!r}: step {tr.step} -> {phase['until']}, "
