@@ -989,9 +989,12 @@ class Trainer:
                 self.step += 1
                 dt = time.time() - t0
                 self.elapsed += dt
-                window.append({k: float(v) for k, v in parts.items()})
+                # keep the losses as tensors until the log line: float() on a CUDA tensor
+                # waits for the GPU, once per step and loss term otherwise
+                window.append(parts)
                 if self.step % cfg.log_every == 0 or self.step == end:
-                    avg = {k: float(np.mean([w[k] for w in window if k in w])) for k in window[-1]}
+                    avg = {k: float(torch.stack([w[k].detach().float().reshape(()) for w in window if k in w]).mean())
+                           for k in window[-1]}
                     rec = {"type": "train", "step": self.step, "lr": lr, "stage": self.arch.stage(step),
                            "sec_per_step": round(dt, 4), "images_per_s": round(cfg.batch / max(dt, 1e-9), 3),
                            **{k: round(v, 6) for k, v in avg.items()}}
