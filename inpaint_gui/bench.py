@@ -360,35 +360,27 @@ def _free_form_mask(h: int, w: int, ratio: float = 0.3, seed: int = 0) -> np.nda
 
 
 def _net_inputs(name: str, side: int):
-    """Official-convention inputs for ``name`` at side x side with a ~30 % free-form hole
-    (SRN: a side/2 known window centred on a side x side canvas)."""
+    """Official-convention inputs for ``name`` at side x side (the model's own
+    ``net_inputs``): a ~30 % free-form hole, or for an outpainting model a side/2 known
+    window centred on a side x side canvas."""
     import torch
+
+    from .engine.registry import get_adapter, get_spec
     rng = np.random.default_rng(1)
     img = torch.from_numpy(rng.random((1, 3, side, side), dtype=np.float32))
-    hole = torch.from_numpy((_free_form_mask(side, side) > 0).astype(np.float32))[None, None]
-    if name == "rfr":
-        known = 1 - hole
-        return (img * known, known.repeat(1, 3, 1, 1))
-    if name == "aot":
-        x = img * 2 - 1
-        return (x * (1 - hole) + hole, hole)
-    if name == "lama":
-        return (torch.cat([img * (1 - hole), hole], 1),)
-    if name == "pennet":
-        x = img * 2 - 1
-        inp = torch.cat([x * (1 - hole) + hole, hole], 1)
-        return (inp, hole)
-    if name == "srn":
+    if get_spec(name).task == "outpaint":
         q = side // 4
-        return (img[..., q:side - q, q:side - q] * 2 - 1, (q, q, q, q))
-    return None
+        hole = torch.ones(1, 1, side, side)
+        hole[..., q:side - q, q:side - q] = 0
+    else:
+        hole = torch.from_numpy((_free_form_mask(side, side) > 0).astype(np.float32))[None, None]
+    return get_adapter(name).model_class.net_inputs(img, hole)
 
 
 def network_names() -> "list[str]":
     """Registry models that are PyTorch networks (in registry order)."""
-    from .engine.nets import NET_MODULES
     from .engine.registry import list_models
-    return [s.name for s in list_models() if s.name in NET_MODULES]
+    return [s.name for s in list_models() if s.network]
 
 
 def size_allowed(name: str, side: int) -> "tuple[bool, str]":
@@ -406,9 +398,8 @@ def size_allowed(name: str, side: int) -> "tuple[bool, str]":
 
 def _det_weights(name: str, net):
     from .engine.nets.detinit import deterministic_state_dict
-    rule = "rfr_aot" if name in ("rfr", "aot") else "v2"
-    gain = 0.75 if name == "lama" else 1.0
-    return deterministic_state_dict(net, gain=gain, rule=rule)
+    from .engine.registry import get_adapter
+    return deterministic_state_dict(net, **get_adapter(name).det_init)
 
 
 def reference_forward(name: str, net) -> Optional[Callable]:
@@ -416,11 +407,10 @@ def reference_forward(name: str, net) -> Optional[Callable]:
     that the optimised inference path replaces; for RFR-Net the official arithmetic op for op,
     ``RFRNet.forward_official``), or None. Timed in the same process as our inference path, it
     gives a same-run stand-in for the official implementation's time."""
-    if name == "aot" and hasattr(net, "forward_plain"):
-        return net.forward_plain
-    if name == "rfr" and hasattr(net, "forward_official"):
-        return net.forward_official
-    if name in ("lama", "pennet") and hasattr(net, "fast"):
+    for official in ("forward_official", "forward_plain"):
+        if hasattr(net, official):
+            return getattr(net, official)
+    if hasattr(net, "fast"):
         def slow(*args):
             net.fast = False
             try:
@@ -450,7 +440,8 @@ def net_row(job: dict) -> dict:
     row = {"suite": "networks", "model": name, "size": side, "device": device,
            "precision": precision}
     t0 = time.perf_counter()
-    net = nets.create(name)
+    from .engine.registry import get_spec
+    net = nets.create(get_spec(name).network)
     net.load_state_dict(_det_weights(name, net), strict=True)
     net.eval().to(device)
     row["params_m"] = round(sum(p.numel() for p in net.parameters()) / 1e6, 2)
@@ -661,7 +652,8 @@ EXTRA_CASES = ("e_hole_20",)
 def deterministic_weights(model: str):
     """A deterministic state dict for ``model`` (timing only: the fill is meaningless)."""
     from .engine import nets
-    net = nets.create(model)
+    from .engine.registry import get_spec
+    net = nets.create(get_spec(model).network)
     return _det_weights(model, net)
 
 
@@ -705,6 +697,7 @@ def bench_pipeline(model: str, strategies, runs: int, device: str, cases=None,
     """The pipeline suite; rows are appended to ``sink`` (returned) as they finish."""
     from .engine import HDStrategy, inpaint, outpaint
     from .engine import imageio
+    from .engine.outpaint import WEIGHT_FREE_OUTPAINT
     from .engine.pipeline import plan_windows
     from .engine.registry import get_spec
     h, w = photo_hw
@@ -744,7 +737,7 @@ def bench_pipeline(model: str, strategies, runs: int, device: str, cases=None,
             for strat in strategies:
                 jobs.append((model, strat, weights, weight_label))
             if "margins" in data and outpaint_model:
-                ow, olabel = (None, "") if outpaint_model in ("telea", "ns") else \
+                ow, olabel = (None, "") if outpaint_model in WEIGHT_FREE_OUTPAINT else \
                     _weights_for(outpaint_model)
                 jobs.append((outpaint_model, "own", ow, olabel))
             for mdl, strat, wts, wlabel in jobs:

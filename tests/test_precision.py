@@ -9,7 +9,7 @@ import torch
 from inpaint_gui.engine import devices
 from inpaint_gui.engine.nets import create
 from inpaint_gui.engine.pipeline import inpaint
-from inpaint_gui.engine.registry import get_spec, resolve_loader
+from inpaint_gui.engine.registry import get_adapter, get_spec
 
 # small variants of every network (same code paths as the official sizes)
 TINY = {"rfr": dict(channels=16, max_channels=64, recurrences=3, kernel_size=5),
@@ -47,7 +47,7 @@ def _tiny_model(name: str, precision: str):
     torch.manual_seed(0)
     net = create(name, **TINY[name])
     spec = get_spec(name)
-    return resolve_loader(spec)(spec, weights=net.state_dict(), device="cpu",
+    return get_adapter(spec).load(spec, weights=net.state_dict(), device="cpu",
                                 precision=precision, **TINY[name])
 
 

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from inpaint_gui.engine import registry  # noqa: E402
 from inpaint_gui.engine.progress import ProgressEvent  # noqa: E402
+from inpaint_gui.engine.models.base import ModelAdapter  # noqa: E402
 from inpaint_gui.engine.registry import ModelSpec, WeightSet  # noqa: E402
 from inpaint_gui.ui import fill_controller as fc  # noqa: E402
 from inpaint_gui.ui import worker as worker_mod  # noqa: E402
@@ -193,9 +194,8 @@ def test_cancel_leaves_document_untouched(qtbot, app_win, monkeypatch):
 @pytest.fixture
 def fakenet(monkeypatch, tmp_path):
     spec = ModelSpec(name="fakenet", title="Fake Net", task="inpaint", native_size=256,
-                     loader="nowhere:load",
                      weight_sets=(WeightSet("official", "official", "fakenet_absent.pth"),))
-    monkeypatch.setitem(registry._load_specs(), "fakenet", spec)
+    monkeypatch.setitem(registry._MODELS, "fakenet", (spec, ModelAdapter))
     return spec
 
 

@@ -16,6 +16,7 @@ from PySide6.QtCore import QElapsedTimer, QTimer  # noqa: E402
 from inpaint_gui.engine import model_cache, registry  # noqa: E402
 from inpaint_gui.engine.pipeline import HDStrategy, inpaint  # noqa: E402
 from inpaint_gui.engine.progress import ProgressEvent  # noqa: E402
+from inpaint_gui.engine.models.base import ModelAdapter  # noqa: E402
 from inpaint_gui.engine.registry import ModelSpec, WeightSet  # noqa: E402
 from inpaint_gui.engine.settings import RunSettings  # noqa: E402
 from inpaint_gui.ui.worker import FillRunner, oom_fallbacks  # noqa: E402
@@ -203,9 +204,8 @@ def test_oom_falls_back_to_cpu_then_reports_failure(qtbot, make_runner):
 def test_missing_weights_fails_with_kind(qtbot, make_runner, monkeypatch, tmp_path):
     monkeypatch.setenv("INPAINT_GUI_MODELS", str(tmp_path))
     spec = ModelSpec(name="fakenet", title="Fake Net", task="inpaint", native_size=256,
-                     loader="nowhere:load",
                      weight_sets=(WeightSet("official", "official", "fakenet_absent.pth"),))
-    monkeypatch.setitem(registry._load_specs(), "fakenet", spec)
+    monkeypatch.setitem(registry._MODELS, "fakenet", (spec, ModelAdapter))
     runner, rec = make_runner()
     image, mask = _inputs()
     with qtbot.waitSignal(runner.failed, timeout=10000) as blocker:

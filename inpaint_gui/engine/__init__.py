@@ -5,6 +5,7 @@ caller; mask = uint8 HxW with 255 = fill, 0 = keep. Unmasked pixels come back by
 """
 from __future__ import annotations
 
+from . import models  # noqa: F401 - importing the adapters registers every model
 from .pipeline import HDStrategy, MaskSizeError, inpaint, load_model
 from .progress import CancelToken, Cancelled, ProgressEvent
 from .registry import ModelSpec, WeightSet, get_spec, list_models

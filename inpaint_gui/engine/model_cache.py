@@ -67,8 +67,8 @@ class ModelCache:
     def _load(self, spec, weights, device, precision, options, notice=None):
         loader = self._loader
         if loader is None:
-            from .registry import resolve_loader
-            loader = resolve_loader(spec)
+            from .registry import get_adapter
+            loader = get_adapter(spec).load
 
         def load():
             return loader(spec, weights=weights, device=device, precision=precision, **options)

@@ -40,6 +40,8 @@ CLASSICAL_NAMES = ("telea", "ns", "classical", "mirror")
 # cv2 Telea / Navier-Stokes run directly on the new margin (the baseline the outpainting goal
 # is measured against)
 MASK_FILL_NAMES = {"telea-mask": cv2.INPAINT_TELEA, "ns-mask": cv2.INPAINT_NS}
+#: Outpainting methods built into this module (no model, no weights).
+WEIGHT_FREE_OUTPAINT = CLASSICAL_NAMES + tuple(MASK_FILL_NAMES)
 #: What ``model="auto"`` runs without SRN weights (see README "Outpainting fallbacks" for the
 #: measurements of the alternatives, e.g. ``"patchmatch"``).
 AUTO_FALLBACK = "classical"
@@ -419,19 +421,14 @@ def load_outpaint_model(name: str = "srn", weights=None, device: str = "cpu",
                         precision: str = "fp32", notice=None, **options):
     """Load (and keep one cached) SRN-style outpainting model. With ``weights=None`` a broken
     weight file is skipped for the next usable one (``notice(text)`` says so)."""
-    from .models import srn as srn_adapter
+    from .registry import get_adapter, get_spec
     key = (name, _weights_key(weights), device, precision, tuple(sorted(options.items(), key=str)))
     with _CACHE_LOCK:
         hit = _CACHE.get("model")
         if hit is not None and hit[0] == key:
             return hit[1]
-    spec = srn_adapter.SPEC
-    if name != "srn":
-        from .registry import get_spec, resolve_loader
-        spec = get_spec(name)
-        loader = resolve_loader(spec)
-    else:
-        loader = srn_adapter.load
+    spec = get_spec(name)
+    loader = get_adapter(spec).load
 
     def load():
         return loader(spec, weights=weights, device=device, precision=precision, **options)
@@ -469,9 +466,9 @@ def _pick_device(device: str) -> str:
 def _srn_available(weights) -> bool:
     if weights is not None:
         return True
-    from .models import srn as srn_adapter
+    from .registry import get_spec
     from .weights import has_usable_weights
-    return has_usable_weights(srn_adapter.SPEC)
+    return has_usable_weights(get_spec("srn"))
 
 
 # =============================================================================== public API

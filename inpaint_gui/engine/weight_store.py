@@ -124,7 +124,7 @@ class OfficialWeights:
 
     @property
     def needs_conversion(self) -> bool:
-        return self.spec.name == "srn"
+        return registry.get_adapter(self.spec).converts_tensorflow
 
     def to_dict(self) -> dict:
         ws = self.weight_set
@@ -184,11 +184,8 @@ def _option_sets(spec) -> "list[tuple]":
 def _try_loader(spec, state, options: tuple) -> Optional[str]:
     """None if ``spec``'s loader accepts ``state`` with ``options``; else the reason."""
     try:
-        loader = registry.resolve_loader(spec)
-    except Exception as exc:  # noqa: BLE001 - adapter missing or broken
-        return f"{spec.name}: loader unavailable ({exc})"
-    try:
-        model = loader(spec, weights=state, device="cpu", precision="fp32", **dict(options))
+        model = registry.get_adapter(spec).load(spec, weights=state, device="cpu",
+                                                precision="fp32", **dict(options))
     except W.CheckpointFormatError as exc:
         return _Unreadable(str(exc))  # the reader's own words are plain (safe_unpickle)
     except W.WeightsError as exc:
@@ -228,15 +225,11 @@ def _pick_slot(spec, options: tuple, sha: str, source_name: str):
         f"files (sha256 {sha[:12]}… matches none of them)")
 
 
-def _read(path: Path):
-    """The file's contents without executing code from it."""
-    from .safe_unpickle import read_checkpoint_any
-    return read_checkpoint_any(path)
-
-
 def _read_for_import(src: Path):
+    """The file's contents, read without executing code from it."""
+    from .safe_unpickle import read_checkpoint_any
     try:
-        return _read(src)
+        return read_checkpoint_any(src)
     except W.WeightsError as exc:
         raise ImportWeightsError(f"{exc}. Choose a PyTorch checkpoint (.pth/.pt) holding the "
                                  "model's state dict; a download that stopped early is "
@@ -305,10 +298,7 @@ def is_tf_checkpoint(path) -> bool:
 def _convert_tf(src: Path) -> Path:
     """Convert an SRN TensorFlow checkpoint to a temporary ``.pt`` (see :mod:`.nets.srn`)."""
     from .nets.srn import convert_srn_checkpoint
-    try:
-        from .tfckpt import TFCheckpointError
-    except ImportError:  # pragma: no cover
-        TFCheckpointError = ValueError  # noqa: N806
+    from .tfckpt import TFCheckpointError
     prefix = src
     if src.is_file() and src.name == "checkpoint":
         prefix = src.parent
@@ -341,7 +331,7 @@ def inspect_for_weight_set(path, model: str, weight_set: str) -> WeightCheck:
         raise ImportWeightsError(f"{spec.title} has no weight set {weight_set!r}")
     src = Path(path)
     converted_from = None
-    if spec.name == "srn" and is_tf_checkpoint(src):
+    if registry.get_adapter(spec).converts_tensorflow and is_tf_checkpoint(src):
         converted_from, src = src, _convert_tf(src)
     else:
         _check_file(src)

@@ -24,6 +24,10 @@ from pathlib import Path
 from typing import Callable, Iterable, Mapping, Optional
 
 from .registry import ModelSpec, WeightSet
+from .safe_unpickle import checkpoint_problem, read_checkpoint, read_checkpoint_any
+from .weight_errors import (  # noqa: F401 - the weight errors' public home is this module
+    ArchitectureMismatchError, BrokenWeightsError, ChecksumError, CheckpointFormatError,
+    MissingWeightsError, WeightsError)
 
 # The model cards and starter weights: ``models/`` of the source checkout, shipped in wheels
 # as package data ``inpaint_gui/bundled_models/`` (see setup.py).
@@ -33,30 +37,6 @@ BUNDLED_DIR = PACKAGED_MODELS_DIR if PACKAGED_MODELS_DIR.is_dir() else CHECKOUT_
 
 # Dict keys under which official training scripts nest the generator's state dict.
 WRAPPER_KEYS = ("state_dict", "generator", "netG", "G", "model", "gen", "net", "params", "module")
-
-
-class WeightsError(Exception):
-    """A weight file that cannot be used; the message says why."""
-
-
-class MissingWeightsError(WeightsError):
-    pass
-
-
-class CheckpointFormatError(WeightsError):
-    pass
-
-
-class ArchitectureMismatchError(WeightsError):
-    pass
-
-
-class ChecksumError(WeightsError):
-    pass
-
-
-class BrokenWeightsError(CheckpointFormatError):
-    """Every installed weight file of a model is broken (the message names each and why)."""
 
 
 class WeightsWarning(UserWarning):
@@ -135,7 +115,6 @@ def check_weight_file(path: "str | os.PathLike", ws: Optional[WeightSet] = None,
         ck = key + (bool(tolerant), ws.sha256 if ws is not None else None)
         if ck in _CHECKED:
             return _CHECKED[ck]
-    from .safe_unpickle import checkpoint_problem
     problem = checkpoint_problem(path, tolerant=tolerant)
     if problem is None and ws is not None and ws.sha256:
         try:
@@ -292,24 +271,6 @@ def verify_checksum(path: "str | os.PathLike", expected: Optional[str]) -> None:
                                 f"published one ({expected[:12]}…): a damaged or different file")
 
 
-def read_checkpoint(path: "str | os.PathLike"):
-    """Load a torch checkpoint safely (weights_only): files whose pickle names anything but
-    tensors and plain containers are refused before torch sees them. Raises
-    CheckpointFormatError with a plain-words reason ("<file>: <reason>")."""
-    from .safe_unpickle import checkpoint_problem, plain_error
-    path = Path(path)
-    if not path.is_file():
-        raise MissingWeightsError(f"weight file not found: {path}")
-    problem = checkpoint_problem(path, tolerant=False)
-    if problem:
-        raise CheckpointFormatError(f"{path.name}: {problem}")
-    import torch
-    try:
-        return torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for bad files
-        raise CheckpointFormatError(f"{path.name}: {plain_error(exc)}") from exc
-
-
 def _is_tensor_dict(obj) -> bool:
     import torch
     return isinstance(obj, Mapping) and len(obj) > 0 and all(
@@ -367,20 +328,23 @@ def load_into(net, state_dict: "Mapping", model_name: str = "model") -> None:
     net.load_state_dict(cast, strict=True)
 
 
-def resolve_state_dict(spec: ModelSpec, weights=None, extract=None) -> "tuple[dict, Optional[WeightSet]]":
-    """Turn ``weights`` (None = best available set, a path, or a state dict) into a state dict.
+def read_weights(spec: ModelSpec, weights=None) -> "tuple[object, Optional[WeightSet]]":
+    """What a loader reads: ``(object read from the weights, its WeightSet or None)``.
 
-    ``extract(obj) -> state dict`` handles a model's own container format (defaults to
-    :func:`unwrap_state_dict`)."""
-    extract = extract or unwrap_state_dict
+    ``weights``: None (the best usable installed set, its sha256 checked where one is
+    published), a file path, or a state dict already in memory (returned as it is). Files are
+    read by the reader ``spec.checkpoint_reader`` names (:mod:`.safe_unpickle`: "plain" state
+    dicts through ``torch.load(weights_only=True)``, "any" also Lightning checkpoints and
+    TorchScript archives); nothing in a file is ever executed. A path whose file name is a
+    registered weight set's gives that set (its network options)."""
     ws = None
     if weights is None:
-        ws, path = default_weight_file(spec)
-        verify_checksum(path, ws.sha256)
-        weights = path
+        ws, weights = default_weight_file(spec)
+        verify_checksum(weights, ws.sha256)
     if isinstance(weights, (str, os.PathLike)):
-        obj = read_checkpoint(weights)
-        return extract(obj), ws
+        ws = ws or spec.weight_set_for_file(Path(weights).name)
+        reader = read_checkpoint_any if tolerant_reader(spec) else read_checkpoint
+        return reader(weights), ws
     if isinstance(weights, Mapping):
-        return extract(weights), ws
+        return weights, None
     raise TypeError(f"weights must be None, a path or a state dict, not {type(weights).__name__}")
