@@ -8,7 +8,7 @@ import torch
 
 from inpaint_gui.engine import devices
 from inpaint_gui.engine.nets import create
-from inpaint_gui.engine.pipeline import inpaint
+from inpaint_gui.engine import inpaint
 from inpaint_gui.engine.registry import get_adapter, get_spec
 
 # small variants of every network (same code paths as the official sizes)

@@ -20,7 +20,8 @@ import torch
 from inpaint_gui.engine import tfckpt
 from inpaint_gui.engine.nets import create, detinit
 from inpaint_gui.engine.nets import srn as srn_net
-from inpaint_gui.engine.outpaint import outpaint, plan_steps
+from inpaint_gui.engine import outpaint
+from inpaint_gui.engine.outpaint import plan_steps
 from inpaint_gui.engine.progress import CancelToken, Cancelled
 
 FIX = Path(__file__).parent / "fixtures" / "srn"

@@ -189,13 +189,15 @@ def broken_summary(files: "Iterable[WeightFile]") -> str:
     return "; ".join(f"{f.path.name}: {f.problem}" for f in files if not f.usable)
 
 
-def _no_usable_weights(spec: ModelSpec, files: "list[WeightFile]") -> WeightsError:
+def no_usable_weights_error(spec: ModelSpec, files: "list[WeightFile]") -> WeightsError:
+    """The error of a run that needs ``spec``'s installed weights when none is usable (``files``:
+    :func:`weight_files`; empty = nothing installed). Front ends add how to get weights."""
     if not files:
-        return MissingWeightsError(
-            f"no weights for {spec.name}: put one of "
-            + ", ".join(w.filename for w in spec.weight_sets)
-            + f" into {user_models_dir()} or pass --weights")
-    return BrokenWeightsError(f"no usable weights for {spec.title}: {broken_summary(files)}")
+        names = [w.filename for w in spec.weight_sets] or [f"{spec.name}.pt"]
+        expected = names[0] if len(names) == 1 else "one of " + ", ".join(names)
+        return MissingWeightsError(f"no weights for {spec.name}: put {expected} into "
+                                   f"{user_models_dir()}")
+    return BrokenWeightsError(f"no usable weights for {spec.name}: {broken_summary(files)}")
 
 
 def default_weight_file(spec: ModelSpec) -> "tuple[WeightSet, Path]":
@@ -205,7 +207,7 @@ def default_weight_file(spec: ModelSpec) -> "tuple[WeightSet, Path]":
     for f in files:
         if f.usable:
             return f.ws, f.path
-    raise _no_usable_weights(spec, files)
+    raise no_usable_weights_error(spec, files)
 
 
 def problem_of(exc: BaseException, path: "str | os.PathLike") -> str:
@@ -230,10 +232,10 @@ def load_with_fallback(spec: ModelSpec, load: Callable[[], object],
         files = weight_files(spec)
         usable = [f for f in files if f.usable]
         if not usable:
-            raise _no_usable_weights(spec, files)
+            raise no_usable_weights_error(spec, files)
         chosen = usable[0]
         if chosen.path in tried:  # marking it broken did not stick (e.g. unreadable stat)
-            raise BrokenWeightsError(f"no usable weights for {spec.title}: {broken_summary(files)}")
+            raise BrokenWeightsError(f"no usable weights for {spec.name}: {broken_summary(files)}")
         tried.add(chosen.path)
         try:
             model = load()
@@ -348,3 +350,54 @@ def read_weights(spec: ModelSpec, weights=None) -> "tuple[object, Optional[Weigh
     if isinstance(weights, Mapping):
         return weights, None
     raise TypeError(f"weights must be None, a path or a state dict, not {type(weights).__name__}")
+
+
+# ----------------------------------------------------------------------------- weight-set tags
+
+TAG_SEP = ":"
+
+
+def weight_tag(spec: ModelSpec, ws: WeightSet) -> str:
+    """The name of a weight set everywhere one is named: ``"<model>:<set>"`` (``"aot:places2"``)."""
+    return f"{spec.name}{TAG_SEP}{ws.name}"
+
+
+def parse_tag(text: str) -> "Optional[tuple[ModelSpec, WeightSet]]":
+    """``(spec, weight set)`` for a tag ``"<model>:<set>"`` whose model is registered; None for
+    anything else, which is a path (write a file whose name looks like a tag as ``./aot:x``).
+    Raises :class:`WeightsError` when the model has no such set."""
+    from .registry import UnknownModelError, get_spec
+    model, sep, name = str(text).partition(TAG_SEP)
+    if not sep or not model or "/" in model or os.sep in model:
+        return None
+    try:
+        spec = get_spec(model)
+    except UnknownModelError:
+        return None
+    ws = spec.weight_set(name) if name else None
+    if ws is None:
+        sets = ", ".join(weight_tag(spec, w) for w in spec.weight_sets) or "none: it needs no weights"
+        raise WeightsError(f"{spec.title} has no weight set {name!r} (its weight sets: {sets})")
+    return spec, ws
+
+
+def resolve_weights_ref(spec: ModelSpec, ref):
+    """The ``weights`` a loader of ``spec`` takes, from what a user named: None (the best usable
+    set) and state dicts stay as they are, a tag ``"<model>:<set>"`` becomes the path of that
+    set's installed file, anything else is a path. Raises :class:`MissingWeightsError` when the
+    set is not installed and :class:`WeightsError` for a tag of another model."""
+    if ref is None or isinstance(ref, Mapping):
+        return ref
+    if isinstance(ref, os.PathLike):
+        return Path(ref)
+    tag = parse_tag(ref)
+    if tag is None:
+        return Path(ref)
+    tspec, ws = tag
+    if tspec.name != spec.name:
+        raise WeightsError(f"{ref} names weights of {tspec.title}, not of {spec.title}")
+    path = find_weight_file(ws)
+    if path is None:
+        raise MissingWeightsError(f"{spec.title}: weight set {ref} ({ws.filename}) is not "
+                                  f"installed; put it into {user_models_dir()}")
+    return path
