@@ -2,11 +2,16 @@
 
 Subcommands::
 
-    inpaint run IMAGE MASK -o OUT [--model NAME] [--weights PATH] [--strategy S] ...
+    inpaint run IMAGE MASK -o OUT [--model NAME] [--weights FILE|MODEL:SET] [--strategy S] ...
     inpaint batch --images DIR --masks DIR_OR_FILE --out DIR [same options as run]
     inpaint models [list] [--json]   (weights of every model, and where the official ones come from)
-    inpaint models import FILE [--model NAME] [--set WEIGHT_SET] [--overwrite]
+    inpaint models import FILE [--set MODEL:SET | --model NAME] [--overwrite]
+    inpaint models remove MODEL:SET|FILE
+    inpaint models verify [MODEL:SET|FILE ...]   (sha256 against the published one)
     inpaint models convert-srn CKPT_PREFIX -o OUT.pt [--overwrite]
+
+A weight set is named by its tag MODEL:SET (e.g. aot:places2, see 'inpaint models'); anything
+else given as weights is a file.
     inpaint train|eval|bench|data ...   (options belong to those tools; see their --help)
 
 Exit status: 0 success; 1 a failure (bad input, missing weights, some batch items failed);
@@ -231,10 +236,22 @@ def build_parser() -> argparse.ArgumentParser:
                      "TensorFlow checkpoint's .index file, converted on import)")
     imp.add_argument("--model", metavar="NAME", help="the model it belongs to (default: "
                      "detected from the file)")
-    imp.add_argument("--set", dest="weight_set", metavar="WEIGHT_SET",
-                     help="the official weight set it is (see 'inpaint models'); needs --model")
+    imp.add_argument("--set", dest="weight_set", metavar="MODEL:SET",
+                     help="the official weight set it is, e.g. aot:places2 (see 'inpaint "
+                          "models'); with --model its name alone is enough")
     imp.add_argument("--overwrite", action="store_true",
                      help="replace a different file already installed under that name")
+    rem = msub.add_parser("remove", help="remove an imported weight file",
+                          description="Delete a weight file from the user model folder "
+                                      "(bundled files cannot be removed).")
+    rem.add_argument("ref", metavar="MODEL:SET|FILE",
+                     help="the weight set's tag (e.g. aot:mine) or the file")
+    ver = msub.add_parser("verify", help="check installed weight files",
+                          description="Compare the sha256 of installed weight files with the "
+                                      "published one and check that each file is whole. Exit "
+                                      "status 1 when a file is broken or does not match.")
+    ver.add_argument("refs", nargs="*", metavar="MODEL:SET|FILE",
+                     help="what to check (default: every installed file)")
     conv = msub.add_parser("convert-srn", help="convert the official SRN TensorFlow checkpoint",
                            description="Convert an official SRN TensorFlow checkpoint "
                                        "(e.g. .../snap-80000) to a PyTorch .pt file.")
@@ -682,9 +699,13 @@ def cmd_models(args) -> int:
         return cmd_convert_srn(args)
     if args.models_command == "import":
         return cmd_import_weights(args)
+    if args.models_command == "remove":
+        return cmd_remove_weights(args)
+    if args.models_command == "verify":
+        return cmd_verify_weights(args)
     from .engine.registry import list_models, unavailable_reason
     from .engine.weight_store import official_weights
-    from .engine.weights import user_models_dir, weight_files, weight_status
+    from .engine.weights import user_models_dir, weight_files, weight_status, weight_tag
 
     rows = []
     for spec in list_models():
@@ -695,6 +716,7 @@ def cmd_models(args) -> int:
             "name": spec.name, "title": spec.title, "task": spec.task, "status": status,
             "unavailable_reason": unavailable_reason(spec) if status == "unavailable" else None,
             "weights": ws.name if ws is not None and status != "broken" else None,
+            "tag": weight_tag(spec, ws) if ws is not None and status != "broken" else None,
             "path": str(path) if path is not None and status != "broken" else None,
             "broken": broken,
             "expected": [w.filename for w in spec.weight_sets],
@@ -735,13 +757,13 @@ def _print_official(official) -> None:
     if not official:
         return
     print("\nOfficial weights: this program never downloads anything. Download a file with a "
-          "browser, then\n  inpaint models import FILE --model NAME --set WEIGHT_SET\n"
+          "browser, then\n  inpaint models import FILE --set MODEL:SET\n"
           "(or Models > Get official weights... in the app) checks it and installs it under the "
           "expected name.")
     for o in official:
         ws = o.weight_set
         state = f"installed: {o.installed}" if o.installed else "not installed"
-        print(f"\n{o.model} --set {ws.name}  ({ws.training_data})  [{state}]")
+        print(f"\n{o.tag}  ({ws.training_data})  [{state}]")
         names = ws.filename + (f" (also accepted: {', '.join(o.also_accepted)})"
                                if o.also_accepted else "")
         print(f"  expected file: {names}")
@@ -755,13 +777,20 @@ def _print_official(official) -> None:
 
 def cmd_import_weights(args) -> int:
     from .engine import weight_store as S
-    if args.weight_set and not args.model:
-        raise CliError("--set needs --model (see 'inpaint models' for both names)")
+    from .engine.weights import TAG_SEP
+    model, weight_set = args.model, args.weight_set
+    if weight_set and TAG_SEP in weight_set:
+        tag_model, _sep, weight_set = weight_set.partition(TAG_SEP)
+        if model and model.lower() != tag_model.lower():
+            raise CliError(f"--set {args.weight_set} is a weight set of {tag_model}, not of {model}")
+        model = tag_model
+    if weight_set and not model:
+        raise CliError("--set needs the model: MODEL:SET (see 'inpaint models')")
     try:
-        if args.weight_set:
-            check = S.inspect_for_weight_set(args.file, args.model, args.weight_set)
+        if weight_set:
+            check = S.inspect_for_weight_set(args.file, model, weight_set)
         else:
-            check = S.inspect_weight_file(args.file, args.model)
+            check = S.inspect_weight_file(args.file, model)
     except S.ImportWeightsError as exc:
         raise CliError(f"not imported: {_one_line(exc)}") from None
     if S.target_differs(check) and not args.overwrite:
@@ -774,6 +803,30 @@ def cmd_import_weights(args) -> int:
         raise CliError(f"not imported: {_one_line(exc)}") from None
     print(f"{PROG}: installed {check.target}: {check.message}", file=sys.stderr)
     return 0
+
+
+def cmd_remove_weights(args) -> int:
+    from .engine import weight_store as S
+    try:
+        path = S.remove_weight_file(args.ref)
+    except (S.ImportWeightsError, OSError) as exc:
+        raise CliError(f"not removed: {_one_line(exc)}") from None
+    print(f"{PROG}: removed {path}", file=sys.stderr)
+    return 0
+
+
+def cmd_verify_weights(args) -> int:
+    from .engine import weight_store as S
+    try:
+        checks = S.verify(args.refs or None)
+    except S.ImportWeightsError as exc:
+        raise CliError(_one_line(exc)) from None
+    for c in checks:
+        print(c.message)
+    if not checks:
+        from .engine.weights import user_models_dir
+        print(f"no weight files installed (user model folder: {user_models_dir()})")
+    return 0 if all(c.ok for c in checks) else 1
 
 
 def cmd_convert_srn(args) -> int:

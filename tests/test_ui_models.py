@@ -13,7 +13,7 @@ from PySide6.QtCore import QEvent, QPointF, QSettings, Qt  # noqa: E402
 from PySide6.QtGui import QImage, QKeyEvent, QPainter  # noqa: E402
 from PySide6.QtWidgets import QGraphicsScene  # noqa: E402
 
-from inpaint_gui.engine import registry, weights  # noqa: E402
+from inpaint_gui.engine import registry, weight_store, weights  # noqa: E402
 from inpaint_gui.engine.auto import AutoChoice  # noqa: E402
 from inpaint_gui.engine.registry import ModelSpec, WeightSet  # noqa: E402
 from inpaint_gui.engine.settings import RunSettings  # noqa: E402
@@ -189,7 +189,7 @@ def test_manager_import_real_registry_model(qtbot, tmp_path):
         pytest.skip(f"{spec.name} small variant is too large for a quick test")
     path = tmp_path / f"{spec.name}_mine.pth"
     torch.save(net.state_dict(), path)
-    check = mm.import_weight_file(path)
+    check = weight_store.import_weight_file(path)
     assert check.spec.name == spec.name and check.target.is_file()
     assert weights.weight_status(spec)[2] is not None
 

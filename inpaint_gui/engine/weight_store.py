@@ -111,6 +111,11 @@ class OfficialWeights:
         return self.spec.name
 
     @property
+    def tag(self) -> str:
+        """The weight set's name where one is named: ``"<model>:<set>"``."""
+        return W.weight_tag(self.spec, self.weight_set)
+
+    @property
     def filename(self) -> str:
         return self.weight_set.filename
 
@@ -128,7 +133,7 @@ class OfficialWeights:
 
     def to_dict(self) -> dict:
         ws = self.weight_set
-        return {"model": self.spec.name, "weights": ws.name, "filename": ws.filename,
+        return {"model": self.spec.name, "weights": ws.name, "tag": self.tag, "filename": ws.filename,
                 "source": ws.source, "urls": self.urls, "size": ws.size or None,
                 "sha256": ws.sha256, "licence": ws.licence, "training_data": ws.training_data,
                 "also_accepted": list(self.also_accepted),
@@ -449,6 +454,68 @@ def target_differs(check: WeightCheck) -> bool:
     return dest.exists() and not (dest.is_file() and W.sha256_file(dest) == check.sha256)
 
 
+# ============================================================================ listing
+
+@dataclass(frozen=True)
+class InstalledSet:
+    """One weight set of a registered model and the file the app would use for it."""
+
+    spec: object         # ModelSpec
+    weight_set: object   # WeightSet
+    path: Optional[Path]  # None: not installed
+
+    @property
+    def tag(self) -> str:
+        return W.weight_tag(self.spec, self.weight_set)
+
+    @property
+    def where(self) -> str:
+        """"not installed", "imported" (in the user models folder: removable) or "bundled"."""
+        if self.path is None:
+            return "not installed"
+        return "imported" if removable(self.path) else "bundled"
+
+
+def weight_sets() -> "list[InstalledSet]":
+    """Every weight set of every registered model (registry order), with its installed file."""
+    return [InstalledSet(spec, ws, W.find_weight_file(ws))
+            for spec in registry.list_models() for ws in spec.weight_sets]
+
+
+def user_files() -> "list[Path]":
+    """The files in the user models folder (hidden ones left out)."""
+    d = W.user_models_dir()
+    if not d.is_dir():
+        return []
+    return sorted(p for p in d.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def other_files() -> "list[Path]":
+    """Files in the user models folder that no registered weight set is named after."""
+    known = {ws.filename for spec in registry.list_models() for ws in spec.weight_sets}
+    return [p for p in user_files() if p.name not in known]
+
+
+def installed_file(ref) -> "tuple[Optional[InstalledSet], Path]":
+    """``(its weight set or None, path)`` of an installed file named by a tag
+    ``"<model>:<set>"`` or a path; raises :class:`ImportWeightsError` when there is none."""
+    tag = W.parse_tag(ref) if isinstance(ref, str) else None
+    if tag is not None:
+        spec, ws = tag
+        path = W.find_weight_file(ws)
+        if path is None:
+            raise ImportWeightsError(f"{ref} is not installed (expected {ws.filename} in "
+                                     f"{W.user_models_dir()})")
+        return InstalledSet(spec, ws, path), path
+    path = Path(ref)
+    if not path.is_file():
+        raise ImportWeightsError(f"{path} does not exist or is not a file")
+    for item in weight_sets():
+        if item.path is not None and item.path.resolve() == path.resolve():
+            return item, path
+    return None, path
+
+
 # ============================================================================ removing
 
 def removable(path) -> bool:
@@ -460,27 +527,64 @@ def removable(path) -> bool:
         return False
 
 
-def remove_weight_file(path) -> None:
+def remove_weight_file(ref) -> Path:
+    """Delete an imported file, named by its tag or its path; returns the path. Bundled files
+    and files outside the user models folder are refused (:class:`ImportWeightsError`)."""
+    _item, path = installed_file(ref)
     if not removable(path):
-        raise ImportWeightsError(f"{path} is not an imported file in {W.user_models_dir()}")
-    Path(path).unlink()
+        raise ImportWeightsError(f"{path} is not an imported file in {W.user_models_dir()} "
+                                 "(bundled files cannot be removed)")
+    path.unlink()
+    return path
 
 
-def user_files() -> "list[Path]":
-    d = W.user_models_dir()
-    if not d.is_dir():
-        return []
-    return sorted(p for p in d.iterdir() if p.is_file() and not p.name.startswith("."))
+# ============================================================================ verifying
+
+@dataclass(frozen=True)
+class Verification:
+    """An installed file checked: ``sha256`` against ``expected`` (the published sha256, None
+    when none is), and ``problem`` (why it cannot be used: empty, cut short, code in its pickle
+    ...; None when it looks whole)."""
+
+    path: Path
+    tag: Optional[str]  # the weight set it is installed as (None: not a registered name)
+    sha256: str
+    expected: Optional[str] = None
+    problem: Optional[str] = None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None and (self.expected is None or self.sha256 == self.expected)
+
+    @property
+    def message(self) -> str:
+        name = f"{self.tag} ({self.path})" if self.tag else str(self.path)
+        if self.problem:
+            return f"broken: {name}: {self.problem}"
+        if self.expected is None:
+            return f"ok: {name}: sha256 {self.sha256} (no published checksum)"
+        if self.sha256 != self.expected:
+            return (f"MISMATCH: {name}: sha256 {self.sha256} is not the published "
+                    f"{self.expected} (a damaged or different file)")
+        return f"ok: {name}: sha256 matches the published {self.expected}"
 
 
-def verify_installed(ws) -> Optional[str]:
-    """None when ``ws``'s installed file matches its published sha256 (or none is published);
-    else what is wrong."""
-    path = W.find_weight_file(ws)
-    if path is None:
-        return f"{ws.filename} is not installed"
-    try:
-        W.verify_checksum(path, ws.sha256)
-    except W.ChecksumError as exc:
-        return str(exc)
-    return None
+def verify(refs=None) -> "list[Verification]":
+    """Check installed files (``refs``: tags or paths; None: every installed weight set and
+    every other file in the user models folder): their sha256 against the published one and
+    whether they are whole. Raises :class:`ImportWeightsError` for a ref with no file."""
+    if refs is None:
+        items = [(item, item.path) for item in weight_sets() if item.path is not None]
+        items += [(None, p) for p in other_files()]
+    else:
+        items = [installed_file(ref) for ref in refs]
+    out = []
+    for item, path in items:
+        sha = W.sha256_file(path)
+        if item is None:  # no model known: only whether the file is whole
+            out.append(Verification(path, None, sha, None, W.check_weight_file(path, tolerant=True)))
+            continue
+        ws = item.weight_set
+        problem = W.check_weight_file(path, tolerant=W.tolerant_reader(item.spec))
+        out.append(Verification(path, item.tag, sha, ws.sha256, problem))
+    return out
