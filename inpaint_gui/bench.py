@@ -928,7 +928,7 @@ def main_bench(argv=None) -> int:
     a = ap.parse_args(argv)
     import torch
 
-    from .engine.devices import pick_device
+    from .engine.devices import PRECISIONS, pick_device
     torch.set_num_threads(a.threads)
     device = pick_device(a.device)
     runs = a.runs if a.runs is not None else (1 if a.quick else 3)
@@ -959,7 +959,7 @@ def main_bench(argv=None) -> int:
     if a.precisions:
         precisions = tuple(p for p in a.precisions.split(",") if p)
     else:
-        precisions = ("fp32", "fp16", "bf16") if device.startswith("cuda") else ("fp32",)
+        precisions = PRECISIONS if device.startswith("cuda") else ("fp32",)
     skip = tuple(x for x in a.skip.split(",") if x)
     cases = [c for c in a.cases.split(",") if c] or None
     strategies = [s for s in a.strategies.split(",") if s] or \
