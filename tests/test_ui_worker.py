@@ -263,7 +263,7 @@ def test_model_cache_is_lru_with_memory_bound():
         return _FakeModel(int(spec.native_size) << 20)
 
     cache = model_cache.ModelCache(max_bytes=1000 << 20, max_items=8, loader=loader)
-    specs = {n: ModelSpec(name=n, title=n, task="inpaint", native_size=s)
+    specs = {n: ModelSpec(name=n, title=n, task="inpaint", native_size=s, needs_weights=False)
              for n, s in (("a", 400), ("b", 400), ("c", 400), ("big", 2000))}
     a = cache.get(specs["a"], None, "cpu", "fp32")
     b = cache.get(specs["b"], None, "cpu", "fp32")

@@ -71,14 +71,13 @@ class ModelCache:
             from .registry import get_adapter
             loader = get_adapter(spec).load
 
-        def load():
-            return loader(spec, weights=weights, device=device, precision=precision, **options)
-        if weights is None and not options and getattr(spec, "needs_weights", False):
-            # installed files: skip broken ones, say which (not with network options: a
-            # failure could then be the options' fault, not the file's)
+        def load(path=weights):
+            return loader(spec, weights=path, device=device, precision=precision, **options)
+        if weights is None and not options and spec.needs_weights:
+            # the installed files in order: skip broken ones, say which (not with network
+            # options: a failure could then be the options' fault, not the file's)
             from . import weights as W
-            if W.weight_files(spec):
-                return W.load_with_fallback(spec, load, notice)
+            return W.load_with_fallback(spec, load, notice)
         return load()
 
     def get(self, spec, weights, device: str, precision: str, options: Optional[dict] = None,

@@ -217,16 +217,14 @@ def problem_of(exc: BaseException, path: "str | os.PathLike") -> str:
     return text[len(prefix):] if text.startswith(prefix) else text
 
 
-def load_with_fallback(spec: ModelSpec, load: Callable[[], object],
+def load_with_fallback(spec: ModelSpec, load: Callable[[Path], object],
                        notice: Optional[Callable[[str], None]] = None):
-    """``load()`` (a loader called with ``weights=None``, which reads the file
-    :func:`weight_status` picks) with a fallback: a file that fails with a
-    :class:`WeightsError` is marked broken and the next usable one is loaded. Broken files
+    """``load(path)`` of the installed file :func:`weight_status` picks, with a fallback: a
+    file that fails with a :class:`WeightsError` is marked broken and the next usable one is
+    loaded. Raises :func:`no_usable_weights_error` when none is left. Broken files
     ranked above the one used are reported once per load through ``notice(text)`` (default:
     a :class:`WeightsWarning`), e.g. "AOT-GAN: skipped aot_places2.pt — the file is
     incomplete: ... — using aot_starter.pt (starter) instead"."""
-    if not spec.needs_weights:
-        return load()
     tried: set = set()
     while True:
         files = weight_files(spec)
@@ -238,7 +236,7 @@ def load_with_fallback(spec: ModelSpec, load: Callable[[], object],
             raise BrokenWeightsError(f"no usable weights for {spec.name}: {broken_summary(files)}")
         tried.add(chosen.path)
         try:
-            model = load()
+            model = load(chosen.path)
         except MissingWeightsError:
             raise
         except WeightsError as exc:
