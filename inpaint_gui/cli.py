@@ -182,41 +182,8 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     o.add_argument("-q", "--quiet", action="store_true", help="only print errors and warnings")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
-
-    parser = argparse.ArgumentParser(
-        prog=PROG, description="Offline image inpainting from the command line.",
-        epilog="Run 'inpaint COMMAND --help' for the options of a command.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    run = sub.add_parser("run", help="fill the masked part of one image",
-                         description="Fill the masked part of IMAGE and write OUT.")
-    run.add_argument("image", metavar="IMAGE", help="input image (PNG, JPEG, WebP, TIFF, BMP)")
-    run.add_argument("mask", metavar="MASK", help="mask image: white (or any bright) = fill")
-    run.add_argument("-o", "--output", required=True, metavar="OUT",
-                     help="output file; its extension picks the format")
-    _add_model_options(run)
-
-    batch = sub.add_parser("batch", help="fill many images",
-                           description="Fill every image in a folder. Masks are matched by "
-                                       "file name stem (photo.jpg <- photo.png or "
-                                       "photo_mask.png), or one mask file is used for all.")
-    batch.add_argument("--images", required=True, metavar="DIR", help="folder of input images")
-    batch.add_argument("--masks", required=True, metavar="DIR_OR_FILE",
-                       help="folder of masks (matched by stem) or one mask for every image")
-    batch.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
-    batch.add_argument("--ext", metavar="EXT",
-                       help="output format extension, e.g. png (default: same as the input)")
-    batch.add_argument("--suffix", default="", metavar="TEXT",
-                       help="appended to each output file's stem (e.g. _filled)")
-    batch.add_argument("--skip-existing", action="store_true",
-                       help="leave images whose output file already exists (resume an "
-                            "interrupted batch); they are counted as skipped, not as errors")
-    _add_model_options(batch)
-
+def _add_models_commands(sub) -> None:
+    """``inpaint models [list|import|remove|verify|convert-srn]``."""
     models = sub.add_parser("models", help="list models and their weights",
                             description="List every model with the state of its weights, and "
                                         "where each official checkpoint comes from.")
@@ -259,6 +226,44 @@ def build_parser() -> argparse.ArgumentParser:
                       help="checkpoint prefix (snap-80000), its .index file or its folder")
     conv.add_argument("-o", "--output", required=True, metavar="OUT.pt")
     conv.add_argument("--overwrite", action="store_true")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Offline image inpainting from the command line.",
+        epilog="Run 'inpaint COMMAND --help' for the options of a command.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="fill the masked part of one image",
+                         description="Fill the masked part of IMAGE and write OUT.")
+    run.add_argument("image", metavar="IMAGE", help="input image (PNG, JPEG, WebP, TIFF, BMP)")
+    run.add_argument("mask", metavar="MASK", help="mask image: white (or any bright) = fill")
+    run.add_argument("-o", "--output", required=True, metavar="OUT",
+                     help="output file; its extension picks the format")
+    _add_model_options(run)
+
+    batch = sub.add_parser("batch", help="fill many images",
+                           description="Fill every image in a folder. Masks are matched by "
+                                       "file name stem (photo.jpg <- photo.png or "
+                                       "photo_mask.png), or one mask file is used for all.")
+    batch.add_argument("--images", required=True, metavar="DIR", help="folder of input images")
+    batch.add_argument("--masks", required=True, metavar="DIR_OR_FILE",
+                       help="folder of masks (matched by stem) or one mask for every image")
+    batch.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
+    batch.add_argument("--ext", metavar="EXT",
+                       help="output format extension, e.g. png (default: same as the input)")
+    batch.add_argument("--suffix", default="", metavar="TEXT",
+                       help="appended to each output file's stem (e.g. _filled)")
+    batch.add_argument("--skip-existing", action="store_true",
+                       help="leave images whose output file already exists (resume an "
+                            "interrupted batch); they are counted as skipped, not as errors")
+    _add_model_options(batch)
+
+    _add_models_commands(sub)
 
     for name, (_mod, _func, what) in PASSTHROUGH.items():
         p = sub.add_parser(name, help=what, add_help=False,

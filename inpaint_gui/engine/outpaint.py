@@ -35,6 +35,7 @@ from typing import List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from .models.base import InpaintModel
 from .progress import as_reporter
 
 CLASSICAL_NAMES = ("telea", "ns", "classical", "mirror")
@@ -464,22 +465,14 @@ def extend(image: np.ndarray, margins: Sequence[int], model, progress=None, canc
     reporter = as_reporter(progress, cancel)
     reporter.stage("outpaint: preparing", 0, 1)
     work, alpha, kind = _split_channels(img)
-    H, W = img.shape[:2]
-    t, l, b, r = m
     f01 = _to01(work)
     if f01.shape[2] == 1:
         f01 = np.repeat(f01, 3, axis=2)
     quantize = opts.pop("quantize", None) if quantize is None else quantize
 
     if isinstance(model, str) and model.lower() in MASK_FILL_NAMES:
-        name = model.lower()
-        reporter.stage(f"outpaint ({name})", 0, 1)
-        canvas = np.zeros((H + t + b, W + l + r, 3), np.float32)
-        canvas[t:t + H, l:l + W] = f01
-        holes = np.ones(canvas.shape[:2], bool)
-        holes[t:t + H, l:l + W] = False
-        canvas = telea_fill01(canvas, holes, radius=float(opts.get("radius", 5.0)),
-                              method=MASK_FILL_NAMES[name])
+        reporter.stage(f"outpaint ({model.lower()})", 0, 1)
+        canvas = _mask_fill(f01, m, MASK_FILL_NAMES[model.lower()], float(opts.get("radius", 5.0)))
         q = quantize or "round"
     elif isinstance(model, str) and model.lower() in CLASSICAL_NAMES:
         canvas = classical_outpaint(f01, m, method=model.lower(), reporter=reporter,
@@ -491,17 +484,38 @@ def extend(image: np.ndarray, margins: Sequence[int], model, progress=None, canc
                                       "scale_tolerance") if k in opts}
         canvas = outpaint_float(model, f01, m, reporter, **sopts)
         q = quantize or "truncate"
-    elif hasattr(model, "predict"):
+    elif isinstance(model, InpaintModel):
         canvas = _inpaint_model_outpaint(f01, m, model, reporter, strategy, blend)
         q = quantize or "round"
     else:
         raise TypeError(f"model must be one of {', '.join(WEIGHT_FREE_OUTPAINT)} or a loaded "
-                        f"model, not {model!r} (inpaint_gui.engine.outpaint loads models by name)")
+                        f"model, not {model!r} (the run service loads models by name: "
+                        "inpaint_gui.engine.outpaint)")
     reporter.check()
+    out = _finish(canvas, img, work, alpha, kind, m, q)
+    reporter.stage("outpaint: done", 1, 1)
+    return out
 
+
+def _mask_fill(f01: np.ndarray, m: Margins, method: int, radius: float) -> np.ndarray:
+    """cv2's Telea / Navier-Stokes (``method``) on the new margin of the float canvas."""
+    t, l, b, r = m
+    H, W = f01.shape[:2]
+    canvas = np.zeros((H + t + b, W + l + r, 3), np.float32)
+    canvas[t:t + H, l:l + W] = f01
+    holes = np.ones(canvas.shape[:2], bool)
+    holes[t:t + H, l:l + W] = False
+    return telea_fill01(canvas, holes, radius=radius, method=method)
+
+
+def _finish(canvas, img, work, alpha, kind: str, m: Margins, quantize: str) -> np.ndarray:
+    """The float RGB canvas back in the image's dtype and channels (gray, RGB, RGBA with
+    opaque new alpha), the original pixels put back as they were."""
+    t, l, _b, _r = m
+    H, W = img.shape[:2]
     if kind == "gray":
         canvas = canvas.mean(axis=2, keepdims=True)
-    out = _from01(canvas, img.dtype, q)
+    out = _from01(canvas, img.dtype, quantize)
     out[t:t + H, l:l + W] = work
     if kind == "gray" and img.ndim == 2:
         out = out[..., 0]
@@ -510,7 +524,6 @@ def extend(image: np.ndarray, margins: Sequence[int], model, progress=None, canc
                        dtype=img.dtype)
         full[t:t + H, l:l + W] = alpha
         out = np.concatenate([out, full[..., None]], axis=2)
-    reporter.stage("outpaint: done", 1, 1)
     return out
 
 

@@ -42,6 +42,12 @@ def _as_int(value: Any, name: str) -> int:
     return int(f)
 
 
+def _as_str(value: Any, name: str) -> str:
+    if not isinstance(value, (str, int, float)):
+        raise SettingsError(f"{name} must be text, not {value!r}")
+    return str(value).strip()
+
+
 def _as_bool(value: Any, name: str) -> bool:
     if isinstance(value, bool):
         return value
@@ -202,27 +208,10 @@ class RunSettings:
                     raise
                 return fallback
 
-        def as_str(v, name):
-            if not isinstance(v, (str, int, float)):
-                raise SettingsError(f"{name} must be text, not {v!r}")
-            return str(v).strip()
-
-        sfields = {}
-        for k in STRATEGY_FIELDS:
-            sfields[k] = get(k, _as_int, getattr(default.strategy, k))
-        sname = get("strategy", as_str, default.strategy.name).lower()
-        try:
-            strategy = HDStrategy(name=sname, **sfields)
-        except ValueError as exc:
-            if strict:
-                raise SettingsError(str(exc)) from None
-            try:
-                strategy = HDStrategy(name=sname if sname in STRATEGIES else default.strategy.name)
-            except ValueError:
-                strategy = default.strategy
-        weights = get("weights", as_str, None) or None
-        model = get("model", as_str, default.model) or default.model
-        if weights and _as_int(data.get("version", 1) or 1, "version") < 2:
+        strategy = _strategy_from(get, default.strategy, strict)
+        weights = get("weights", _as_str, None) or None
+        model = get("model", _as_str, default.model) or default.model
+        if weights and get("version", _as_int, 1) < 2:
             weights = _tag_of_v1_weights(model, weights)
         opts = data.get("model_options") or {}
         if not isinstance(opts, Mapping):
@@ -234,10 +223,10 @@ class RunSettings:
             weights=weights,
             strategy=strategy,
             model_strategy=get("model_strategy", _as_bool, default.model_strategy),
-            blend=get("blend", as_str, default.blend).lower(),
+            blend=get("blend", _as_str, default.blend).lower(),
             blend_radius=get("blend_radius", _as_int, default.blend_radius),
-            device=get("device", as_str, default.device).lower(),
-            precision=get("precision", as_str, default.precision).lower(),
+            device=get("device", _as_str, default.device).lower(),
+            precision=get("precision", _as_str, default.precision).lower(),
             model_options=tuple(sorted(opts.items())),
         )
         try:
@@ -245,7 +234,12 @@ class RunSettings:
         except SettingsError:
             if strict:
                 raise
-        # lenient: reset each field that is invalid on its own to its default
+        return cls._lenient(kwargs)
+
+    @classmethod
+    def _lenient(cls, kwargs: dict) -> "RunSettings":
+        """``cls(**kwargs)`` with each field that is invalid on its own reset to its default."""
+        default = cls()
         for name in list(kwargs):
             try:
                 cls(**{name: kwargs[name]})
@@ -255,6 +249,22 @@ class RunSettings:
             return cls(**kwargs)
         except SettingsError:
             return default
+
+
+def _strategy_from(get, default: HDStrategy, strict: bool) -> HDStrategy:
+    """The :class:`HDStrategy` of a settings dict (``get(name, conv, fallback)`` reads a field);
+    lenient (``strict`` False): an invalid strategy keeps what it can of its name."""
+    fields = {k: get(k, _as_int, getattr(default, k)) for k in STRATEGY_FIELDS}
+    name = get("strategy", _as_str, default.name).lower()
+    try:
+        return HDStrategy(name=name, **fields)
+    except ValueError as exc:
+        if strict:
+            raise SettingsError(str(exc)) from None
+    try:
+        return HDStrategy(name=name if name in STRATEGIES else default.name)
+    except ValueError:
+        return default
 
 
 def _tag_of_v1_weights(model: str, weights: str) -> str:

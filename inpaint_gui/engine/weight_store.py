@@ -32,6 +32,7 @@ from typing import List, Optional
 from . import registry
 from . import weights as W
 
+# the weight-file endings the file dialogs offer (the one list; any name can be imported)
 WEIGHT_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin", ".tar")
 
 

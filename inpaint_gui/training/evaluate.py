@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from functools import partial
 from pathlib import Path
 from typing import Callable, Iterable, List, Optional, Sequence
 
@@ -168,10 +169,7 @@ def evaluate(model: str, data: "str | Path", bins: "str | Sequence" = DEFAULT_BI
     # a model cache of its own: the model lives as long as this evaluation (training
     # programmes evaluate snapshot after snapshot in one process)
     service = RunService(ModelCache())
-
-    def request(image, **kw):
-        return RunRequest(image, model=model, weights=weights, device=device, model_options=opts,
-                          **kw)
+    request = partial(RunRequest, model=model, weights=weights, device=device, model_options=opts)
     try:
         if outpaint:
             for case in list(cases or M.OUTPAINT_GOAL_CASES):
@@ -179,15 +177,10 @@ def evaluate(model: str, data: "str | Path", bins: "str | Sequence" = DEFAULT_BI
                 _run_case(service, result, case, imgs, names, keep, log,
                           lambda i, img, c=case: _outpaint_input(img, c, request), unknown)
         else:
-            if user_masks:
-                case_masks = [(case, lambda i, img, hs=holes: hs[i]) for case, holes in mask_cases.items()]
-            else:
-                case_masks = [(M.bin_name(bn), lambda i, img, bn=bn: M.eval_mask(img.shape[:2], bn, i, seed=seed))
-                              for bn in M.parse_bins(bins)]
             # loaded before the cases (a load error is the evaluation's, not a case's); the
             # runs below find it in the cache
             service.load_model(model, weights=weights, device=device, **opts)
-            for key, hole_of in case_masks:
+            for key, hole_of in _hole_cases(mask_cases, bins, seed):
                 _run_case(service, result, key, imgs, names, keep, log,
                           lambda i, img, hole_of=hole_of: _inpaint_input(
                               img, hole_of(i, img), request, strategy))
@@ -197,6 +190,15 @@ def evaluate(model: str, data: "str | Path", bins: "str | Sequence" = DEFAULT_BI
     result["seconds"] = round(time.time() - t_all, 2)
     result["images"] = names
     return result
+
+
+def _hole_cases(mask_cases: Optional[dict], bins, seed: int) -> list:
+    """``[(case, hole_of(i, img) -> bool HxW, True = hole)]``: the user's masks, or the seeded
+    masks of each hole-ratio bin."""
+    if mask_cases is not None:
+        return [(case, lambda i, img, hs=holes: hs[i]) for case, holes in mask_cases.items()]
+    return [(M.bin_name(bn), lambda i, img, bn=bn: M.eval_mask(img.shape[:2], bn, i, seed=seed))
+            for bn in M.parse_bins(bins)]
 
 
 def _outpaint_input(img: np.ndarray, case: str, request):

@@ -606,6 +606,19 @@ def srn_val_masks(n: int, size: int) -> "list[np.ndarray]":
 # the trainer
 
 
+def check_size(arch: str, size: int):
+    """Raise ValueError unless training crops of ``size`` px suit ``arch``; returns its spec."""
+    from inpaint_gui.engine.registry import get_spec
+    spec = get_spec(arch)
+    least = ARCH_TRAINERS[arch].min_size
+    if size < least:
+        raise ValueError(f"{spec.title} needs --size >= {least}")
+    step = math.lcm(16, spec.pad_mod)  # training crops are multiples of 16 (and of the net's)
+    if size % step:
+        raise ValueError(f"{spec.title} needs --size divisible by {step}")
+    return spec
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig, resume: bool = False, log: Optional[Callable[[str], None]] = print,
                  snapshot: "Optional[dict]" = None):
@@ -644,14 +657,8 @@ class Trainer:
         cuda = self.device.startswith("cuda")
         if cfg.batch is None:
             cfg.batch = ARCH_DEFAULTS[cfg.arch]["batch"] if cuda else 4
-        from inpaint_gui.engine.registry import get_spec
-        spec = get_spec(cfg.arch)
+        spec = check_size(cfg.arch, cfg.size)
         arch_cls = ARCH_TRAINERS[cfg.arch]
-        if cfg.size < arch_cls.min_size:
-            raise ValueError(f"{spec.title} needs --size >= {arch_cls.min_size}")
-        step = math.lcm(16, spec.pad_mod)  # training crops are multiples of 16 (and of the net's)
-        if cfg.size % step:
-            raise ValueError(f"{spec.title} needs --size divisible by {step}")
         from inpaint_gui.engine.devices import cpu_has_native_bf16
         cpu_bf16 = self.device == "cpu" and cpu_has_native_bf16()
         # channels-last spares oneDNN a reorder around every convolution (CPU and CUDA alike)
