@@ -798,14 +798,14 @@ def cmd_import_weights(args) -> int:
             check = S.inspect_weight_file(args.file, model)
     except S.ImportWeightsError as exc:
         raise CliError(f"not imported: {_one_line(exc)}") from None
-    if S.target_differs(check) and not args.overwrite:
-        check.cleanup()
-        raise CliError(f"not imported: {check.target} exists and is a different file; pass "
-                       "--overwrite to replace it")
     try:
-        check = S.install_checked(check, overwrite=args.overwrite)
+        installed = S.install_unless_kept(check, lambda _c: args.overwrite)
     except S.ImportWeightsError as exc:
         raise CliError(f"not imported: {_one_line(exc)}") from None
+    if installed is None:
+        raise CliError(f"not imported: {check.target} exists and is a different file; pass "
+                       "--overwrite to replace it")
+    check = installed
     print(f"{PROG}: installed {check.target}: {check.message}", file=sys.stderr)
     return 0
 

@@ -15,7 +15,6 @@ each retry drops the device's cached models and is reported through ``progress``
 """
 from __future__ import annotations
 
-import threading
 import time
 import warnings
 from dataclasses import dataclass, field, replace
@@ -314,17 +313,12 @@ class RunService:
         return self.cache.get(spec, weights, device, precision, options, notice=notice)
 
 
-_DEFAULT: Optional[RunService] = None
-_DEFAULT_LOCK = threading.Lock()
+_DEFAULT = RunService()  # holds no state of its own: the session's cache is shared_cache()
 
 
 def default_service() -> RunService:
     """The session's service (on :func:`.model_cache.shared_cache`)."""
-    global _DEFAULT
-    with _DEFAULT_LOCK:
-        if _DEFAULT is None:
-            _DEFAULT = RunService()
-        return _DEFAULT
+    return _DEFAULT
 
 
 def run(request: RunRequest, progress: Optional[ProgressCallback] = None,

@@ -27,7 +27,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 from . import registry
 from . import weights as W
@@ -434,6 +434,18 @@ def install_checked(check: WeightCheck, overwrite: bool = False) -> WeightCheck:
     finally:
         check.cleanup()
     return check
+
+
+def install_unless_kept(check: WeightCheck, replace: "Callable[[WeightCheck], bool]"
+                        ) -> Optional[WeightCheck]:
+    """Install ``check``; a different file already at its destination is replaced only when
+    ``replace(check)`` (the user's answer) is True. Returns the installed check, or None when
+    the existing file was kept; the temporary file of a conversion is removed either way."""
+    overwrite = target_differs(check)
+    if overwrite and not replace(check):
+        check.cleanup()
+        return None
+    return install_checked(check, overwrite=overwrite)
 
 
 def import_weight_file(path, model: Optional[str] = None, overwrite: bool = False) -> WeightCheck:

@@ -19,6 +19,8 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog
 from inpaint_gui.engine import registry, weights as W
 from inpaint_gui.engine import weight_store as S
 
+from .official_weights import ask_over_wait_cursor
+
 
 # ============================================================================ dialog
 
@@ -176,23 +178,17 @@ class ModelManagerDialog(QDialog):
             except S.ImportWeightsError as exc:
                 self._show(f"Not imported: {exc}", error=True)
                 return False
-            overwrite = False
-            if S.target_differs(check):
-                QGuiApplication.restoreOverrideCursor()
-                try:
-                    if not self.confirm("Replace weights?",
-                                        f"{check.target.name} already exists in the models folder. "
-                                        "Replace it with the imported file?"):
-                        self._show("Not imported: kept the existing file.", error=True)
-                        return False
-                finally:
-                    QGuiApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-                overwrite = True
             try:
-                check = S.install_checked(check, overwrite=overwrite)
+                installed = S.install_unless_kept(check, lambda c: ask_over_wait_cursor(
+                    self.confirm, "Replace weights?", f"{c.target.name} already exists in the models folder. "
+                    "Replace it with the imported file?"))
             except S.ImportWeightsError as exc:
                 self._show(f"Not imported: {exc}", error=True)
                 return False
+            if installed is None:
+                self._show("Not imported: kept the existing file.", error=True)
+                return False
+            check = installed
         finally:
             QGuiApplication.restoreOverrideCursor()
         self._show(f"Imported {check.message}.")

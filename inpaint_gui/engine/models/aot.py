@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from ..registry import ModelSpec, WeightSet, register_model
-from .base import TorchAdapter, TorchInpaintModel, check_architecture, checkpoint_config, strip_prefix_to
+from .base import TorchAdapter, TorchInpaintModel, checkpoint_config
 
 _REPO = "https://github.com/researchmm/AOT-GAN-for-Inpainting (commit 2cd1afd8, README 'Pretrained models')"
 _SRC_PLACES = (_REPO + ": Places2 folder "
@@ -115,20 +115,17 @@ class AOT(TorchAdapter):
     net_options = NET_OPTIONS
     model_class = AOTModel
     det_init = {"rule": "rfr_aot"}
+    anchor_key = "encoder.1.weight"
 
     @classmethod
-    def extract(cls, obj, spec: ModelSpec) -> dict:
-        from ..weights import CheckpointFormatError, unwrap_state_dict
-        if isinstance(obj, Mapping) and not obj:
-            raise CheckpointFormatError("the checkpoint is empty")
+    def extract(cls, obj, spec: ModelSpec) -> Mapping:
+        from ..weights import CheckpointFormatError
         if isinstance(obj, Mapping) and ("optimG" in obj or "optimD" in obj):
             raise CheckpointFormatError("this file holds AOT-GAN optimizer state (O*.pt), not the "
                                         "generator; use the G*.pt file")
         if isinstance(obj, Mapping) and isinstance(obj.get("netG"), Mapping):
             obj = obj["netG"]
-        sd = strip_prefix_to(unwrap_state_dict(obj), "encoder.1.weight")
-        check_architecture(sd, spec)
-        return sd
+        return super().extract(obj, spec)
 
     @classmethod
     def detected_options(cls, obj, sd: Mapping) -> dict:

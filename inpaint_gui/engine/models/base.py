@@ -155,6 +155,20 @@ def checkpoint_config(obj, keys: "tuple[str, ...]") -> dict:
     return {}
 
 
+def tensors_under(obj, wrapper_keys: "tuple[str, ...]") -> Mapping:
+    """``{dotted.name: tensor}`` under the first of ``wrapper_keys`` in ``obj`` that holds a
+    mapping, else of the whole object (Lightning checkpoints, TorchScript trees, wrapped
+    dicts); raises ``CheckpointFormatError`` when there is no tensor."""
+    from ..safe_unpickle import named_tensors
+    from ..weights import CheckpointFormatError
+    if isinstance(obj, Mapping):
+        obj = next((obj[k] for k in wrapper_keys if isinstance(obj.get(k), Mapping)), obj)
+    tensors = named_tensors(obj)
+    if not tensors:
+        raise CheckpointFormatError("the checkpoint holds no tensors")
+    return tensors
+
+
 def strip_prefix_to(sd: dict, anchor: str) -> dict:
     """Strip a common key prefix (``module.``, ``generator.``, ``netG.`` ...) found in front of
     ``anchor``; keys outside that prefix are dropped when not every key has it."""
@@ -180,14 +194,29 @@ class TorchAdapter(ModelAdapter):
     model_class: type = TorchInpaintModel
     det_init: dict = {}
     converts_tensorflow = False
+    # a key of the network's own state dict: a prefix found in front of it is stripped and the
+    # keys are checked to be this model's ("" = neither)
+    anchor_key: str = ""
+    # prefixes under which a checkpoint may keep the network's keys, tried in order by
+    # ``safe_unpickle.select_by_keys`` against the built network's keys (() = none)
+    key_prefixes: tuple = ()
+    # the loader option ``fast`` (default True) switches the network's fast inference path
+    fast_option = False
 
     # ------------------------------------------------------------------ the loading steps
     @classmethod
     def extract(cls, obj, spec: ModelSpec) -> Mapping:
         """The generator's tensors from what the file held (default: the tensor dict inside
-        common containers, ``module.`` prefixes stripped)."""
-        from ..weights import unwrap_state_dict
-        return unwrap_state_dict(obj)
+        common containers, ``module.`` prefixes stripped; with :attr:`anchor_key` the prefix
+        in front of it too, and the keys checked to be ``spec``'s network's)."""
+        from ..weights import CheckpointFormatError, unwrap_state_dict
+        if isinstance(obj, Mapping) and not obj:
+            raise CheckpointFormatError("the checkpoint is empty")
+        sd = unwrap_state_dict(obj)
+        if cls.anchor_key:
+            sd = strip_prefix_to(sd, cls.anchor_key)
+            check_architecture(sd, spec)
+        return sd
 
     @classmethod
     def detected_options(cls, obj, sd: Mapping) -> dict:
@@ -196,8 +225,12 @@ class TorchAdapter(ModelAdapter):
 
     @classmethod
     def fit(cls, sd: Mapping, net) -> Mapping:
-        """``sd`` keyed as ``net`` expects it (default: as it is)."""
-        return sd
+        """``sd`` keyed as ``net`` expects it: as it is, or with :attr:`key_prefixes` the
+        tensors under the prefix that holds the network's keys."""
+        if not cls.key_prefixes:
+            return sd
+        from ..safe_unpickle import select_by_keys
+        return select_by_keys(sd, list(net.state_dict().keys()), preferred=cls.key_prefixes)
 
     @classmethod
     def net_kwargs(cls, ws, detected: dict, options: dict) -> dict:
@@ -217,6 +250,8 @@ class TorchAdapter(ModelAdapter):
 
     @classmethod
     def wrap(cls, spec: ModelSpec, net, device: str, precision: str, options: dict) -> InpaintModel:
+        if cls.fast_option:
+            net.fast = bool(options.pop("fast", True))
         return cls.model_class(spec, net, device=device, precision=precision)
 
     @classmethod

@@ -21,7 +21,7 @@ from typing import Mapping
 import numpy as np
 
 from ..registry import ModelSpec, WeightSet, register_model
-from .base import TorchAdapter, TorchInpaintModel
+from .base import TorchAdapter, TorchInpaintModel, tensors_under
 
 _SRC = ("https://github.com/advimman/lama (commit 786f593); big-lama.zip from "
         "https://huggingface.co/smartywu/big-lama/resolve/main/big-lama.zip "
@@ -113,31 +113,12 @@ class LaMa(TorchAdapter):
     net_options = NET_OPTIONS
     model_class = LaMaModel
     det_init = {"rule": "v2", "gain": 0.75}
+    key_prefixes = ("generator.", "model.generator.", "module.")
+    fast_option = True
 
     @classmethod
     def extract(cls, obj, spec: ModelSpec) -> Mapping:
-        from ..safe_unpickle import named_tensors
-        from ..weights import CheckpointFormatError
-        if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
-            tensors = named_tensors(obj["state_dict"])
-        elif isinstance(obj, Mapping) and isinstance(obj.get("generator"), Mapping):
-            tensors = named_tensors(obj["generator"])
-        else:
-            tensors = named_tensors(obj)
-        if not tensors:
-            raise CheckpointFormatError("the checkpoint holds no tensors")
-        return tensors
-
-    @classmethod
-    def fit(cls, sd: Mapping, net) -> Mapping:
-        from ..safe_unpickle import select_by_keys
-        return select_by_keys(sd, list(net.state_dict().keys()),
-                              preferred=("generator.", "model.generator.", "module."))
-
-    @classmethod
-    def wrap(cls, spec, net, device, precision, options) -> LaMaModel:
-        net.fast = bool(options.pop("fast", True))
-        return LaMaModel(spec, net, device=device, precision=precision)
+        return tensors_under(obj, ("state_dict", "generator"))
 
     @classmethod
     def recognises(cls, keys: "set[str]"):

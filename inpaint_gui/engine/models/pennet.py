@@ -22,7 +22,7 @@ import numpy as np
 from typing import Mapping
 
 from ..registry import ModelSpec, WeightSet, register_model
-from .base import TorchAdapter, TorchInpaintModel
+from .base import TorchAdapter, TorchInpaintModel, tensors_under
 
 _SRC = ("https://github.com/researchmm/PEN-Net-for-Inpainting (commit 8721a55), Google-Drive "
         "links in its README ('pretrained models'); the file is release_model/pennet_*/gen_*.pth")
@@ -110,30 +110,13 @@ class PENNet(TorchAdapter):
     net_options = ("cnum",)
     model_class = PENNetModel
     det_init = {"rule": "v2"}
+    key_prefixes = ("module.", "netG.", "generator.")
+    fast_option = True
 
     @classmethod
     def extract(cls, obj, spec: ModelSpec) -> Mapping:
-        from ..safe_unpickle import named_tensors
-        from ..weights import WRAPPER_KEYS, CheckpointFormatError
-        for k in ("netG",) + tuple(WRAPPER_KEYS):
-            if isinstance(obj, Mapping) and isinstance(obj.get(k), Mapping):
-                obj = obj[k]
-                break
-        tensors = named_tensors(obj)
-        if not tensors:
-            raise CheckpointFormatError("the checkpoint holds no tensors")
-        return tensors
-
-    @classmethod
-    def fit(cls, sd: Mapping, net) -> Mapping:
-        from ..safe_unpickle import select_by_keys
-        return select_by_keys(sd, list(net.state_dict().keys()),
-                              preferred=("module.", "netG.", "generator."))
-
-    @classmethod
-    def wrap(cls, spec, net, device, precision, options) -> PENNetModel:
-        net.fast = bool(options.pop("fast", True))
-        return PENNetModel(spec, net, device=device, precision=precision)
+        from ..weights import WRAPPER_KEYS
+        return tensors_under(obj, ("netG",) + tuple(WRAPPER_KEYS))
 
     @classmethod
     def recognises(cls, keys: "set[str]"):

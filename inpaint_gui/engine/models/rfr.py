@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from ..registry import ModelSpec, WeightSet, register_model
-from .base import TorchAdapter, TorchInpaintModel, check_architecture, checkpoint_config, strip_prefix_to
+from .base import TorchAdapter, TorchInpaintModel, checkpoint_config
 
 _SRC = ("https://github.com/jingyuanli001/RFR-Inpainting (commit e1cad6a8, README 'Pretrained "
         "Models'): Google Drive folder "
@@ -125,18 +125,15 @@ class RFR(TorchAdapter):
     net_options = NET_OPTIONS
     model_class = RFRModel
     det_init = {"rule": "rfr_aot"}
+    anchor_key = "Pconv1.weight"
 
     @classmethod
-    def extract(cls, obj, spec: ModelSpec) -> dict:
-        from ..weights import CheckpointFormatError, unwrap_state_dict
-        if isinstance(obj, Mapping) and not obj:
-            raise CheckpointFormatError("the checkpoint is empty")
+    def extract(cls, obj, spec: ModelSpec) -> Mapping:
+        from ..weights import CheckpointFormatError
         if isinstance(obj, Mapping) and "optimG" in obj and "generator" not in obj:
             raise CheckpointFormatError("this file holds optimizer state only (an AOT-GAN O*.pt), "
                                         "not generator weights")
-        sd = strip_prefix_to(unwrap_state_dict(obj), "Pconv1.weight")
-        check_architecture(sd, spec)
-        return sd
+        return super().extract(obj, spec)
 
     @classmethod
     def detected_options(cls, obj, sd: Mapping) -> dict:
