@@ -36,7 +36,6 @@ import datetime as _dt
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -47,6 +46,9 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
+
+from .bench_inputs import (EXTRA_CASES, det_weights, pipeline_cases, proc_status,
+                           reset_peak_rss, weights_for, write_photo)
 
 # Official CPU medians on this class of machine (2 threads, eval, no_grad; specs/ANCHORS.md).
 ANCHORS_S = {
@@ -97,42 +99,6 @@ EST_GUI_S = 90.0
 
 
 # ----------------------------------------------------------------------------- measuring
-
-def proc_status() -> dict:
-    """VmRSS / VmHWM (peak) of this process in MiB (Linux; ru_maxrss elsewhere)."""
-    out = {}
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(("VmRSS:", "VmHWM:")):
-                    k, v = line.split(":", 1)
-                    out[k] = int(v.split()[0]) / 1024.0
-    except OSError:  # pragma: no cover - non-Linux
-        pass
-    if "VmHWM" not in out:  # pragma: no cover
-        out["VmHWM"] = peak_rss_mib()
-        out.setdefault("VmRSS", out["VmHWM"])
-    return out
-
-
-def reset_peak_rss() -> bool:
-    """Reset this process's VmHWM to its current RSS (Linux >= 4.0); False if impossible."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:  # pragma: no cover
-        return False
-
-
-def peak_rss_mib() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return r / 1024.0 if sys.platform != "darwin" else r / (1024.0 * 1024.0)
-
-
-def current_rss_mib() -> float:
-    return proc_status().get("VmRSS", 0.0)
-
 
 def _summary(times: "list[float]") -> dict:
     return {"median_s": round(statistics.median(times), 4), "min_s": round(min(times), 4),
@@ -360,35 +326,27 @@ def _free_form_mask(h: int, w: int, ratio: float = 0.3, seed: int = 0) -> np.nda
 
 
 def _net_inputs(name: str, side: int):
-    """Official-convention inputs for ``name`` at side x side with a ~30 % free-form hole
-    (SRN: a side/2 known window centred on a side x side canvas)."""
+    """Official-convention inputs for ``name`` at side x side (the model's own
+    ``net_inputs``): a ~30 % free-form hole, or for an outpainting model a side/2 known
+    window centred on a side x side canvas."""
     import torch
+
+    from .engine.registry import get_adapter, get_spec
     rng = np.random.default_rng(1)
     img = torch.from_numpy(rng.random((1, 3, side, side), dtype=np.float32))
-    hole = torch.from_numpy((_free_form_mask(side, side) > 0).astype(np.float32))[None, None]
-    if name == "rfr":
-        known = 1 - hole
-        return (img * known, known.repeat(1, 3, 1, 1))
-    if name == "aot":
-        x = img * 2 - 1
-        return (x * (1 - hole) + hole, hole)
-    if name == "lama":
-        return (torch.cat([img * (1 - hole), hole], 1),)
-    if name == "pennet":
-        x = img * 2 - 1
-        inp = torch.cat([x * (1 - hole) + hole, hole], 1)
-        return (inp, hole)
-    if name == "srn":
+    if get_spec(name).task == "outpaint":
         q = side // 4
-        return (img[..., q:side - q, q:side - q] * 2 - 1, (q, q, q, q))
-    return None
+        hole = torch.ones(1, 1, side, side)
+        hole[..., q:side - q, q:side - q] = 0
+    else:
+        hole = torch.from_numpy((_free_form_mask(side, side) > 0).astype(np.float32))[None, None]
+    return get_adapter(name).model_class.net_inputs(img, hole)
 
 
 def network_names() -> "list[str]":
     """Registry models that are PyTorch networks (in registry order)."""
-    from .engine.nets import NET_MODULES
     from .engine.registry import list_models
-    return [s.name for s in list_models() if s.name in NET_MODULES]
+    return [s.name for s in list_models() if s.network]
 
 
 def size_allowed(name: str, side: int) -> "tuple[bool, str]":
@@ -404,23 +362,15 @@ def size_allowed(name: str, side: int) -> "tuple[bool, str]":
     return True, ""
 
 
-def _det_weights(name: str, net):
-    from .engine.nets.detinit import deterministic_state_dict
-    rule = "rfr_aot" if name in ("rfr", "aot") else "v2"
-    gain = 0.75 if name == "lama" else 1.0
-    return deterministic_state_dict(net, gain=gain, rule=rule)
-
-
 def reference_forward(name: str, net) -> Optional[Callable]:
     """The network's official formulation in our code (the official module-by-module path
     that the optimised inference path replaces; for RFR-Net the official arithmetic op for op,
     ``RFRNet.forward_official``), or None. Timed in the same process as our inference path, it
     gives a same-run stand-in for the official implementation's time."""
-    if name == "aot" and hasattr(net, "forward_plain"):
-        return net.forward_plain
-    if name == "rfr" and hasattr(net, "forward_official"):
-        return net.forward_official
-    if name in ("lama", "pennet") and hasattr(net, "fast"):
+    for official in ("forward_official", "forward_plain"):
+        if hasattr(net, official):
+            return getattr(net, official)
+    if hasattr(net, "fast"):
         def slow(*args):
             net.fast = False
             try:
@@ -450,8 +400,9 @@ def net_row(job: dict) -> dict:
     row = {"suite": "networks", "model": name, "size": side, "device": device,
            "precision": precision}
     t0 = time.perf_counter()
-    net = nets.create(name)
-    net.load_state_dict(_det_weights(name, net), strict=True)
+    from .engine.registry import get_spec
+    net = nets.create(get_spec(name).network)
+    net.load_state_dict(det_weights(name, net), strict=True)
     net.eval().to(device)
     row["params_m"] = round(sum(p.numel() for p in net.parameters()) / 1e6, 2)
     row["build_s"] = round(time.perf_counter() - t0, 2)
@@ -609,77 +560,6 @@ def bench_networks(names, sizes: Optional[dict], runs: int, device: str,
 
 # ----------------------------------------------------------------------------- pipeline
 
-def _big_photo(h: int = 4000, w: int = 6000) -> np.ndarray:
-    import cv2
-    sample = Path(__file__).resolve().parents[1] / "resources" / "samples" / "harbour.jpg"
-    img = cv2.imread(str(sample), cv2.IMREAD_COLOR) if sample.is_file() else None
-    if img is None:
-        rng = np.random.default_rng(0)
-        img = (rng.random((400, 600, 3)) * 255).astype(np.uint8)
-    big = cv2.resize(img, (w, h), interpolation=cv2.INTER_CUBIC)
-    # a little sensor-like noise so the JPEG is photo-sized, not an upscaled smooth blur
-    rng = np.random.default_rng(1)
-    noise = rng.integers(-6, 7, size=(h, w, 1), dtype=np.int16)
-    big = np.clip(big.astype(np.int16) + noise, 0, 255).astype(np.uint8)
-    return np.ascontiguousarray(big[..., ::-1])
-
-
-def write_photo(path: "str | Path", h: int = 4000, w: int = 6000) -> Path:
-    """The benchmark photo as a JPEG (quality 92) at ``path``."""
-    import cv2
-    path = Path(path)
-    cv2.imwrite(str(path), _big_photo(h, w)[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 92])
-    return path
-
-
-def pipeline_cases(h: int = 4000, w: int = 6000) -> "dict[str, dict]":
-    """(a) small object ~1 %, (b) scattered masks, (c) large hole ~30 %, (d) 25 % outpaint."""
-    import cv2
-    small = np.zeros((h, w), np.uint8)
-    r = int(np.sqrt(0.01 * h * w / np.pi))
-    cv2.circle(small, (int(w * 0.6), int(h * 0.55)), r, 255, -1)
-    scattered = np.zeros((h, w), np.uint8)
-    rng = np.random.default_rng(3)
-    s = min(h, w) / 4000.0
-    for _ in range(8):
-        cv2.circle(scattered, (int(rng.integers(w // 30, w - w // 30)),
-                               int(rng.integers(h // 20, h - h // 20))),
-                   max(2, int(rng.integers(30, 120) * s)), 255, -1)
-    large = np.zeros((h, w), np.uint8)
-    cv2.ellipse(large, (w // 2, h // 2), (int(w * 0.3), int(h * 0.32)), 0, 0, 360, 255, -1)
-    medium = np.zeros((h, w), np.uint8)  # one ellipse of ~20 % (a = 0.252 w, b = 0.252 h)
-    cv2.ellipse(medium, (w // 2, h // 2), (int(w * 0.252), int(h * 0.252)), 0, 0, 360, 255, -1)
-    return {"a_small_object": {"mask": small}, "b_scattered": {"mask": scattered},
-            "c_large_hole": {"mask": large}, "d_outpaint_25": {"margins": (0, 0, 0, w // 4)},
-            "e_hole_20": {"mask": medium}}
-
-
-#: Cases run only when named in ``--cases`` (e: PatchMatch's 20 % figure).
-EXTRA_CASES = ("e_hole_20",)
-
-
-def deterministic_weights(model: str):
-    """A deterministic state dict for ``model`` (timing only: the fill is meaningless)."""
-    from .engine import nets
-    net = nets.create(model)
-    return _det_weights(model, net)
-
-
-def _weights_for(model: str):
-    """(weights argument, label): installed full-size weights when present, else
-    deterministic full-size ones. A bundled starter is a smaller variant, so it would time a
-    different network: the official architecture is timed instead."""
-    from .engine.registry import get_spec
-    from .engine.weights import weight_status
-    spec = get_spec(model)
-    if not spec.needs_weights:
-        return None, "none needed"
-    state, ws, _path = weight_status(spec)
-    if state not in ("missing", "broken") and ws is not None and ws.kind != "starter":
-        return None, f"installed ({ws.name})"
-    return deterministic_weights(model), "deterministic full-size (timing only)"
-
-
 def stage_durations(t0: float, events: "list[tuple[str, float]]", t_end: float
                     ) -> "list[tuple[str, float]]":
     """Seconds per stage from ``(label, time the stage ended or began)`` events.
@@ -705,11 +585,12 @@ def bench_pipeline(model: str, strategies, runs: int, device: str, cases=None,
     """The pipeline suite; rows are appended to ``sink`` (returned) as they finish."""
     from .engine import HDStrategy, inpaint, outpaint
     from .engine import imageio
+    from .engine.outpaint import WEIGHT_FREE_OUTPAINT
     from .engine.pipeline import plan_windows
     from .engine.registry import get_spec
     h, w = photo_hw
     spec = get_spec(model)
-    weights, weight_label = _weights_for(model)
+    weights, weight_label = weights_for(model)
     tmpdir = tempfile.mkdtemp(prefix="inpaint_bench_")
     photo_path = write_photo(Path(tmpdir) / "photo.jpg", h, w)
     rows: list = sink if sink is not None else []
@@ -744,8 +625,8 @@ def bench_pipeline(model: str, strategies, runs: int, device: str, cases=None,
             for strat in strategies:
                 jobs.append((model, strat, weights, weight_label))
             if "margins" in data and outpaint_model:
-                ow, olabel = (None, "") if outpaint_model in ("telea", "ns") else \
-                    _weights_for(outpaint_model)
+                ow, olabel = (None, "") if outpaint_model in WEIGHT_FREE_OUTPAINT else \
+                    weights_for(outpaint_model)
                 jobs.append((outpaint_model, "own", ow, olabel))
             for mdl, strat, wts, wlabel in jobs:
                 if "margins" in data:
@@ -1047,7 +928,7 @@ def main_bench(argv=None) -> int:
     a = ap.parse_args(argv)
     import torch
 
-    from .engine.devices import pick_device
+    from .engine.devices import PRECISIONS, pick_device
     torch.set_num_threads(a.threads)
     device = pick_device(a.device)
     runs = a.runs if a.runs is not None else (1 if a.quick else 3)
@@ -1078,7 +959,7 @@ def main_bench(argv=None) -> int:
     if a.precisions:
         precisions = tuple(p for p in a.precisions.split(",") if p)
     else:
-        precisions = ("fp32", "fp16", "bf16") if device.startswith("cuda") else ("fp32",)
+        precisions = PRECISIONS if device.startswith("cuda") else ("fp32",)
     skip = tuple(x for x in a.skip.split(",") if x)
     cases = [c for c in a.cases.split(",") if c] or None
     strategies = [s for s in a.strategies.split(",") if s] or \

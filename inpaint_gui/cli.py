@@ -2,11 +2,16 @@
 
 Subcommands::
 
-    inpaint run IMAGE MASK -o OUT [--model NAME] [--weights PATH] [--strategy S] ...
+    inpaint run IMAGE MASK -o OUT [--model NAME] [--weights FILE|MODEL:SET] [--strategy S] ...
     inpaint batch --images DIR --masks DIR_OR_FILE --out DIR [same options as run]
     inpaint models [list] [--json]   (weights of every model, and where the official ones come from)
-    inpaint models import FILE [--model NAME] [--set WEIGHT_SET] [--overwrite]
+    inpaint models import FILE [--set MODEL:SET | --model NAME] [--overwrite]
+    inpaint models remove MODEL:SET|FILE
+    inpaint models verify [MODEL:SET|FILE ...]   (sha256 against the published one)
     inpaint models convert-srn CKPT_PREFIX -o OUT.pt [--overwrite]
+
+A weight set is named by its tag MODEL:SET (e.g. aot:places2, see 'inpaint models'); anything
+else given as weights is a file.
     inpaint train|eval|bench|data ...   (options belong to those tools; see their --help)
 
 Exit status: 0 success; 1 a failure (bad input, missing weights, some batch items failed);
@@ -23,7 +28,6 @@ import importlib
 import json
 import os
 import sys
-import time
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -40,9 +44,6 @@ PASSTHROUGH = {
              "collect training data (data collect OUT)"),
 }
 
-STRATEGIES = ("original", "resize", "crop", "tile")
-BLENDS = ("none", "feather", "poisson", "color")
-DEVICES = ("auto", "cpu", "cuda", "mps")
 MASK_SUFFIXES = ("", "_mask", "-mask", ".mask", "_Mask", "_MASK")
 
 
@@ -135,18 +136,23 @@ def _quality(text: str) -> int:
 
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
+    # the lists' one home is the engine; importing these modules does not import torch
+    from .engine.blending import BLEND_MODES
+    from .engine.devices import DEVICES, PRECISIONS
+    from .engine.pipeline import STRATEGIES
     g = p.add_argument_group("model")
     g.add_argument("--model", "-m", default="auto",
                    help="model name (see 'inpaint models'), or 'auto' to choose from the mask "
                         "(default: auto)")
-    g.add_argument("--weights", "-w", metavar="PATH",
-                   help="weight file to use instead of the installed one")
+    g.add_argument("--weights", "-w", metavar="FILE_OR_SET",
+                   help="weight file to use instead of the installed one, or an installed "
+                        "weight set as MODEL:SET (e.g. aot:places2; see 'inpaint models')")
     g.add_argument("--option", "-O", action="append", default=[], metavar="KEY=VALUE",
                    help="model option, repeatable (e.g. patchmatch: patch_size=3, seed=7; "
                         "telea/ns: radius=5)")
     g.add_argument("--device", choices=DEVICES, default="auto",
                    help="where networks run (default: auto = cuda, then mps, then cpu)")
-    g.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default="fp32",
+    g.add_argument("--precision", choices=PRECISIONS, default="fp32",
                    help="network precision (default: fp32): fp16/bf16 on CUDA; bf16 also on "
                         "CPUs with native bf16 (AVX512-BF16/AMX), faster, results differ slightly")
     h = p.add_argument_group("large images")
@@ -165,7 +171,7 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
                    help="the mask's transparent pixels are the hole (instead of white ones)")
     m.add_argument("--grow", type=_positive_int, default=0, metavar="PX",
                    help="grow the mask by PX pixels before filling")
-    m.add_argument("--blend", choices=BLENDS, default="none",
+    m.add_argument("--blend", choices=BLEND_MODES, default="none",
                    help="seam treatment inside the hole (default: none)")
     m.add_argument("--blend-radius", type=_positive_int, default=8, metavar="PX",
                    help="width of the feather / colour-matching band (default: 8)")
@@ -174,6 +180,52 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     o.add_argument("--quality", type=_quality, default=95, metavar="Q",
                    help="JPEG/WebP quality 1-100 (default: 95; WebP 100 = lossless)")
     o.add_argument("-q", "--quiet", action="store_true", help="only print errors and warnings")
+
+
+def _add_models_commands(sub) -> None:
+    """``inpaint models [list|import|remove|verify|convert-srn]``."""
+    models = sub.add_parser("models", help="list models and their weights",
+                            description="List every model with the state of its weights, and "
+                                        "where each official checkpoint comes from.")
+    models.add_argument("--json", action="store_true", help="machine-readable output")
+    msub = models.add_subparsers(dest="models_command", metavar="ACTION")
+    mlist = msub.add_parser("list", help="the same as 'inpaint models'",
+                            description="List every model with the state of its weights, and "
+                                        "where each official checkpoint comes from.")
+    mlist.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                       help="machine-readable output")
+    imp = msub.add_parser("import", help="check a downloaded weight file and install it",
+                          description="Check a weight file (read without running code from "
+                                      "it, loaded into the network, sha256 compared where "
+                                      "published) and copy it into the user model folder "
+                                      "under the name the app expects.")
+    imp.add_argument("file", metavar="FILE", help="the downloaded checkpoint (for SRN: the "
+                     "TensorFlow checkpoint's .index file, converted on import)")
+    imp.add_argument("--model", metavar="NAME", help="the model it belongs to (default: "
+                     "detected from the file)")
+    imp.add_argument("--set", dest="weight_set", metavar="MODEL:SET",
+                     help="the official weight set it is, e.g. aot:places2 (see 'inpaint "
+                          "models'); with --model its name alone is enough")
+    imp.add_argument("--overwrite", action="store_true",
+                     help="replace a different file already installed under that name")
+    rem = msub.add_parser("remove", help="remove an imported weight file",
+                          description="Delete a weight file from the user model folder "
+                                      "(bundled files cannot be removed).")
+    rem.add_argument("ref", metavar="MODEL:SET|FILE",
+                     help="the weight set's tag (e.g. aot:mine) or the file")
+    ver = msub.add_parser("verify", help="check installed weight files",
+                          description="Compare the sha256 of installed weight files with the "
+                                      "published one and check that each file is whole. Exit "
+                                      "status 1 when a file is broken or does not match.")
+    ver.add_argument("refs", nargs="*", metavar="MODEL:SET|FILE",
+                     help="what to check (default: every installed file)")
+    conv = msub.add_parser("convert-srn", help="convert the official SRN TensorFlow checkpoint",
+                           description="Convert an official SRN TensorFlow checkpoint "
+                                       "(e.g. .../snap-80000) to a PyTorch .pt file.")
+    conv.add_argument("prefix", metavar="CKPT_PREFIX",
+                      help="checkpoint prefix (snap-80000), its .index file or its folder")
+    conv.add_argument("-o", "--output", required=True, metavar="OUT.pt")
+    conv.add_argument("--overwrite", action="store_true")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -211,36 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "interrupted batch); they are counted as skipped, not as errors")
     _add_model_options(batch)
 
-    models = sub.add_parser("models", help="list models and their weights",
-                            description="List every model with the state of its weights, and "
-                                        "where each official checkpoint comes from.")
-    models.add_argument("--json", action="store_true", help="machine-readable output")
-    msub = models.add_subparsers(dest="models_command", metavar="ACTION")
-    mlist = msub.add_parser("list", help="the same as 'inpaint models'",
-                            description="List every model with the state of its weights, and "
-                                        "where each official checkpoint comes from.")
-    mlist.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
-                       help="machine-readable output")
-    imp = msub.add_parser("import", help="check a downloaded weight file and install it",
-                          description="Check a weight file (read without running code from "
-                                      "it, loaded into the network, sha256 compared where "
-                                      "published) and copy it into the user model folder "
-                                      "under the name the app expects.")
-    imp.add_argument("file", metavar="FILE", help="the downloaded checkpoint (for SRN: the "
-                     "TensorFlow checkpoint's .index file, converted on import)")
-    imp.add_argument("--model", metavar="NAME", help="the model it belongs to (default: "
-                     "detected from the file)")
-    imp.add_argument("--set", dest="weight_set", metavar="WEIGHT_SET",
-                     help="the official weight set it is (see 'inpaint models'); needs --model")
-    imp.add_argument("--overwrite", action="store_true",
-                     help="replace a different file already installed under that name")
-    conv = msub.add_parser("convert-srn", help="convert the official SRN TensorFlow checkpoint",
-                           description="Convert an official SRN TensorFlow checkpoint "
-                                       "(e.g. .../snap-80000) to a PyTorch .pt file.")
-    conv.add_argument("prefix", metavar="CKPT_PREFIX",
-                      help="checkpoint prefix (snap-80000), its .index file or its folder")
-    conv.add_argument("-o", "--output", required=True, metavar="OUT.pt")
-    conv.add_argument("--overwrite", action="store_true")
+    _add_models_commands(sub)
 
     for name, (_mod, _func, what) in PASSTHROUGH.items():
         p = sub.add_parser(name, help=what, add_help=False,
@@ -329,78 +352,51 @@ def check_model(name: str, weights: Optional[str]):
     """Validate ``--model``/``--weights`` before any work: returns the spec (None for auto).
 
     Raises CliError for an unknown model, a missing --weights file or missing weights."""
-    from .engine.registry import UnknownModelError, get_spec
-    from .engine.weights import user_models_dir, weight_status
+    from .engine.registry import UnknownModelError
+    from .engine.service import check_model as engine_check
+    from .engine.weights import MissingWeightsError, WeightsError
 
-    if name.lower() == "auto":
-        if weights:
-            raise CliError("--weights needs a specific --model (not auto)")
-        return None
+    if name.lower() == "auto" and weights:
+        raise CliError("--weights needs a specific --model (not auto)")
     try:
-        spec = get_spec(name)
+        spec = engine_check(name, weights)
     except UnknownModelError:
         raise CliError(f"unknown model {name!r}; available: auto, "
                        + ", ".join(_model_names())) from None
-    from .engine.registry import unavailable_reason
-    reason = unavailable_reason(spec)
-    if reason:
-        raise CliError(f"{spec.title} is unavailable on this installation: {reason}")
-    if weights:
-        if not spec.needs_weights:
-            _warn(f"{spec.name} needs no weights; --weights is ignored")
-        elif not Path(weights).is_file():
-            raise CliError(f"weight file not found: {weights}")
-        elif not weights.endswith(".index"):  # a TensorFlow index (SRN) is its loader's business
-            from .engine.weights import check_weight_file, tolerant_reader
-            problem = check_weight_file(weights, tolerant=tolerant_reader(spec))
-            if problem:
-                raise CliError(f"{Path(weights).name}: {problem}")
-        return spec
-    if spec.needs_weights:
-        status, _ws, _path = weight_status(spec)
-        if status == "missing":
-            names = [ws.filename for ws in spec.weight_sets] or [f"{spec.name}.pt"]
-            files = names[0] if len(names) == 1 else "one of " + ", ".join(names)
-            raise CliError(f"no weights for {spec.name}: put {files} into {user_models_dir()} "
-                           f"(or pass --weights FILE)")
-        if status == "broken":
-            from .engine.weights import broken_summary, weight_files
-            raise CliError(f"no usable weights for {spec.name}: "
-                           f"{broken_summary(weight_files(spec))}")
+    except WeightsError as exc:
+        hint = " (or pass --weights FILE)" if isinstance(exc, MissingWeightsError) and not weights else ""
+        raise CliError(f"{exc}{hint}") from None
+    if weights and spec is not None and not spec.needs_weights:
+        _warn(f"{spec.name} needs no weights; --weights is ignored")
     return spec
 
 
-def _strategy(args, spec):
-    """HDStrategy from the options (None = the model's default when nothing was given)."""
+def _request(args, image, mask):
+    """The run service's request for one image: the options of ``args``."""
     from .engine.pipeline import HDStrategy
+    from .engine.service import RunRequest
 
     overrides = {k: v for k, v in (("resize_limit", args.resize_limit),
                                    ("crop_margin", args.crop_margin),
                                    ("crop_trigger", args.crop_trigger)) if v is not None}
-    if args.strategy is None and not overrides:
-        return None
-    base = HDStrategy.coerce(args.strategy, spec)
-    try:
-        return replace(base, **overrides)
+    try:  # without --strategy the model's own strategy runs, with these limits
+        strategy = replace(HDStrategy(args.strategy or "crop"), **overrides)
     except ValueError as exc:
         raise CliError(str(exc)) from None
+    blend = None
+    if args.blend != "none":
+        from .engine.blending import BlendSettings
+        blend = BlendSettings(mode=args.blend, radius=args.blend_radius)
+    return RunRequest(image, mask, model=args.model, weights=args.weights, strategy=strategy,
+                      model_strategy=args.strategy is None, blend=blend, device=args.device,
+                      precision=args.precision, model_options=_parsed_options(args))
 
 
 def model_options(args, spec) -> dict:
     """``--option KEY=VALUE`` pairs as loader options (values parsed as JSON when they can be).
 
     Options a model declares (``spec.user_options``) are checked against their range here."""
-    opts = {}
-    for item in getattr(args, "option", None) or []:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise CliError(f"--option expects KEY=VALUE, got {item!r}")
-        try:
-            value = json.loads(text)
-        except ValueError:
-            value = text
-        opts[key] = value
+    opts = _parsed_options(args)
     if spec is None:
         if opts:
             raise CliError("--option needs a specific --model (not auto)")
@@ -416,11 +412,19 @@ def model_options(args, spec) -> dict:
     return opts
 
 
-def _blend(args):
-    if args.blend == "none":
-        return None
-    from .engine.blending import BlendSettings
-    return BlendSettings(mode=args.blend, radius=args.blend_radius)
+def _parsed_options(args) -> dict:
+    opts = {}
+    for item in getattr(args, "option", None) or []:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise CliError(f"--option expects KEY=VALUE, got {item!r}")
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = text
+        opts[key] = value
+    return opts
 
 
 def _check_device(args) -> None:
@@ -508,16 +512,15 @@ def process_one(args, image_path: Path, mask_path: Path, out_path: Path, spec,
         result = doc.rgb
         how = "empty mask: written unchanged"
     else:
-        model = spec.name if spec is not None else _auto_model(args, doc.rgb, mask)
-        from .engine.pipeline import inpaint
-        t0 = time.perf_counter()
-        result = inpaint(doc.rgb, mask, model=model, weights=args.weights,
-                         strategy=_strategy(args, spec if spec is not None else _spec(model)),
-                         blend=_blend(args), device=args.device, precision=args.precision,
-                         progress=on_progress, notice=notice or _warn,
-                         model_options=model_options(args, spec) or None)
-        how = f"{model}, {time.perf_counter() - t0:.1f} s"
         from .engine.pipeline import unmasked_equal
+        from .engine.service import default_service
+        service = default_service()
+        plan = service.prepare(_request(args, doc.rgb, mask))
+        if plan.reason:
+            _info(args, f"auto model: {plan.model}: {plan.reason}")
+        ran = service.execute(plan, progress=on_progress, notice=notice or _warn)
+        result = ran.image
+        how = f"{plan.model}, {ran.seconds:.1f} s"
         if not unmasked_equal(result, doc.rgb, mask):  # pragma: no cover
             raise CliError("internal error: pixels outside the mask changed; nothing written")
     alpha, exif, icc = doc.alpha, doc.exif, doc.icc
@@ -528,18 +531,6 @@ def process_one(args, image_path: Path, mask_path: Path, out_path: Path, spec,
     _write(lambda: imageio.save_image(out_path, result, alpha=alpha, exif=exif, icc=icc,
                                       overwrite=args.overwrite, quality=args.quality), out_path)
     return how
-
-
-def _spec(name: str):
-    from .engine.registry import get_spec
-    return get_spec(name)
-
-
-def _auto_model(args, image, mask) -> str:
-    from .engine.auto import choose_model
-    choice = choose_model(image.shape, mask, image=image)
-    _info(args, f"auto model: {choice}")
-    return choice.model
 
 
 def _write(fn, out_path: Path) -> None:
@@ -713,9 +704,13 @@ def cmd_models(args) -> int:
         return cmd_convert_srn(args)
     if args.models_command == "import":
         return cmd_import_weights(args)
+    if args.models_command == "remove":
+        return cmd_remove_weights(args)
+    if args.models_command == "verify":
+        return cmd_verify_weights(args)
     from .engine.registry import list_models, unavailable_reason
     from .engine.weight_store import official_weights
-    from .engine.weights import user_models_dir, weight_files, weight_status
+    from .engine.weights import user_models_dir, weight_files, weight_status, weight_tag
 
     rows = []
     for spec in list_models():
@@ -726,6 +721,7 @@ def cmd_models(args) -> int:
             "name": spec.name, "title": spec.title, "task": spec.task, "status": status,
             "unavailable_reason": unavailable_reason(spec) if status == "unavailable" else None,
             "weights": ws.name if ws is not None and status != "broken" else None,
+            "tag": weight_tag(spec, ws) if ws is not None and status != "broken" else None,
             "path": str(path) if path is not None and status != "broken" else None,
             "broken": broken,
             "expected": [w.filename for w in spec.weight_sets],
@@ -766,13 +762,13 @@ def _print_official(official) -> None:
     if not official:
         return
     print("\nOfficial weights: this program never downloads anything. Download a file with a "
-          "browser, then\n  inpaint models import FILE --model NAME --set WEIGHT_SET\n"
+          "browser, then\n  inpaint models import FILE --set MODEL:SET\n"
           "(or Models > Get official weights... in the app) checks it and installs it under the "
           "expected name.")
     for o in official:
         ws = o.weight_set
         state = f"installed: {o.installed}" if o.installed else "not installed"
-        print(f"\n{o.model} --set {ws.name}  ({ws.training_data})  [{state}]")
+        print(f"\n{o.tag}  ({ws.training_data})  [{state}]")
         names = ws.filename + (f" (also accepted: {', '.join(o.also_accepted)})"
                                if o.also_accepted else "")
         print(f"  expected file: {names}")
@@ -786,42 +782,66 @@ def _print_official(official) -> None:
 
 def cmd_import_weights(args) -> int:
     from .engine import weight_store as S
-    if args.weight_set and not args.model:
-        raise CliError("--set needs --model (see 'inpaint models' for both names)")
+    from .engine.weights import TAG_SEP
+    model, weight_set = args.model, args.weight_set
+    if weight_set and TAG_SEP in weight_set:
+        tag_model, _sep, weight_set = weight_set.partition(TAG_SEP)
+        if model and model.lower() != tag_model.lower():
+            raise CliError(f"--set {args.weight_set} is a weight set of {tag_model}, not of {model}")
+        model = tag_model
+    if weight_set and not model:
+        raise CliError("--set needs the model: MODEL:SET (see 'inpaint models')")
     try:
-        if args.weight_set:
-            check = S.inspect_for_weight_set(args.file, args.model, args.weight_set)
+        if weight_set:
+            check = S.inspect_for_weight_set(args.file, model, weight_set)
         else:
-            check = S.inspect_weight_file(args.file, args.model)
+            check = S.inspect_weight_file(args.file, model)
     except S.ImportWeightsError as exc:
         raise CliError(f"not imported: {_one_line(exc)}") from None
-    if S.target_differs(check) and not args.overwrite:
-        check.cleanup()
+    try:
+        installed = S.install_unless_kept(check, lambda _c: args.overwrite)
+    except S.ImportWeightsError as exc:
+        raise CliError(f"not imported: {_one_line(exc)}") from None
+    if installed is None:
         raise CliError(f"not imported: {check.target} exists and is a different file; pass "
                        "--overwrite to replace it")
-    try:
-        check = S.install_checked(check, overwrite=args.overwrite)
-    except S.ImportWeightsError as exc:
-        raise CliError(f"not imported: {_one_line(exc)}") from None
+    check = installed
     print(f"{PROG}: installed {check.target}: {check.message}", file=sys.stderr)
     return 0
+
+
+def cmd_remove_weights(args) -> int:
+    from .engine import weight_store as S
+    try:
+        path = S.remove_weight_file(args.ref)
+    except (S.ImportWeightsError, OSError) as exc:
+        raise CliError(f"not removed: {_one_line(exc)}") from None
+    print(f"{PROG}: removed {path}", file=sys.stderr)
+    return 0
+
+
+def cmd_verify_weights(args) -> int:
+    from .engine import weight_store as S
+    try:
+        checks = S.verify(args.refs or None)
+    except S.ImportWeightsError as exc:
+        raise CliError(_one_line(exc)) from None
+    for c in checks:
+        print(c.message)
+    if not checks:
+        from .engine.weights import user_models_dir
+        print(f"no weight files installed (user model folder: {user_models_dir()})")
+    return 0 if all(c.ok for c in checks) else 1
 
 
 def cmd_convert_srn(args) -> int:
     out = Path(args.output)
     if out.exists() and not args.overwrite:
         raise _output_exists_error(out)
-    try:
-        from .engine.nets.srn import convert_srn_checkpoint
-    except ImportError as exc:
-        raise CliError(f"the SRN converter is not available ({_one_line(exc)})") from None
+    from .engine.nets.srn import convert_srn_checkpoint
+    from .engine.tfckpt import TFCheckpointError
     from .engine.weights import WeightsError
-    known: tuple = (OSError, ValueError, KeyError, WeightsError)
-    try:
-        from .engine.tfckpt import TFCheckpointError
-        known += (TFCheckpointError,)
-    except ImportError:  # pragma: no cover - converter without its reader
-        pass
+    known = (OSError, ValueError, KeyError, WeightsError, TFCheckpointError)
     try:
         summary = convert_srn_checkpoint(args.prefix, out, overwrite=args.overwrite)
     except FileExistsError:

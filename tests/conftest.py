@@ -33,11 +33,11 @@ def no_patchmatch():
     """Simulate an installation where ``import patchmatch`` fails (PatchMatch unavailable)."""
     import sys
 
-    from inpaint_gui.engine import pipeline
+    from inpaint_gui.engine.model_cache import shared_cache
     from inpaint_gui.engine.models import patchmatch as PM
     saved = sys.modules.get("patchmatch", _MISSING)
     sys.modules["patchmatch"] = None  # the import system raises ImportError for None
-    pipeline.MODEL_CACHE.clear()
+    shared_cache().clear()
     PM.refresh_availability()
     try:
         yield
@@ -46,5 +46,5 @@ def no_patchmatch():
             sys.modules.pop("patchmatch", None)
         else:
             sys.modules["patchmatch"] = saved
-        pipeline.MODEL_CACHE.clear()
+        shared_cache().clear()
         PM.refresh_availability()

@@ -101,7 +101,7 @@ def test_mask_shape_mismatch_raises():
 # ------------------------------------------------------------------ settings
 
 def test_settings_roundtrip_dict_and_json():
-    s = RunSettings(model="AOT", weights="official", strategy=HDStrategy("tile", tile_size=512, tile_overlap=32),
+    s = RunSettings(model="AOT", weights="aot:places2", strategy=HDStrategy("tile", tile_size=512, tile_overlap=32),
                     model_strategy=False, blend="feather", blend_radius=12, device="cpu", precision="fp16",
                     model_options={"radius": 3})
     d = s.to_dict()
@@ -143,16 +143,33 @@ def test_settings_lenient_restore_keeps_valid_fields():
     assert s.strategy.tile_size == 0
 
 
-def test_engine_kwargs_use_model_default_strategy():
+def test_request_runs_the_model_default_strategy():
     from inpaint_gui.engine.registry import get_spec
+    from inpaint_gui.engine.service import RunService
     spec = get_spec("telea")
+    img, mask = np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8), np.uint8)
     s = RunSettings(model="telea", strategy=HDStrategy("tile", resize_limit=900))
-    kw = s.engine_kwargs(spec)
-    assert kw["strategy"].name == spec.default_strategy and kw["strategy"].resize_limit == 900
+    plan = RunService().prepare(s.request(img, mask))
+    assert plan.strategy.name == spec.default_strategy and plan.strategy.resize_limit == 900
     s2 = RunSettings(model="telea", strategy=HDStrategy("tile"), model_strategy=False)
-    assert s2.engine_kwargs(spec)["strategy"].name == "tile"
-    assert kw["weights"] is None and kw["device"] == "auto"
+    assert RunService().prepare(s2.request(img, mask)).strategy.name == "tile"
+    assert plan.weights is None and plan.device == "cpu"  # weight-free: no need to ask torch
     assert RunSettings(weights="/x/y/aot.pth").weights_label() == "aot.pth"
+    assert RunSettings(model="aot", weights="aot:places2").weights_label() == "places2"
+
+
+def test_weight_sets_are_named_by_tags_and_a_path_is_a_path():
+    # version 1 settings named a set by its bare name; they are read as that set's tag
+    old = RunSettings.from_dict({"version": 1, "model": "aot", "weights": "places2"})
+    assert old.weights == "aot:places2" and old.to_dict()["version"] == 2
+    assert RunSettings.from_dict({"version": 1, "model": "aot", "weights": "/w/G.pt"}).weights == "/w/G.pt"
+    # from version 2 on nothing is guessed: a value that is not a tag is a file name
+    assert RunSettings.from_dict({"version": 2, "model": "aot", "weights": "places2"}).weights == "places2"
+    RunSettings(model="aot", weights="aot:celebahq").validate()
+    with pytest.raises(SettingsError, match="not of RFR-Net"):
+        RunSettings(model="rfr", weights="aot:places2").validate()
+    with pytest.raises(SettingsError, match="no weight set 'nosuch'"):
+        RunSettings(model="aot", weights="aot:nosuch").validate()
 
 
 def test_auto_skips_weight_sets_measured_worse_than_telea(_isolated_user_models):

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from inpaint_gui import cli
-from inpaint_gui.engine import imageio, pipeline
+from inpaint_gui.engine import imageio
+from inpaint_gui.engine.service import RunService
 
 
 def _image(h=48, w=64, shift=0):
@@ -97,8 +98,8 @@ def _unwritable_folder(tmp_path) -> Path:
 def test_unwritable_output_folder_fails_before_any_model_runs(tmp_path, capsys, monkeypatch):
     images, masks = _dirs(tmp_path)
     calls = []
-    real = pipeline.inpaint
-    monkeypatch.setattr(pipeline, "inpaint", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = RunService.execute
+    monkeypatch.setattr(RunService, "execute", lambda *a, **k: calls.append(1) or real(*a, **k))
     out = _unwritable_folder(tmp_path)
     rc, _, err = _run(["batch", "--images", images, "--masks", masks, "--out", out,
                        "--model", "telea"], capsys)

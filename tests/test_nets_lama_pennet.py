@@ -17,7 +17,7 @@ from inpaint_gui.engine import inpaint, load_model, nets
 from inpaint_gui.engine.models import lama as lama_adapter
 from inpaint_gui.engine.models import pennet as pennet_adapter
 from inpaint_gui.engine.nets.detinit import deterministic_state_dict
-from inpaint_gui.engine.registry import get_spec
+from inpaint_gui.engine.registry import get_adapter, get_spec
 from inpaint_gui.engine.safe_unpickle import Inert, named_tensors, safe_load
 from inpaint_gui.engine.weights import (ArchitectureMismatchError, MissingWeightsError,
                                         WeightsError, weight_status)
@@ -273,8 +273,7 @@ def test_specs():
     for spec in (s, p):
         assert weight_status(spec)[0] == "missing"
         with pytest.raises(MissingWeightsError):
-            spec_loader = lama_adapter.load if spec.name == "lama" else pennet_adapter.load
-            spec_loader(spec)
+            get_adapter(spec).load(spec)
         for w in spec.weight_sets:
             assert w.card and (Path(__file__).parents[1] / w.card).is_file()
 
@@ -345,7 +344,7 @@ def test_lightning_checkpoint_loads_without_running_code(tmp_path):
     assert isinstance(obj["hyper_parameters"], Inert)
     assert obj["hyper_parameters"].global_name == "fake_omegaconf_for_test.DictConfig"
     assert isinstance(obj["callbacks"]["ModelCheckpoint"], Inert)
-    model = lama_adapter.load(weights=str(ckpt), ngf=8, n_blocks=2)
+    model = lama_adapter.LaMa.load(weights=str(ckpt), ngf=8, n_blocks=2)
     assert not marker.exists()
     x = torch.rand(1, 4, 32, 40)
     with torch.no_grad():
@@ -357,7 +356,7 @@ def test_lightning_checkpoint_found_by_filename(tmp_path, _isolated_user_models)
     path = Path(_isolated_user_models) / "big-lama.ckpt"
     torch.save({"state_dict": OrderedDict(("generator." + k, v) for k, v in src.state_dict().items())}, path)
     assert weight_status(get_spec("lama"))[0] == "official"
-    model = lama_adapter.load(ngf=8, n_blocks=2)
+    model = lama_adapter.LaMa.load(ngf=8, n_blocks=2)
     assert torch.equal(model.net.model[1].ffc.convl2l.weight, src.model[1].ffc.convl2l.weight)
 
 
@@ -387,7 +386,7 @@ def test_torchscript_weights(tmp_path, wrapped):
     names = named_tensors(safe_load(path))
     prefix = "generator." if wrapped else ""
     assert prefix + "model.5.conv1.ffc.convg2g.fu.conv_layer.weight" in names
-    model = lama_adapter.load(weights=str(path), ngf=8, n_blocks=2)
+    model = lama_adapter.LaMa.load(weights=str(path), ngf=8, n_blocks=2)
     for k, v in src.state_dict().items():
         assert torch.equal(model.net.state_dict()[k], v), k
 
@@ -398,7 +397,7 @@ def test_pennet_netg_container(tmp_path, legacy):
     src.load_state_dict(deterministic_state_dict(src, rule="v2"))
     path = tmp_path / "gen_00030.pth"
     torch.save({"netG": src.state_dict()}, path, _use_new_zipfile_serialization=not legacy)
-    model = pennet_adapter.load(weights=str(path), cnum=8)
+    model = pennet_adapter.PENNet.load(weights=str(path), cnum=8)
     for k, v in src.state_dict().items():
         assert torch.equal(model.net.state_dict()[k], v)
 
@@ -432,14 +431,14 @@ def test_dangerous_globals_stay_inert(tmp_path):
     assert isinstance(obj["a"], Inert) and obj["a"].global_name == "builtins.exec"
     assert isinstance(obj["b"], Inert)
     with pytest.raises(WeightsError):
-        lama_adapter.load(weights=str(path))
+        lama_adapter.LaMa.load(weights=str(path))
 
 
 @pytest.mark.parametrize("content", [b"", b"not a checkpoint at all", b"\x80\x02K\x01.", b"PK\x03\x04garbage"])
 def test_bad_files_raise_weights_error(tmp_path, content):
     path = tmp_path / "big-lama.ckpt"
     path.write_bytes(content)
-    for loader in (lama_adapter.load, pennet_adapter.load):
+    for loader in (lama_adapter.LaMa.load, pennet_adapter.PENNet.load):
         with pytest.raises(WeightsError) as info:
             loader(weights=str(path))
         assert str(info.value)
@@ -452,10 +451,10 @@ def test_truncated_and_mismatched_files(tmp_path):
     cut = tmp_path / "cut.pth"
     cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     with pytest.raises(WeightsError):
-        pennet_adapter.load(weights=str(cut), cnum=8)
+        pennet_adapter.PENNet.load(weights=str(cut), cnum=8)
     with pytest.raises(ArchitectureMismatchError):
-        lama_adapter.load(weights=str(good))           # PEN-Net weights into LaMa
+        lama_adapter.LaMa.load(weights=str(good))           # PEN-Net weights into LaMa
     with pytest.raises(ArchitectureMismatchError):
-        pennet_adapter.load(weights=str(good))         # cnum 8 weights into the official size
+        pennet_adapter.PENNet.load(weights=str(good))         # cnum 8 weights into the official size
     with pytest.raises(MissingWeightsError):
-        lama_adapter.load(weights=str(tmp_path / "nope.ckpt"))
+        lama_adapter.LaMa.load(weights=str(tmp_path / "nope.ckpt"))

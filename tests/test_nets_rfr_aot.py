@@ -243,10 +243,8 @@ def _small_sd(name):
 
 
 def _load(name, weights, **kw):
-    from inpaint_gui.engine.models import aot as aot_adapter
-    from inpaint_gui.engine.models import rfr as rfr_adapter
-    mod = rfr_adapter if name == "rfr" else aot_adapter
-    return mod.load(mod.SPEC, weights=weights, device="cpu", **kw)
+    from inpaint_gui.engine.registry import get_adapter, get_spec
+    return get_adapter(name).load(get_spec(name), weights=weights, device="cpu", **kw)
 
 
 def _same_weights(model, sd):

@@ -10,7 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from inpaint_gui.engine import HDStrategy, inpaint, outpaint, pipeline, registry, weights
+from inpaint_gui.engine import HDStrategy, auto, inpaint, load_model, outpaint, registry, weights
+from inpaint_gui.engine.model_cache import shared_cache
 from inpaint_gui.engine import auto
 from inpaint_gui.engine.models import patchmatch as PM
 from inpaint_gui.engine.registry import ModelUnavailableError
@@ -105,7 +106,7 @@ def test_crop_strategy_on_a_large_image_sends_only_the_window(monkeypatch):
         calls.append(image.shape)
         return real(image, mask, patch_size=patch_size)
 
-    model = pipeline.load_model("patchmatch")
+    model = load_model("patchmatch")
     monkeypatch.setattr(model._pm, "inpaint", spy)
     out = inpaint(img, mask, model="patchmatch", strategy="crop")
     margin = HDStrategy().crop_margin
@@ -128,7 +129,7 @@ def test_bad_input_gets_clear_errors():
     for bad, words in (({"patch_size": 0}, "between 1 and 15"), ({"patch_size": 16}, "between 1 and 15"),
                        ({"patch_size": "big"}, "whole number"), ({"patch_size": True}, "whole number"),
                        ({"seed": -1}, "between 0"), ({"seed": 2.5}, "whole number")):
-        pipeline.MODEL_CACHE.clear()
+        shared_cache().clear()
         with pytest.raises(ValueError, match=words):
             inpaint(img, mask, model="patchmatch", model_options=bad)
     with pytest.raises(ValueError, match="covers all"):
@@ -200,7 +201,6 @@ def test_broken_native_library_in_a_real_install(tmp_path):
 # ------------------------------------------------------------------------------- outpaint
 
 def test_outpaint_with_patchmatch_and_as_the_auto_fallback(monkeypatch):
-    O = sys.modules["inpaint_gui.engine.outpaint"]  # the module (the package exports the function)
     img = textured(96, 96, seed=3)
     a = outpaint(img, (0, 0, 0, 32), model="patchmatch", model_options={"seed": 5})
     assert a.shape == (96, 128, 3) and np.array_equal(a[:, :96], img)
@@ -210,10 +210,10 @@ def test_outpaint_with_patchmatch_and_as_the_auto_fallback(monkeypatch):
     assert hole_texture(a, np.concatenate([img, img[:, :32]], axis=1),
                         np.pad(np.zeros((96, 96), bool), ((0, 0), (0, 32)), constant_values=True)) > 0.5
     assert new.std() > 10  # grain copied, not a flat extension
-    monkeypatch.setattr(O, "_srn_available", lambda weights: False)
+    # SRN cannot run: Auto outpaints with the fallback (default: the classical edge extension)
+    monkeypatch.setattr(auto, "available_models", lambda: auto.Availability(auto.CLASSICAL))
     auto_fb = outpaint(img, (0, 0, 0, 32), model="auto", fallback="patchmatch", model_options={"seed": 5})
     assert np.array_equal(auto_fb, a)
-    assert O.AUTO_FALLBACK == "telea"  # the default fallback: Telea on the margin
     assert np.array_equal(outpaint(img, (0, 0, 0, 32), model="auto"),
                           outpaint(img, (0, 0, 0, 32), model="telea"))
 

@@ -8,8 +8,8 @@ import torch
 
 from inpaint_gui.engine import devices
 from inpaint_gui.engine.nets import create
-from inpaint_gui.engine.pipeline import inpaint
-from inpaint_gui.engine.registry import get_spec, resolve_loader
+from inpaint_gui.engine import inpaint
+from inpaint_gui.engine.registry import get_adapter, get_spec
 
 # small variants of every network (same code paths as the official sizes)
 TINY = {"rfr": dict(channels=16, max_channels=64, recurrences=3, kernel_size=5),
@@ -47,7 +47,7 @@ def _tiny_model(name: str, precision: str):
     torch.manual_seed(0)
     net = create(name, **TINY[name])
     spec = get_spec(name)
-    return resolve_loader(spec)(spec, weights=net.state_dict(), device="cpu",
+    return get_adapter(spec).load(spec, weights=net.state_dict(), device="cpu",
                                 precision=precision, **TINY[name])
 
 
@@ -89,8 +89,7 @@ def test_bf16_fill_keeps_unmasked_pixels_byte_identical(monkeypatch):
     torch.manual_seed(0)
     state = create("aot", **TINY["aot"]).state_dict()
     img, mask = _photo_and_mask(96)
-    res = inpaint(img, mask, model="aot", weights=state, device="cpu", precision="bf16")
-    out = res.image if hasattr(res, "image") else res
+    out = inpaint(img, mask, model="aot", weights=state, device="cpu", precision="bf16")
     assert out.dtype == np.uint8 and out.shape == img.shape
     np.testing.assert_array_equal(out[mask == 0], img[mask == 0])
     assert np.abs(out[mask > 0].astype(int) - img[mask > 0]).max() > 0

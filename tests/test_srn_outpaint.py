@@ -20,7 +20,8 @@ import torch
 from inpaint_gui.engine import tfckpt
 from inpaint_gui.engine.nets import create, detinit
 from inpaint_gui.engine.nets import srn as srn_net
-from inpaint_gui.engine.outpaint import outpaint, plan_steps
+from inpaint_gui.engine import outpaint
+from inpaint_gui.engine.outpaint import plan_steps
 from inpaint_gui.engine.progress import CancelToken, Cancelled
 
 FIX = Path(__file__).parent / "fixtures" / "srn"
@@ -61,7 +62,7 @@ def _small_tf_weights(cnum=8, r=4):
 def small_model():
     from inpaint_gui.engine.models import srn as adapter
     sd = srn_net.convert_tf_variables(_small_tf_weights())
-    return adapter.load(adapter.SPEC, weights=sd, window=(32, 32))
+    return adapter.SRN.load(adapter.SPEC, weights=sd, window=(32, 32))
 
 
 def _photo(h, w, seed=0, dtype=np.uint8):
@@ -228,8 +229,8 @@ def test_convert_srn_checkpoint(tmp_path):
     srn_net.convert_srn_checkpoint(prefix + ".index", out, overwrite=True)
     # the adapter loads the .pt file and a TF checkpoint folder alike
     from inpaint_gui.engine.models import srn as adapter
-    m1 = adapter.load(adapter.SPEC, weights=str(out), window=(32, 32))
-    m2 = adapter.load(adapter.SPEC, weights=str(tmp_path / "ckpt"), window=(32, 32))
+    m1 = adapter.SRN.load(adapter.SPEC, weights=str(out), window=(32, 32))
+    m2 = adapter.SRN.load(adapter.SPEC, weights=str(tmp_path / "ckpt"), window=(32, 32))
     img = _photo(32, 32)[..., :3].astype(np.float32) / 255
     np.testing.assert_array_equal(m1.outpaint_window(img, (8, 8, 24, 24)),
                                   m2.outpaint_window(img, (8, 8, 24, 24)))

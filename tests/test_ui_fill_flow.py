@@ -4,7 +4,6 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -15,8 +14,9 @@ from PySide6.QtCore import QEvent, QSettings, Qt  # noqa: E402
 from PySide6.QtGui import QKeyEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
+import fakemodels as F  # noqa: E402
 from inpaint_gui.engine import registry  # noqa: E402
-from inpaint_gui.engine.progress import ProgressEvent  # noqa: E402
+from inpaint_gui.engine.models.base import ModelAdapter  # noqa: E402
 from inpaint_gui.engine.registry import ModelSpec, WeightSet  # noqa: E402
 from inpaint_gui.ui import fill_controller as fc  # noqa: E402
 from inpaint_gui.ui import worker as worker_mod  # noqa: E402
@@ -152,31 +152,16 @@ def test_result_layer_controls_and_peek(qtbot, app_win):
     assert np.array_equal(win.document.image[~m], before[~m])
 
 
-def _slow_engine(steps=400, dt=0.01):
-    def engine(image, mask, progress=None, cancel=None, **kw):
-        t0 = time.perf_counter()
-        for i in range(steps):
-            time.sleep(dt)
-            if cancel is not None:
-                cancel.check()
-            if progress is not None:
-                progress(ProgressEvent(f"tile {i + 1}/{steps}", i + 1, steps,
-                                       time.perf_counter() - t0))
-        out = image.copy()
-        out[mask > 0] = 0
-        return out
-    return engine
-
-
 def test_cancel_leaves_document_untouched(qtbot, app_win, monkeypatch):
-    monkeypatch.setattr(worker_mod, "_default_inpaint", _slow_engine())
+    F.register(monkeypatch, F.Slow)
     win, ctl = app_win
     d = win.document
+    image, mask = F.slow_inputs(100)  # a hundred slow windows
+    d.set_image_data(image, name="slow")
     before = d.image.copy()
-    d.set_mask(_rect_mask(), "paint")
+    d.set_mask(mask, "paint")
     n_undo = d.undo_stack.count()
-    ctl.dock.select_model("telea")
-    ctl.dock.run_button.click()
+    assert ctl.run(F.slow_settings(delay=0.05))
     qtbot.waitUntil(lambda: ctl.dock.progress_bar.value() > 0, timeout=15000)
     assert ctl.is_running() and win.actions["fill_cancel"].isEnabled()
     assert ctl.dock.cancel_button.isEnabled()
@@ -193,9 +178,8 @@ def test_cancel_leaves_document_untouched(qtbot, app_win, monkeypatch):
 @pytest.fixture
 def fakenet(monkeypatch, tmp_path):
     spec = ModelSpec(name="fakenet", title="Fake Net", task="inpaint", native_size=256,
-                     loader="nowhere:load",
                      weight_sets=(WeightSet("official", "official", "fakenet_absent.pth"),))
-    monkeypatch.setitem(registry._load_specs(), "fakenet", spec)
+    monkeypatch.setitem(registry._MODELS, "fakenet", (spec, ModelAdapter))
     return spec
 
 

@@ -13,8 +13,7 @@ from PySide6.QtCore import QEvent, QPointF, QSettings, Qt  # noqa: E402
 from PySide6.QtGui import QImage, QKeyEvent, QPainter  # noqa: E402
 from PySide6.QtWidgets import QGraphicsScene  # noqa: E402
 
-from inpaint_gui.engine import registry, weights  # noqa: E402
-from inpaint_gui.engine import weights as W  # noqa: E402
+from inpaint_gui.engine import registry, weight_store, weights  # noqa: E402
 from inpaint_gui.engine.auto import AutoChoice  # noqa: E402
 from inpaint_gui.engine.registry import ModelSpec, WeightSet  # noqa: E402
 from inpaint_gui.engine.settings import RunSettings  # noqa: E402
@@ -25,6 +24,7 @@ from inpaint_gui.ui.result_layer import (PeekKeyFilter, ResultControls, ResultIt
                                          ResultLayer, accept_patch, blend, composite_view,
                                          discard_patch, split_column)
 from inpaint_gui.ui.worker import FillResult  # noqa: E402
+import tinyweights  # noqa: E402
 
 
 # ================================================================== models dock
@@ -98,43 +98,20 @@ def test_dock_state_roundtrip(qtbot, tmp_path):
 
 # ================================================================== model manager
 
-class TinyNet:
-    """Built lazily so importing this test module stays cheap."""
-
-    @staticmethod
-    def create(width=4):
-        import torch
-        return torch.nn.Sequential(torch.nn.Conv2d(3, width, 3), torch.nn.Conv2d(width, 3, 1))
-
-
-def tiny_loader(spec, weights=None, device="cpu", precision="fp32", width=4, **_):
-    from inpaint_gui.engine.models.base import InpaintModel
-    sd, _ws = W.resolve_state_dict(spec, weights)
-    net = TinyNet.create(width)
-    W.load_into(net, sd, spec.title)
-    model = InpaintModel(spec)
-    model.net = net
-    return model
-
-
 @pytest.fixture
 def tiny_spec(monkeypatch):
     spec = ModelSpec(name="tinynet", title="Tiny Net", task="inpaint", native_size=64,
-                     loader="tests.tiny:load", weight_sets=(
+                     weight_sets=(
                          WeightSet("official", "official", "tinynet_official.pth", source="https://example.org/tiny",
                                    licence="MIT", sha256="0" * 64),
                          WeightSet("imported", "imported", "tinynet_imported.pth"),
                          WeightSet("small", "starter", "tinynet_small.pth", options=(("width", 2),),
                                    variant="small")))
-    monkeypatch.setitem(registry._load_specs(), "tinynet", spec)
-    real = registry.resolve_loader
-    monkeypatch.setattr(registry, "resolve_loader",
-                        lambda s: tiny_loader if s.name == "tinynet" else real(s))
-    return spec
+    return tinyweights.register(monkeypatch, spec)
 
 
 def _only_tiny(monkeypatch):
-    specs = {k: v for k, v in registry._load_specs().items() if k in ("telea", "ns", "tinynet")}
+    specs = {s.name: s for s in registry.list_models() if s.name in ("telea", "ns", "tinynet")}
     monkeypatch.setattr(registry, "list_models", lambda task=None: list(specs.values()))
 
 
@@ -153,7 +130,7 @@ def test_manager_imports_valid_state_dict_and_removes_it(qtbot, tmp_path, tiny_s
     import torch
     _only_tiny(monkeypatch)
     good = tmp_path / "my_tinynet.pth"
-    torch.save({"state_dict": TinyNet.create(4).state_dict()}, good)
+    torch.save({"state_dict": tinyweights.create(4).state_dict()}, good)
     wrong = tmp_path / "other.pth"
     torch.save({"conv.weight": torch.zeros(2, 2)}, wrong)
 
@@ -169,18 +146,18 @@ def test_manager_imports_valid_state_dict_and_removes_it(qtbot, tmp_path, tiny_s
     assert weights.weight_status(tiny_spec)[0] == "imported"
 
     small = tmp_path / "small.pth"
-    torch.save(TinyNet.create(2).state_dict(), small)
+    torch.save(tinyweights.create(2).state_dict(), small)
     assert dlg.import_file(small, "tinynet") is True
     assert (weights.user_models_dir() / "tinynet_small.pth").is_file()
 
     # a file named like the sha-pinned official set must be that exact file
     fake_official = tmp_path / "tinynet_official.pth"
-    torch.save(TinyNet.create(4).state_dict(), fake_official)
+    torch.save(tinyweights.create(4).state_dict(), fake_official)
     assert dlg.import_file(fake_official) is False and "sha256" in dlg.last_message
 
     # replacing needs confirmation
     other = tmp_path / "again.pth"
-    torch.save(TinyNet.create(4).state_dict(), other)
+    torch.save(tinyweights.create(4).state_dict(), other)
     dlg.confirm = lambda title, text: False
     assert dlg.import_file(other) is False and "kept the existing" in dlg.last_message
 
@@ -196,23 +173,15 @@ def test_manager_import_real_registry_model(qtbot, tmp_path):
     """A tiny state dict of a real registry model (a small variant) is detected and installed."""
     import torch
     from inpaint_gui.engine import nets
-    candidates = []
-    for spec in registry.list_models():
-        for ws in spec.weight_sets:
-            if spec.needs_weights and ws.options:
-                candidates.append((spec, ws))
-    if not candidates:
-        pytest.skip("no registered network adapter with a small weight-set variant yet")
+    candidates = [(spec, ws) for spec in registry.list_models() for ws in spec.weight_sets
+                  if spec.needs_weights and ws.options]
+    assert candidates, "the registry lost every small weight-set variant"
     spec, ws = candidates[0]
-    try:
-        net = nets.create(spec.name, **dict(ws.options))
-    except Exception as exc:  # noqa: BLE001
-        pytest.skip(f"cannot build {spec.name} small variant: {exc}")
-    if sum(p.numel() for p in net.parameters()) > 5_000_000:
-        pytest.skip(f"{spec.name} small variant is too large for a quick test")
+    net = nets.create(spec.network, **dict(ws.options))
+    assert sum(p.numel() for p in net.parameters()) <= 5_000_000  # a quick test
     path = tmp_path / f"{spec.name}_mine.pth"
     torch.save(net.state_dict(), path)
-    check = mm.import_weight_file(path)
+    check = weight_store.import_weight_file(path)
     assert check.spec.name == spec.name and check.target.is_file()
     assert weights.weight_status(spec)[2] is not None
 

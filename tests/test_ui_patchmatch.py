@@ -15,7 +15,7 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import QElapsedTimer, QSettings, Qt, QTimer  # noqa: E402
 
-from inpaint_gui.engine.pipeline import HDStrategy, inpaint  # noqa: E402
+from inpaint_gui.engine import HDStrategy, inpaint  # noqa: E402
 from inpaint_gui.engine.settings import RunSettings  # noqa: E402
 from inpaint_gui.ui.compare import CompareGrid  # noqa: E402
 from inpaint_gui.ui.models_dock import COMPARE_COL, ModelsDock, bind_runner  # noqa: E402
@@ -67,7 +67,7 @@ def test_dock_lists_patchmatch_with_its_options(qtbot, tmp_path):
         dock.run_button.click()
     s = blocker.args[0]
     assert s.model == "patchmatch" and dict(s.model_options) == {"patch_size": 5, "seed": 42}
-    assert s.engine_kwargs()["model_options"] == {"patch_size": 5, "seed": 42}
+    assert s.request(np.zeros((4, 4, 3), np.uint8)).model_options == {"patch_size": 5, "seed": 42}
     # the options of a model stay with it, and compare runs use them
     dock.select_model("telea")
     assert dock.settings().model_options == ()

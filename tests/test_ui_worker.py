@@ -1,4 +1,7 @@
-"""FillWorker / FillRunner: progress, results, cancel, responsiveness, OOM retries, cache."""
+"""FillWorker / FillRunner: progress, results, cancel, responsiveness, OOM retries, cache.
+
+Every run goes the real way (run service, model cache, pipeline); slow and out-of-memory
+models are registered test models (:mod:`fakemodels`)."""
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -13,12 +16,13 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import QElapsedTimer, QTimer  # noqa: E402
 
-from inpaint_gui.engine import model_cache, registry  # noqa: E402
-from inpaint_gui.engine.pipeline import HDStrategy, inpaint  # noqa: E402
-from inpaint_gui.engine.progress import ProgressEvent  # noqa: E402
+import fakemodels as F  # noqa: E402
+from inpaint_gui.engine import devices, model_cache, registry  # noqa: E402
+from inpaint_gui.engine.models.base import ModelAdapter  # noqa: E402
+from inpaint_gui.engine.pipeline import HDStrategy  # noqa: E402
 from inpaint_gui.engine.registry import ModelSpec, WeightSet  # noqa: E402
 from inpaint_gui.engine.settings import RunSettings  # noqa: E402
-from inpaint_gui.ui.worker import FillRunner, oom_fallbacks  # noqa: E402
+from inpaint_gui.ui.worker import FillRunner  # noqa: E402
 
 
 def _inputs(h=64, w=80, seed=0):
@@ -75,23 +79,15 @@ def test_telea_fill_emits_progress_and_result(qtbot, make_runner):
     assert not runner.is_running()
 
 
-def _slow_engine(steps=200, dt=0.01):
-    def engine(image, mask, model="fake", progress=None, cancel=None, **kw):
-        t0 = time.perf_counter()
-        for i in range(steps):
-            time.sleep(dt)
-            if cancel is not None:
-                cancel.check()
-            if progress is not None:
-                progress(ProgressEvent(f"tile {i + 1}/{steps}", i + 1, steps, time.perf_counter() - t0))
-        return image.copy()
-    return engine
+@pytest.fixture
+def slow(monkeypatch):
+    return F.register(monkeypatch, F.Slow)
 
 
-def test_cancel_mid_run_emits_cancelled_and_no_result(qtbot, make_runner):
-    runner, rec = make_runner(engine=_slow_engine())
-    image, mask = _inputs()
-    runner.run(image, mask, RunSettings(model="fake"))
+def test_cancel_mid_run_emits_cancelled_and_no_result(qtbot, make_runner, slow):
+    runner, rec = make_runner()
+    image, mask = F.slow_inputs(200)
+    runner.run(image, mask, F.slow_settings())
     qtbot.waitUntil(lambda: len(rec.get("progress")) >= 3, timeout=10000)
     with qtbot.waitSignal(runner.cancelled, timeout=10000):
         runner.cancel()
@@ -102,32 +98,20 @@ def test_cancel_mid_run_emits_cancelled_and_no_result(qtbot, make_runner):
     assert not runner.is_running()
 
 
-def test_new_job_supersedes_running_one(qtbot, make_runner):
-    runner, rec = make_runner(engine=_slow_engine(steps=100))
-    image, mask = _inputs()
-    runner.run(image, mask, RunSettings(model="fake"))
+def test_new_job_supersedes_running_one(qtbot, make_runner, slow):
+    runner, rec = make_runner()
+    image, mask = F.slow_inputs(100)
+    runner.run(image, mask, F.slow_settings())
     qtbot.waitUntil(lambda: len(rec.get("progress")) >= 1, timeout=10000)
-    fast = image.copy()
-    with qtbot.waitSignal(runner.finished, timeout=20000):
-        runner._engine = lambda image, mask, **kw: fast
-        runner.run(image, mask, RunSettings(model="fake"))
+    with qtbot.waitSignal(runner.finished, timeout=20000) as blocker:
+        runner.run(image, mask, F.slow_settings(delay=0.0))
     assert len(rec.get("finished")) == 1 and "cancelled" not in rec.names()
+    assert blocker.args[0].settings.options_dict() == {"delay": 0.0}  # the newer job's
 
 
-def test_event_loop_keeps_ticking_during_a_fill(qtbot, make_runner):
-    def long_telea(image, mask, progress=None, cancel=None, **kw):
-        t0 = time.perf_counter()
-        out = None
-        n = 0
-        while time.perf_counter() - t0 < 1.2:  # a real (repeated) telea fill, >= 1 s
-            out = inpaint(image, mask, model="telea", strategy="original", cancel=cancel)
-            n += 1
-            if progress is not None:
-                progress(ProgressEvent("telea", n, n + 1, time.perf_counter() - t0))
-        return out
-
-    runner, rec = make_runner(engine=long_telea)
-    image, mask = _inputs(160, 200)
+def test_event_loop_keeps_ticking_during_a_fill(qtbot, make_runner, slow):
+    runner, rec = make_runner()
+    image, mask = F.slow_inputs(10)  # ten windows of real (repeated) Telea fills, 1.2 s
     gaps = []
     clock = QElapsedTimer()
     timer = QTimer()
@@ -143,7 +127,7 @@ def test_event_loop_keeps_ticking_during_a_fill(qtbot, make_runner):
     timer.start()
     t0 = time.perf_counter()
     with qtbot.waitSignal(runner.finished, timeout=30000):
-        runner.run(image, mask, RunSettings(model="fake"))
+        runner.run(image, mask, F.slow_settings(delay=0.0, busy=0.12))
     took = time.perf_counter() - t0
     timer.stop()
     assert took >= 1.0
@@ -151,61 +135,64 @@ def test_event_loop_keeps_ticking_during_a_fill(qtbot, make_runner):
     assert max(gaps) < 100, f"GUI thread blocked for {max(gaps)} ms"
 
 
-def test_oom_retries_with_tiles(qtbot, make_runner):
-    torch = pytest.importorskip("torch")
-    calls = []
-
-    def engine(image, mask, strategy=None, device=None, **kw):
-        calls.append((strategy.name, device))
-        if strategy.name != "tile":
-            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return image.copy()
-
-    runner, rec = make_runner(engine=engine)
-    image, mask = _inputs()
-    with qtbot.waitSignal(runner.finished, timeout=10000) as blocker:
-        runner.run(image, mask, RunSettings(model="fake", device="cuda"))
+def test_oom_in_the_forward_is_retried_with_tiles_and_noted(qtbot, make_runner, monkeypatch,
+                                                          tmp_path):
+    """The network runs out of memory on the whole 256 px image; the run service retries with
+    128 px tiles, and the worker shows and keeps the note."""
+    nets = []
+    F.register(monkeypatch, F.oom_adapter(max_pixels=150 * 150, log=nets))
+    weights = F.save_oom_weights(tmp_path / "oom.pt")
+    runner, rec = make_runner()
+    image = np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    mask = np.zeros((256, 256), np.uint8)
+    mask[40:220, 30:230] = 255
+    with qtbot.waitSignal(runner.finished, timeout=20000) as blocker:
+        runner.run(image, mask, RunSettings(model="oomnet", weights=weights, device="cpu"))
     res = blocker.args[0]
-    assert calls[0][0] == "crop" and calls[1] == ("tile", "cuda")
-    assert len(res.notes) == 1 and "tiles" in res.notes[0]
-    assert any("out of memory" in a[0] for a in rec.get("notice"))
+    assert res.notes == ("oomnet: out of memory on cpu (crop); retrying with 128 px tiles",)
+    assert [a[0] for a in rec.get("notice")] == list(res.notes)
+    assert any(a[0] == "out of memory: retrying with 128 px tiles" for a in rec.get("progress"))
+    # the failed forward saw the whole image; the cache dropped that model and the retry ran
+    # on a fresh one in tiles
+    assert nets[0].inputs == [("cpu", 256, 256)]
+    assert len(nets) == 2 and {inp[1:] for inp in nets[1].inputs} == {(128, 128)}
+    keep = mask == 0
+    assert np.array_equal(res.array[keep], image[keep])
 
 
-def test_oom_falls_back_to_cpu_then_reports_failure(qtbot, make_runner):
-    calls = []
-
-    def engine(image, mask, strategy=None, device=None, **kw):
-        calls.append((strategy.name, device))
-        if device != "cpu":
-            raise RuntimeError("CUDA out of memory. Tried to allocate 20.00 MiB")
-        return image.copy()
-
-    runner, rec = make_runner(engine=engine)
+def test_oom_falls_back_to_cpu_then_reports_failure(qtbot, make_runner, monkeypatch, tmp_path):
+    monkeypatch.setattr(devices, "available_devices", lambda: ["cuda", "cpu"])
+    model_cache.shared_cache().clear()
+    nets = []
+    F.register(monkeypatch, F.oom_adapter(log=nets))  # out of memory whenever on the GPU
+    weights = F.save_oom_weights(tmp_path / "oom.pt")
+    runner, rec = make_runner()
     image, mask = _inputs()
-    with qtbot.waitSignal(runner.finished, timeout=10000) as blocker:
-        runner.run(image, mask, RunSettings(model="fake", device="cuda"))
+    with qtbot.waitSignal(runner.finished, timeout=20000) as blocker:
+        runner.run(image, mask, RunSettings(model="oomnet", weights=weights, device="cuda"))
     res = blocker.args[0]
-    assert [c[1] for c in calls] == ["cuda", "cuda", "cuda", "cpu"]
-    assert [c[0] for c in calls[1:3]] == ["tile", "resize"]
-    assert "CPU" in res.notes[-1] and len(res.notes) == 3
+    assert [n.split("; ")[1] for n in res.notes] == [
+        "retrying with 128 px tiles", "retrying downscaled to 512 px", "retrying on the CPU"]
+    assert [inp[0][0] for inp in (n.inputs for n in nets)] == ["cuda", "cuda", "cuda", "cpu"]
+    # each out-of-memory attempt dropped the GPU's models: only the CPU one is kept
+    assert [k[2] for k in model_cache.shared_cache().names() if k[0] == "oomnet"] == ["cpu"]
+    assert "finished" in rec.names() and "failed" not in rec.names()
 
-    def always_oom(image, mask, **kw):
-        raise RuntimeError("CUDA out of memory")
-
-    runner2, rec2 = make_runner(engine=always_oom)
-    with qtbot.waitSignal(runner2.failed, timeout=10000) as blocker:
-        runner2.run(image, mask, RunSettings(model="fake", device="cuda"))
+    model_cache.shared_cache().clear()
+    F.register(monkeypatch, F.oom_adapter(max_pixels=0))  # out of memory everywhere
+    runner2, rec2 = make_runner()
+    with qtbot.waitSignal(runner2.failed, timeout=20000) as blocker:
+        runner2.run(image, mask, RunSettings(model="oomnet", weights=weights, device="cuda"))
     msg, kind = blocker.args
-    assert kind == "out_of_memory" and "out of memory" in msg
-    assert "finished" not in rec2.names()
+    assert kind == "out_of_memory" and "out of memory even after" in msg and "the CPU" in msg
+    assert "finished" not in rec2.names() and len(rec2.get("notice")) == 3
 
 
 def test_missing_weights_fails_with_kind(qtbot, make_runner, monkeypatch, tmp_path):
     monkeypatch.setenv("INPAINT_GUI_MODELS", str(tmp_path))
     spec = ModelSpec(name="fakenet", title="Fake Net", task="inpaint", native_size=256,
-                     loader="nowhere:load",
                      weight_sets=(WeightSet("official", "official", "fakenet_absent.pth"),))
-    monkeypatch.setitem(registry._load_specs(), "fakenet", spec)
+    monkeypatch.setitem(registry._MODELS, "fakenet", (spec, ModelAdapter))
     runner, rec = make_runner()
     image, mask = _inputs()
     with qtbot.waitSignal(runner.failed, timeout=10000) as blocker:
@@ -215,14 +202,20 @@ def test_missing_weights_fails_with_kind(qtbot, make_runner, monkeypatch, tmp_pa
     assert "finished" not in rec.names()
 
 
-def test_generic_error_never_crashes(qtbot, make_runner):
-    def boom(image, mask, **kw):
-        raise ZeroDivisionError("boom")
+def test_generic_error_never_crashes(qtbot, make_runner, monkeypatch):
+    class Boom(ModelAdapter):
+        specs = (ModelSpec(name="boom", title="Boom", task="inpaint", native_size=64,
+                           needs_weights=False),)
 
-    runner, rec = make_runner(engine=boom)
+        @classmethod
+        def load(cls, *a, **kw):
+            raise ZeroDivisionError("boom")
+
+    F.register(monkeypatch, Boom)
+    runner, rec = make_runner()
     image, mask = _inputs()
     with qtbot.waitSignal(runner.failed, timeout=10000) as blocker:
-        runner.run(image, mask, RunSettings(model="fake"))
+        runner.run(image, mask, RunSettings(model="boom"))
     assert blocker.args[1] == "error" and "boom" in blocker.args[0]
 
 
@@ -256,13 +249,6 @@ def test_auto_model_is_resolved_and_explained(qtbot, make_runner):
     assert any(a[0].startswith("Auto:") for a in rec.get("notice"))
 
 
-def test_oom_plan_shrinks_work():
-    plan = oom_fallbacks(HDStrategy("crop", resize_limit=1280), 512, "cuda")
-    assert [p[1].name for p in plan] == ["tile", "resize", "crop"]
-    assert plan[0][1].tile_size == 512 and plan[1][1].resize_limit == 512 and plan[2][0] == "cpu"
-    assert [p[0] for p in oom_fallbacks(HDStrategy("tile", tile_size=128), 512, "cpu")] == ["cpu"]
-
-
 class _FakeModel:
     def __init__(self, nbytes):
         self.nbytes = nbytes
@@ -277,7 +263,7 @@ def test_model_cache_is_lru_with_memory_bound():
         return _FakeModel(int(spec.native_size) << 20)
 
     cache = model_cache.ModelCache(max_bytes=1000 << 20, max_items=8, loader=loader)
-    specs = {n: ModelSpec(name=n, title=n, task="inpaint", native_size=s)
+    specs = {n: ModelSpec(name=n, title=n, task="inpaint", native_size=s, needs_weights=False)
              for n, s in (("a", 400), ("b", 400), ("c", 400), ("big", 2000))}
     a = cache.get(specs["a"], None, "cpu", "fp32")
     b = cache.get(specs["b"], None, "cpu", "fp32")
@@ -290,13 +276,13 @@ def test_model_cache_is_lru_with_memory_bound():
     assert cache.unload_device("cuda") == 1 and big.closed and len(cache) == 0
 
 
-def test_worker_installs_shared_cache_into_pipeline(qtbot, make_runner):
-    from inpaint_gui.engine import pipeline
+def test_worker_runs_on_the_shared_cache(qtbot, make_runner):
+    model_cache.shared_cache().clear()
     runner, _rec = make_runner()
     image, mask = _inputs()
     with qtbot.waitSignal(runner.finished, timeout=20000):
         runner.run(image, mask, RunSettings(model="telea", strategy=HDStrategy("original")))
-    assert pipeline.MODEL_CACHE is model_cache.shared_cache()
+    assert runner.service.cache is model_cache.shared_cache()
     assert any(k[0] == "telea" for k in model_cache.shared_cache().names())
 
 
@@ -311,14 +297,14 @@ def test_outpaint_job_with_classical_fill(qtbot, make_runner):
     assert np.array_equal(res.array[0:40, 8:58], image)
 
 
-def test_dock_and_runner_wiring(qtbot, make_runner):
+def test_dock_and_runner_wiring(qtbot, make_runner, slow):
     from inpaint_gui.ui.models_dock import ModelsDock, bind_runner
-    runner, rec = make_runner(engine=_slow_engine(steps=300))
+    runner, rec = make_runner()
     dock = ModelsDock()
     qtbot.addWidget(dock)
     bind_runner(dock, runner)
-    image, mask = _inputs()
-    dock.run_requested.connect(lambda s: runner.run(image, mask, s))
+    image, mask = F.slow_inputs(300)
+    dock.run_requested.connect(lambda s: runner.run(image, mask, F.slow_settings()))
     dock.select_model("telea")
     dock.run_button.click()
     qtbot.waitUntil(lambda: dock.progress_bar.value() > 0, timeout=10000)

@@ -79,7 +79,8 @@ def test_a_published_sha256_admits_only_that_file(tmp_path, monkeypatch):
     assert not (W.user_models_dir() / "tinynet_pinned.pth").exists()
     check = S.import_for_weight_set(good, "tinynet", "pinned")
     assert check.known_file and "checksum verified" in check.message
-    assert S.verify_installed(check.weight_set) is None
+    assert [(v.ok, v.tag, v.expected) for v in S.verify(["tinynet:pinned"])] == [
+        (True, "tinynet:pinned", T.sha256(good))]
 
 
 def test_a_truncated_download_is_refused(tmp_path, monkeypatch):
@@ -190,9 +191,9 @@ def _run(argv, capsys):
 def test_inpaint_models_prints_where_official_weights_come_from(capsys):
     rc, out, _ = _run(["models"], capsys)
     assert rc == 0
-    assert "inpaint models import FILE --model NAME --set WEIGHT_SET" in out
+    assert "inpaint models import FILE --set MODEL:SET" in out
     for o in S.official_weights():
-        assert f"{o.model} --set {o.weight_set.name}" in out
+        assert f"\n{o.model}:{o.weight_set.name}  (" in out
         assert o.filename in out and o.urls[0] in out and o.size in out
     rc2, out2, _ = _run(["models", "list"], capsys)
     assert rc2 == 0 and out2 == out
@@ -201,6 +202,7 @@ def test_inpaint_models_prints_where_official_weights_come_from(capsys):
     got = {(o["model"], o["weights"]): o for o in data["official"]}
     aot = got[("aot", "celebahq")]
     assert aot["filename"] == "aot_celebahq.pt" and aot["urls"] and aot["size"]
+    assert aot["tag"] == "aot:celebahq"
     assert aot["sha256"] is None and aot["card"].endswith("aot_official.md")
 
 
@@ -217,8 +219,55 @@ def test_inpaint_models_import(tmp_path, monkeypatch, capsys):
                      "--overwrite"], capsys)
     assert rc == 0 and dest.read_bytes() == second.read_bytes()
     rc, _, err = _run(["models", "import", second, "--set", "free"], capsys)
-    assert rc == 1 and "--set needs --model" in err
+    assert rc == 1 and "--set needs the model: MODEL:SET" in err
     cut = tmp_path / "cut.pth"
     cut.write_bytes(first.read_bytes()[:100])
     rc, _, err = _run(["models", "import", cut, "--model", "tinynet", "--set", "free"], capsys)
     assert rc == 1 and "not imported" in err and dest.read_bytes() == second.read_bytes()
+    rc, _, err = _run(["models", "import", first, "--set", "tinynet:free", "--overwrite"], capsys)
+    assert rc == 0 and dest.read_bytes() == first.read_bytes()  # the tag names model and set
+    rc, _, err = _run(["models", "import", first, "--model", "aot", "--set", "tinynet:free"],
+                      capsys)
+    assert rc == 1 and "a weight set of tinynet, not of aot" in err
+
+
+def test_remove_by_tag_or_path_never_a_bundled_file(tmp_path, monkeypatch, capsys):
+    spec = T.install_spec(monkeypatch)
+    S.import_for_weight_set(T.save(tmp_path / "a.pth"), "tinynet", "free")
+    dest = W.user_models_dir() / "tinynet_free.pth"
+    assert [i.where for i in S.weight_sets() if i.spec is spec] == [
+        "imported", "not installed", "not installed"]
+    assert S.remove_weight_file("tinynet:free") == dest and not dest.exists()
+    with pytest.raises(S.ImportWeightsError, match="tinynet:free is not installed"):
+        S.remove_weight_file("tinynet:free")
+    bundled = S.installed_file("aot:starter")[1]
+    with pytest.raises(S.ImportWeightsError, match="bundled files cannot be removed"):
+        S.remove_weight_file("aot:starter")
+    rc, _, err = _run(["models", "remove", str(bundled)], capsys)
+    assert rc == 1 and "not removed" in err and bundled.is_file()
+    S.import_for_weight_set(T.save(tmp_path / "a.pth"), "tinynet", "free")
+    rc, _, err = _run(["models", "remove", str(dest)], capsys)
+    assert rc == 0 and f"removed {dest}" in err and not dest.exists()
+
+
+def test_verify_compares_the_published_sha256_and_finds_broken_files(tmp_path, monkeypatch,
+                                                                     capsys):
+    good = T.save(tmp_path / "a.pth", seed=1)
+    T.install_spec(monkeypatch, pinned_sha=T.sha256(good))
+    S.import_for_weight_set(good, "tinynet", "pinned")
+    S.import_for_weight_set(T.save(tmp_path / "b.pth", seed=2), "tinynet", "free")
+    (W.user_models_dir() / "notes.pth").write_text("not weights")
+    by_name = {v.path.name: v for v in S.verify()}
+    assert by_name["tinynet_pinned.pth"].ok and by_name["tinynet_free.pth"].ok
+    assert by_name["tinynet_free.pth"].expected is None  # nothing published to compare with
+    assert not by_name["notes.pth"].ok and by_name["notes.pth"].tag is None
+    assert by_name["aot_starter.pt"].ok  # the bundled starter matches its pinned sha256
+    rc, out, _ = _run(["models", "verify", "tinynet:pinned"], capsys)
+    assert rc == 0 and out.startswith("ok: tinynet:pinned") and "matches the published" in out
+    # the installed pinned file is replaced behind the app's back
+    pinned = W.user_models_dir() / "tinynet_pinned.pth"
+    pinned.write_bytes(T.save(tmp_path / "c.pth", seed=3).read_bytes())
+    rc, out, _ = _run(["models", "verify", "tinynet:pinned", "tinynet:free"], capsys)
+    assert rc == 1 and out.startswith("MISMATCH: tinynet:pinned") and "\nok: tinynet:free" in out
+    rc, _, err = _run(["models", "verify", "tinynet:small"], capsys)
+    assert rc == 1 and "tinynet:small is not installed" in err

@@ -14,7 +14,9 @@ import torch
 from PIL import Image
 
 from inpaint_gui import cli
-from inpaint_gui.engine import auto, pipeline, registry, safe_unpickle, weights
+from inpaint_gui import engine
+from inpaint_gui.engine import auto, registry, safe_unpickle, weights
+from inpaint_gui.engine.model_cache import shared_cache
 from inpaint_gui.engine.safe_unpickle import (SAFE_GLOBALS, checkpoint_problem, plain_error,
                                               scan_checkpoint)
 
@@ -36,10 +38,10 @@ class _Payload:
 @pytest.fixture(autouse=True)
 def _fresh_state():
     weights.forget_checks()
-    pipeline.MODEL_CACHE.clear()
+    shared_cache().clear()
     yield
     weights.forget_checks()
-    pipeline.MODEL_CACHE.clear()
+    shared_cache().clear()
 
 
 def _truncated_aot(dest: Path, n: int = 500_000) -> Path:
@@ -180,7 +182,7 @@ def test_cli_run_falls_back_with_a_notice_and_exit_0(tmp_path, _isolated_user_mo
             assert len(warn) == 1 and warn[0].startswith("inpaint: warning: AOT-GAN: skipped "
                                                          "aot_places2.pt — the file is incomplete")
             assert "using aot_starter.pt (starter)" in warn[0]
-        pipeline.MODEL_CACHE.clear()
+        shared_cache().clear()
 
 
 def test_cli_models_lists_the_broken_file(_isolated_user_models, capsys):
@@ -205,15 +207,15 @@ def test_file_that_fails_at_load_is_marked_broken_and_skipped(_isolated_user_mod
     img = np.full((64, 64, 3), 120, np.uint8)
     mask = np.zeros((64, 64), np.uint8)
     mask[20:40, 20:40] = 255
-    out = pipeline.inpaint(img, mask, model="aot", device="cpu", notice=notes.append)
+    out = engine.inpaint(img, mask, model="aot", device="cpu", notice=notes.append)
     assert out.shape == img.shape and (out[mask == 0] == img[mask == 0]).all()
     assert len(notes) == 1 and "skipped aot_places2.pt" in notes[0]
     assert "not AOT-GAN weights" in notes[0] and "using aot_starter.pt" in notes[0]
     assert weights.weight_status(spec)[0] == "starter"
     assert "not AOT-GAN weights" in weights.weight_files(spec)[0].problem
     with pytest.warns(weights.WeightsWarning, match="aot_places2.pt"):  # no notice callback
-        pipeline.MODEL_CACHE.clear()
-        pipeline.load_model("aot", device="cpu")
+        shared_cache().clear()
+        engine.load_model("aot", device="cpu")
 
 
 def test_all_broken_model_is_reported_and_auto_skips_it(tmp_path, _isolated_user_models, capsys):
@@ -262,7 +264,7 @@ def test_a_load_failing_because_of_options_does_not_mark_the_file(_isolated_user
     mask = np.zeros((64, 64), np.uint8)
     mask[20:40, 20:40] = 255
     with pytest.raises(weights.WeightsError):
-        pipeline.inpaint(img, mask, model="aot", device="cpu", model_options={"channels": 8})
+        engine.inpaint(img, mask, model="aot", device="cpu", model_options={"channels": 8})
     assert weights.weight_status(spec)[:2] == ("starter", spec.weight_set("starter"))
     assert all(f.usable for f in weights.weight_files(spec))
 

@@ -5,17 +5,17 @@ caller; mask = uint8 HxW with 255 = fill, 0 = keep. Unmasked pixels come back by
 """
 from __future__ import annotations
 
-from .pipeline import HDStrategy, MaskSizeError, inpaint, load_model
+from . import models  # noqa: F401 - importing the adapters registers every model
+from .pipeline import HDStrategy, MaskSizeError
 from .progress import CancelToken, Cancelled, ProgressEvent
 from .registry import ModelSpec, WeightSet, get_spec, list_models
+from .service import RunRequest, RunResult, RunService, inpaint, load_model, outpaint, run
 
-
-from .outpaint import outpaint  # noqa: E402  (function; the submodule stays importable)
-
-# ``import inpaint_gui.engine.outpaint`` must not shadow the function with the module, and
-# ``inpaint_gui.engine.outpaint.outpaint`` must keep working for either spelling.
+# ``inpaint_gui.engine.outpaint`` is this function once the package is imported (the module
+# of that name stays importable as ``from inpaint_gui.engine.outpaint import ...``); the
+# attribute keeps ``inpaint_gui.engine.outpaint.outpaint`` working for either spelling.
 outpaint.outpaint = outpaint
 
-
-__all__ = ["inpaint", "outpaint", "load_model", "HDStrategy", "MaskSizeError", "CancelToken",
-           "Cancelled", "ProgressEvent", "ModelSpec", "WeightSet", "get_spec", "list_models"]
+__all__ = ["inpaint", "outpaint", "load_model", "run", "RunRequest", "RunResult", "RunService",
+           "HDStrategy", "MaskSizeError", "CancelToken", "Cancelled", "ProgressEvent",
+           "ModelSpec", "WeightSet", "get_spec", "list_models"]

@@ -49,6 +49,8 @@ from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
+from .registry import short_title
+
 LARGE_HOLE_RATIO = 0.20
 LARGE_COMPONENT_RATIO = 0.08
 LARGE_COMPONENT_SPAN = 0.50
@@ -65,9 +67,6 @@ FALLBACKS = {
     "rfr": ("lama", "aot", "pennet", "telea"),
     "aot": ("lama", "rfr", "pennet", "telea"),
 }
-
-TITLES = {"srn": "SRN", "rfr": "RFR", "aot": "AOT-GAN", "lama": "LaMa", "pennet": "PEN-Net",
-          "telea": "Telea", "ns": "Navier-Stokes", "patchmatch": "PatchMatch"}
 
 RULE_FILE = Path(__file__).with_name("auto_rule.json")
 
@@ -220,7 +219,7 @@ def available_models() -> Availability:
     except Exception:  # a broken adapter must not break the Auto entry
         return out
     for spec in specs:
-        title = TITLES.get(spec.name, spec.title)
+        title = spec.short_title
         try:
             status, ws, path = weights.weight_status(spec)
         except Exception:
@@ -241,7 +240,7 @@ def available_models() -> Availability:
 
 
 def _why_not(name: str, reasons: dict) -> str:
-    return reasons.get(name) or f"{TITLES.get(name, name)} weights missing"
+    return reasons.get(name) or f"{short_title(name)} weights missing"
 
 
 def _pick(preferred: str, available: "set[str]", reasons: Optional[dict] = None) -> "tuple[str, str]":
@@ -251,7 +250,7 @@ def _pick(preferred: str, available: "set[str]", reasons: Optional[dict] = None)
         return preferred, ""
     for alt in FALLBACKS.get(preferred, ("telea",)):
         if alt in available or alt in CLASSICAL:
-            return alt, f"; {_why_not(preferred, reasons)}; using {TITLES.get(alt, alt)}"
+            return alt, f"; {_why_not(preferred, reasons)}; using {short_title(alt)}"
     return "telea", f"; {_why_not(preferred, reasons)}; using Telea"
 
 
@@ -303,7 +302,7 @@ def choose_model(image_shape: Sequence[int], mask: Optional[np.ndarray],
     if rule.max_hole_megapixels is not None:
         size += f"; {hole_mpx:.2f} Mpx \u2264 {rule.max_hole_megapixels:g} Mpx"
     why = (f"{rule.name}: {size}){texture}: PatchMatch copies the photo's own texture "
-           f"where {TITLES.get(choice.model, choice.model)} would blur it")
+           f"where {short_title(choice.model)} would blur it")
     return AutoChoice("patchmatch", why, "patchmatch", st)
 
 

@@ -43,7 +43,7 @@ import numpy as np
 
 from . import maskops
 
-MODES = ("none", "feather", "poisson", "color")
+BLEND_MODES = ("none", "feather", "poisson", "color")  # the one list (GUI, CLI, settings)
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,8 @@ class BlendSettings:
     radius: int = 8
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"unknown blend mode {self.mode!r}; choose one of {', '.join(MODES)}")
+        if self.mode not in BLEND_MODES:
+            raise ValueError(f"unknown blend mode {self.mode!r}; choose one of {', '.join(BLEND_MODES)}")
         if self.radius < 0:
             raise ValueError("blend radius must not be negative")
 
@@ -318,4 +318,4 @@ def _color(original, out, mask, radius: int) -> None:
         _store(out, box, corrected, this)
 
 
-__all__ = ["BlendSettings", "MODES", "apply_blend"]
+__all__ = ["BlendSettings", "BLEND_MODES", "apply_blend"]

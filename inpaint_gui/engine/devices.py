@@ -1,7 +1,8 @@
 """Device selection: "auto" picks cuda, then mps, then cpu. Torch is imported lazily."""
 from __future__ import annotations
 
-DEVICES = ("auto", "cpu", "cuda", "mps")
+DEVICES = ("auto", "cpu", "cuda", "mps")  # the one list (GUI, CLI, settings)
+PRECISIONS = ("fp32", "fp16", "bf16")
 
 
 def available_devices() -> "list[str]":

@@ -1,10 +1,11 @@
 """A memory-bounded LRU cache of loaded models, shared by every run of a session.
 
-Drop-in for ``pipeline.MODEL_CACHE`` (same ``get(spec, weights, device, precision, options)``
-and ``clear()``), bounded by the estimated bytes of the loaded networks instead of a count:
-when a newly loaded model does not fit, least recently used models are unloaded
-(``model.close()``) until it does (the newest model is always kept, even if it alone exceeds
-the bound). :func:`install` makes it the pipeline's cache; the GUI worker does that once.
+``get(spec, weights, device, precision, options)`` loads a model once; the cache is bounded by
+the estimated bytes of the loaded networks (``max_bytes``) and a count: when a newly loaded
+model does not fit, least recently used models are unloaded (``model.close()``) until it does
+(the newest model is always kept, even if it alone exceeds the bound). :func:`shared_cache`
+is the session's cache; the run service (:mod:`.service`) keeps inpainting and outpainting
+models in it and drops a device's models when that device runs out of memory.
 """
 from __future__ import annotations
 
@@ -67,17 +68,16 @@ class ModelCache:
     def _load(self, spec, weights, device, precision, options, notice=None):
         loader = self._loader
         if loader is None:
-            from .registry import resolve_loader
-            loader = resolve_loader(spec)
+            from .registry import get_adapter
+            loader = get_adapter(spec).load
 
-        def load():
-            return loader(spec, weights=weights, device=device, precision=precision, **options)
-        if weights is None and not options and getattr(spec, "needs_weights", False):
-            # installed files: skip broken ones, say which (not with network options: a
-            # failure could then be the options' fault, not the file's)
+        def load(path=weights):
+            return loader(spec, weights=path, device=device, precision=precision, **options)
+        if weights is None and not options and spec.needs_weights:
+            # the installed files in order: skip broken ones, say which (not with network
+            # options: a failure could then be the options' fault, not the file's)
             from . import weights as W
-            if W.weight_files(spec):
-                return W.load_with_fallback(spec, load, notice)
+            return W.load_with_fallback(spec, load, notice)
         return load()
 
     def get(self, spec, weights, device: str, precision: str, options: Optional[dict] = None,
@@ -168,15 +168,3 @@ def shared_cache() -> ModelCache:
         if _SHARED is None:
             _SHARED = ModelCache()
         return _SHARED
-
-
-def install(cache: Optional[ModelCache] = None) -> ModelCache:
-    """Make ``cache`` (default: :func:`shared_cache`) the pipeline's model cache; returns it."""
-    from . import pipeline
-    cache = cache or shared_cache()
-    current = getattr(pipeline, "MODEL_CACHE", None)
-    if current is not cache:
-        if current is not None and hasattr(current, "clear"):
-            current.clear()
-        pipeline.MODEL_CACHE = cache
-    return cache

@@ -1,25 +1,26 @@
 """Outpainting: extend an image by (top, left, bottom, right) pixels and fill the new area.
 
-    outpaint(image, margins=(top, left, bottom, right), model="srn", weights=None,
-             device="cpu", progress=None, cancel=None, **opts) -> canvas
+    extend(image, margins=(top, left, bottom, right), model, progress=None, cancel=None,
+           **opts) -> canvas
 
-* ``model="srn"`` (or a loaded SRN model): the network predicts a 2x canvas around a known
-  window (its native setting). Other ratios / large extensions are done in **steps** on the
-  already-extended image; each step works on a context window resized to the model's native
-  window area, and the new area is rendered at full resolution (cubic upsampling of the
-  prediction + high-frequency detail reflected from the border, fading with distance).
-  With the official geometry (a 128x128 image, margins summing to 128 per axis) this is
-  exactly the official test graph.
-* ``model="telea" | "ns"`` (also ``"telea-mask" | "ns-mask"``): cv2's Telea / Navier-Stokes
-  on the new margin itself.
-* ``model="classical" | "edge"``: the edge extension (mirror continuation that blurs into a
+``model`` is a loaded model or a built-in method; names, weights, Auto and the model cache are
+:mod:`.service`'s business (``inpaint_gui.engine.outpaint(image, margins, model="srn", ...)``
+goes through it):
+
+* a loaded SRN model: the network predicts a 2x canvas around a known window (its native
+  setting). Other ratios / large extensions are done in **steps** on the already-extended
+  image; each step works on a context window resized to the model's native window area, and
+  the new area is rendered at full resolution (cubic upsampling of the prediction +
+  high-frequency detail reflected from the border, fading with distance). With the official
+  geometry (a 128x128 image, margins summing to 128 per axis) this is exactly the official
+  test graph.
+* ``"telea" | "ns"`` (also ``"telea-mask" | "ns-mask"``): cv2's Telea / Navier-Stokes on the
+  new margin itself; Telea is what Auto runs without SRN weights it may use.
+* ``"classical" | "edge"``: the edge extension (mirror continuation that blurs into a
   low-frequency Telea/Navier-Stokes extrapolation, plus fine grain).
-* ``model="auto"``: SRN if weights Auto may use are installed (or given), else ``fallback``
-  (default :data:`AUTO_FALLBACK`, Telea on the margin; ``fallback="patchmatch"`` fills the new
-  area with PatchMatch on the margin mask instead).
-* any inpainting model name (e.g. ``"lama"``, ``"patchmatch"``): the canvas is pre-filled
-  classically and the new area is inpainted by :func:`inpaint_gui.engine.pipeline.inpaint`
-  (the margin mask; PatchMatch copies patches of the image into it).
+* a loaded inpainting model (e.g. LaMa, PatchMatch): the canvas is pre-filled classically and
+  the new area is inpainted by :func:`inpaint_gui.engine.pipeline.fill` (the margin mask;
+  PatchMatch copies patches of the image into it).
 
 The result has the image's dtype (uint8/uint16; float in [0,1] also accepted) and channel
 count (gray, RGB, RGBA: new alpha is opaque); original pixels are byte-identical. All margins
@@ -28,25 +29,25 @@ zero returns a copy. ``progress``/``cancel``: see :mod:`inpaint_gui.engine.progr
 from __future__ import annotations
 
 import math
-import threading
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
-from .progress import Cancelled, as_reporter  # noqa: F401  (Cancelled re-exported for callers)
+from .models.base import InpaintModel
+from .progress import as_reporter
 
 # the edge extension: mirrored continuation blurring into a low-resolution extrapolation
 CLASSICAL_NAMES = ("classical", "edge", "mirror")
-# cv2 Telea / Navier-Stokes run directly on the new margin ("telea" means the same Telea as
-# for inpainting; "-mask" names kept for evaluations that say so explicitly)
+# cv2 Telea / Navier-Stokes run directly on the new margin: what Auto extends with when no SRN
+# weights it may use are installed, the best of the weight-free fills in PSNR and SSIM on every
+# measured margin case (README "Outpainting without SRN weights"). "telea" means the same Telea
+# as for inpainting; the "-mask" names stay for evaluations that say so explicitly.
 MASK_FILL_NAMES = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS,
                    "telea-mask": cv2.INPAINT_TELEA, "ns-mask": cv2.INPAINT_NS}
-#: What ``model="auto"`` runs without SRN weights: Telea on the new margin, the best of the
-#: weight-free fills in PSNR and SSIM on every measured margin case (README "Outpainting
-#: without SRN weights": edge extension 0.1-1.0 dB lower, PatchMatch 0.4-1.7 dB lower).
-AUTO_FALLBACK = "telea"
+#: Outpainting methods built into this module (no model, no weights).
+WEIGHT_FREE_OUTPAINT = CLASSICAL_NAMES + tuple(MASK_FILL_NAMES)
 
 Margins = Tuple[int, int, int, int]
 
@@ -399,86 +400,6 @@ def classical_outpaint(image01: np.ndarray, margins: Sequence[int], method: str 
     return out
 
 
-# =============================================================================== model loading
-
-_CACHE_LOCK = threading.Lock()
-_CACHE: dict = {}
-
-
-def _weights_key(weights):
-    if weights is None:
-        return ("default",)
-    if isinstance(weights, (str, bytes)) or hasattr(weights, "__fspath__"):
-        import os
-        p = os.fspath(weights)
-        try:
-            st = os.stat(p)
-            return ("path", os.path.abspath(p), st.st_mtime_ns, st.st_size)
-        except OSError:
-            return ("path", p)
-    return ("object", id(weights))
-
-
-def load_outpaint_model(name: str = "srn", weights=None, device: str = "cpu",
-                        precision: str = "fp32", notice=None, **options):
-    """Load (and keep one cached) SRN-style outpainting model. With ``weights=None`` a broken
-    weight file is skipped for the next usable one (``notice(text)`` says so)."""
-    from .models import srn as srn_adapter
-    key = (name, _weights_key(weights), device, precision, tuple(sorted(options.items(), key=str)))
-    with _CACHE_LOCK:
-        hit = _CACHE.get("model")
-        if hit is not None and hit[0] == key:
-            return hit[1]
-    spec = srn_adapter.SPEC
-    if name != "srn":
-        from .registry import get_spec, resolve_loader
-        spec = get_spec(name)
-        loader = resolve_loader(spec)
-    else:
-        loader = srn_adapter.load
-
-    def load():
-        return loader(spec, weights=weights, device=device, precision=precision, **options)
-    from . import weights as W
-    if weights is None and not options and spec.needs_weights and W.weight_files(spec):
-        model = W.load_with_fallback(spec, load, notice)
-    else:
-        model = load()
-    with _CACHE_LOCK:
-        old = _CACHE.get("model")
-        _CACHE["model"] = (key, model, weights)  # keep `weights` alive so its id stays unique
-    if old is not None and old[1] is not model:
-        try:
-            old[1].close()
-        except Exception:  # pragma: no cover
-            pass
-    return model
-
-
-def clear_cache() -> None:
-    with _CACHE_LOCK:
-        old = _CACHE.pop("model", None)
-    if old is not None:
-        old[1].close()
-
-
-def _pick_device(device: str) -> str:
-    try:
-        from .devices import pick_device
-        return pick_device(device)
-    except ImportError:  # pragma: no cover
-        return "cpu" if device in (None, "auto") else device
-
-
-def _srn_available(weights) -> bool:
-    """Whether ``model="auto"`` extends with SRN: given weights, or installed weights Auto may
-    use (measured better than Telea on the margin, :func:`.auto.available_models`)."""
-    if weights is not None:
-        return True
-    from .auto import available_models
-    return "srn" in available_models()
-
-
 # =============================================================================== public API
 
 def _split_channels(img: np.ndarray):
@@ -511,21 +432,35 @@ def _from01(x: np.ndarray, dtype, quantize: str) -> np.ndarray:
     return x.astype(dtype)
 
 
-def outpaint(image_rgb_u8: np.ndarray, margins: Sequence[int] = (0, 0, 0, 0), model="srn",
-             weights=None, device: str = "cpu", precision: str = "fp32",
-             progress=None, cancel=None, model_options: Optional[dict] = None,
-             quantize: Optional[str] = None, notice=None, fallback: Optional[str] = None,
-             **opts) -> np.ndarray:
-    """Extend ``image_rgb_u8`` by ``margins`` = (top, left, bottom, right); see the module doc.
+#: Outpainting options (``model_options`` keys that go to :func:`extend`, not to a loader,
+#: unless the model declares them itself, as PatchMatch's ``seed``).
+EXTEND_OPTIONS = ("detail", "detail_decay", "band", "context", "scale_tolerance", "quantize",
+                  "radius", "grain", "seed")
+
+
+def split_options(model_options, declared=()) -> "tuple[dict, dict]":
+    """``(loader options, extend options)`` of ``model_options``: the keys of
+    :data:`EXTEND_OPTIONS` that ``declared`` (the model's own option keys) does not claim go
+    to :func:`extend`."""
+    loader = dict(model_options or {})
+    extend_opts = {k: loader.pop(k) for k in EXTEND_OPTIONS if k in loader and k not in declared}
+    return loader, extend_opts
+
+
+def extend(image: np.ndarray, margins: Sequence[int], model, progress=None, cancel=None,
+           quantize: Optional[str] = None, strategy=None, blend=None, **opts) -> np.ndarray:
+    """Extend ``image`` by ``margins`` = (top, left, bottom, right) with ``model``: a built-in
+    method name (:data:`WEIGHT_FREE_OUTPAINT`), a loaded SRN-style model (``outpaint_window``)
+    or a loaded inpainting model (the canvas is pre-filled classically and the new area
+    inpainted by :func:`~.pipeline.fill` with ``strategy`` and ``blend``); see the module doc.
 
     opts (SRN): ``detail`` (0..1+, border detail strength, default 1), ``detail_decay`` (model
     pixels, default 8), ``band`` (min context band / other side, default 0.5), ``context``
     ("auto" | "full"), ``scale_tolerance`` (contexts within this linear factor of the native
-    window run unscaled, default 2; 1 = always resample to the native window). Classical: ``radius``, ``grain``. ``fallback``: what
-    ``model="auto"`` runs without SRN weights (default :data:`AUTO_FALLBACK`). ``quantize``: "truncate" (the official
-    SRN uint8 conversion, default for SRN) or "round". Pipeline-only keywords (strategy, blend)
-    are used for inpainting-model outpainting and ignored otherwise."""
-    img = np.asarray(image_rgb_u8)
+    window run unscaled, default 2; 1 = always resample to the native window). Classical:
+    ``radius``, ``grain``, ``seed``. ``quantize``: "truncate" (the official SRN uint8
+    conversion, default for SRN) or "round"."""
+    img = np.asarray(image)
     m = check_margins(margins)
     if img.size == 0:
         raise ValueError("empty image")
@@ -534,58 +469,57 @@ def outpaint(image_rgb_u8: np.ndarray, margins: Sequence[int] = (0, 0, 0, 0), mo
     reporter = as_reporter(progress, cancel)
     reporter.stage("outpaint: preparing", 0, 1)
     work, alpha, kind = _split_channels(img)
-    H, W = img.shape[:2]
-    t, l, b, r = m
     f01 = _to01(work)
     if f01.shape[2] == 1:
         f01 = np.repeat(f01, 3, axis=2)
+    quantize = opts.pop("quantize", None) if quantize is None else quantize
 
-    name = model.lower() if isinstance(model, str) else None
-    if name == "auto":
-        name = "srn" if _srn_available(weights) else (fallback or AUTO_FALLBACK).lower()
-    model_options = dict(model_options or {})
-    own = _declared_options(name)  # an inpainting model's own options (PatchMatch's seed) stay
-    for k in ("detail", "detail_decay", "band", "context", "scale_tolerance", "quantize",
-              "radius", "grain", "seed"):
-        if k in model_options and k not in own:  # outpaint options through the model options
-            v = model_options.pop(k)
-            if k == "quantize":
-                quantize = quantize or v
-            else:
-                opts.setdefault(k, v)
-    if name in MASK_FILL_NAMES:
-        reporter.stage(f"outpaint ({name})", 0, 1)
-        canvas = np.zeros((H + t + b, W + l + r, 3), np.float32)
-        canvas[t:t + H, l:l + W] = f01
-        holes = np.ones(canvas.shape[:2], bool)
-        holes[t:t + H, l:l + W] = False
-        canvas = telea_fill01(canvas, holes, radius=float(opts.get("radius", 5.0)), method=MASK_FILL_NAMES[name])
+    if isinstance(model, str) and model.lower() in MASK_FILL_NAMES:
+        reporter.stage(f"outpaint ({model.lower()})", 0, 1)
+        canvas = _mask_fill(f01, m, MASK_FILL_NAMES[model.lower()], float(opts.get("radius", 5.0)))
         q = quantize or "round"
-    elif name in CLASSICAL_NAMES:
-        canvas = classical_outpaint(f01, m, method=name, reporter=reporter,
-                                    **{k: opts[k] for k in ("radius", "grain", "work_size", "seed") if k in opts})
+    elif isinstance(model, str) and model.lower() in CLASSICAL_NAMES:
+        canvas = classical_outpaint(f01, m, method=model.lower(), reporter=reporter,
+                                    **{k: opts[k] for k in ("radius", "grain", "work_size", "seed")
+                                       if k in opts})
         q = quantize or "round"
-    elif name is not None and name != "srn" and not _is_outpaint_model(name):
-        canvas = _inpaint_model_outpaint(f01, m, name, weights, device, precision, reporter,
-                                         cancel, model_options, opts, notice)
+    elif hasattr(model, "outpaint_window"):
+        sopts = {k: opts[k] for k in ("detail", "detail_decay", "band", "context",
+                                      "scale_tolerance") if k in opts}
+        canvas = outpaint_float(model, f01, m, reporter, **sopts)
+        q = quantize or "truncate"
+    elif isinstance(model, InpaintModel):
+        canvas = _inpaint_model_outpaint(f01, m, model, reporter, strategy, blend)
         q = quantize or "round"
     else:
-        if name is None:
-            mdl = model
-            if not hasattr(mdl, "outpaint_window"):
-                raise TypeError("model must be a name or an SRN-style model with outpaint_window()")
-        else:
-            reporter.stage("outpaint: loading model", 0, 1)
-            mdl = load_outpaint_model(name, weights=weights, device=_pick_device(device),
-                                      precision=precision, notice=notice, **(model_options or {}))
-        sopts = {k: opts[k] for k in ("detail", "detail_decay", "band", "context", "scale_tolerance") if k in opts}
-        canvas = outpaint_float(mdl, f01, m, reporter, **sopts)
-        q = quantize or "truncate"
+        raise TypeError(f"model must be one of {', '.join(WEIGHT_FREE_OUTPAINT)} or a loaded "
+                        f"model, not {model!r} (the run service loads models by name: "
+                        "inpaint_gui.engine.outpaint)")
     reporter.check()
+    out = _finish(canvas, img, work, alpha, kind, m, q)
+    reporter.stage("outpaint: done", 1, 1)
+    return out
 
+
+def _mask_fill(f01: np.ndarray, m: Margins, method: int, radius: float) -> np.ndarray:
+    """cv2's Telea / Navier-Stokes (``method``) on the new margin of the float canvas."""
+    t, l, b, r = m
+    H, W = f01.shape[:2]
+    canvas = np.zeros((H + t + b, W + l + r, 3), np.float32)
+    canvas[t:t + H, l:l + W] = f01
+    holes = np.ones(canvas.shape[:2], bool)
+    holes[t:t + H, l:l + W] = False
+    return telea_fill01(canvas, holes, radius=radius, method=method)
+
+
+def _finish(canvas, img, work, alpha, kind: str, m: Margins, quantize: str) -> np.ndarray:
+    """The float RGB canvas back in the image's dtype and channels (gray, RGB, RGBA with
+    opaque new alpha), the original pixels put back as they were."""
+    t, l, _b, _r = m
+    H, W = img.shape[:2]
     if kind == "gray":
         canvas = canvas.mean(axis=2, keepdims=True)
-    out = _from01(canvas, img.dtype, q)
+    out = _from01(canvas, img.dtype, quantize)
     out[t:t + H, l:l + W] = work
     if kind == "gray" and img.ndim == 2:
         out = out[..., 0]
@@ -594,41 +528,17 @@ def outpaint(image_rgb_u8: np.ndarray, margins: Sequence[int] = (0, 0, 0, 0), mo
                        dtype=img.dtype)
         full[t:t + H, l:l + W] = alpha
         out = np.concatenate([out, full[..., None]], axis=2)
-    reporter.stage("outpaint: done", 1, 1)
     return out
 
 
-def _declared_options(name: Optional[str]) -> "set[str]":
-    """Keys of the options a registry model declares (``ModelSpec.user_options``)."""
-    if name is None or name in CLASSICAL_NAMES:
-        return set()
-    try:
-        from .registry import get_spec
-        return {o.key for o in get_spec(name).user_options}
-    except Exception:
-        return set()
-
-
-def _is_outpaint_model(name: str) -> bool:
-    try:
-        from .registry import get_spec
-        return get_spec(name).task == "outpaint"
-    except Exception:
-        return False
-
-
-def _inpaint_model_outpaint(f01, m, name, weights, device, precision, reporter, cancel,
-                            model_options, opts, notice=None) -> np.ndarray:
+def _inpaint_model_outpaint(f01, m, model, reporter, strategy=None, blend=None) -> np.ndarray:
     """Outpaint with an inpainting model: classical pre-fill, then inpaint the new area."""
-    from .pipeline import inpaint
+    from .pipeline import fill
     t, l, b, r = m
     H, W = f01.shape[:2]
     pre = classical_outpaint(f01, m, reporter=reporter)
     pre16 = np.rint(pre * 65535.0).astype(np.uint16)
     mask = np.full(pre.shape[:2], 255, dtype=np.uint8)
     mask[t:t + H, l:l + W] = 0
-    kw = {k: opts[k] for k in ("strategy", "blend") if k in opts and opts[k] is not None}
-    res = inpaint(pre16, mask, model=name, weights=weights, device=device, precision=precision,
-                  progress=reporter.callback, cancel=cancel or reporter.cancel,
-                  model_options=model_options, notice=notice, **kw)
+    res = fill(pre16, mask, model, strategy=strategy, blend=blend, progress=reporter)
     return res.astype(np.float32) * np.float32(1.0 / 65535.0)

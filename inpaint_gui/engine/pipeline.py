@@ -1,6 +1,7 @@
-"""The one inference pipeline every model goes through.
+"""The windowed run of a loaded model on one image: the compositing point of every fill.
 
-``inpaint(image, mask, model=...)``:
+``fill(image, mask, model, strategy, blend)`` (names, weights, Auto, retries and the model
+cache are :mod:`.service`'s business; ``inpaint_gui.engine.inpaint`` goes through it):
 
 * image: RGB uint8 or uint16, HxWx3 (alpha is the caller's business: keep it aside).
 * mask:  uint8 HxW, 255 = fill, 0 = keep; values in between are a soft edge (the fill is
@@ -27,17 +28,15 @@ Each window is padded (bottom/right, model's ``pad_mode``) to the model's ``pad_
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
-from typing import Callable, Iterable, Optional
+from dataclasses import dataclass
+from typing import Iterable, Optional
 
 import cv2
 import numpy as np
 
-from . import devices
-from .progress import CancelToken, Cancelled, ProgressCallback, Reporter, as_reporter
-from .model_cache import shared_cache
 from .models.base import InpaintModel
-from .registry import ModelSpec, ModelUnavailableError, get_spec, unavailable_reason
+from .progress import CancelToken, ProgressCallback, Reporter, as_reporter
+from .registry import ModelSpec
 
 STRATEGIES = ("original", "resize", "crop", "tile")
 
@@ -84,25 +83,11 @@ class HDStrategy:
         return cls(name=str(value))
 
 
-# ----------------------------------------------------------------------------- model cache
-
-# The session-wide LRU of loaded models (memory-bounded; see model_cache.py).
-MODEL_CACHE = shared_cache()
-
-
-def load_model(name: str, weights=None, device: str = "auto", precision: str = "fp32",
-               notice=None, **options):
-    """Load (or fetch from the cache) the :class:`InpaintModel` for ``name``. With
-    ``weights=None`` a broken weight file is skipped for the next usable one and
-    ``notice(text)`` (default: a ``weights.WeightsWarning``) says so."""
-    spec = get_spec(name)
-    return MODEL_CACHE.get(spec, weights, devices.pick_device(device), precision, options,
-                           notice=notice)
-
-
 # ----------------------------------------------------------------------------- validation
 
-def _check_inputs(image: np.ndarray, mask: np.ndarray) -> None:
+def check_inputs(image: np.ndarray, mask: np.ndarray) -> None:
+    """Raise ValueError (:class:`MaskSizeError` for the mask's shape) unless ``image`` is RGB
+    uint8/uint16 HxWx3 and ``mask`` uint8 HxW of the same size."""
     if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"image must be an HxWx3 RGB array, got shape {getattr(image, 'shape', None)}")
     if image.dtype not in (np.uint8, np.uint16):
@@ -360,65 +345,24 @@ def _run(image, mask, model, strategy: HDStrategy, rep: Reporter) -> np.ndarray:
     return out
 
 
-def inpaint(image: np.ndarray, mask: np.ndarray, model: "str | InpaintModel" = "telea", weights=None,
-            strategy: "HDStrategy | str | None" = None, blend=None, device: str = "auto",
-            precision: str = "fp32", progress: "Optional[ProgressCallback | Reporter]" = None,
-            cancel: Optional[CancelToken] = None, model_options: Optional[dict] = None,
-            notice: Optional[Callable[[str], None]] = None) -> np.ndarray:
-    """Fill ``mask`` (uint8 HxW, 255 = fill) in ``image`` (RGB uint8/uint16 HxWx3) with ``model``.
+def fill(image: np.ndarray, mask: np.ndarray, model: InpaintModel,
+         strategy: "HDStrategy | str | None" = None, blend=None,
+         progress: "Optional[ProgressCallback | Reporter]" = None,
+         cancel: Optional[CancelToken] = None) -> np.ndarray:
+    """Fill ``mask`` (uint8 HxW, 255 = fill) in ``image`` (RGB uint8/uint16 HxWx3) with the
+    loaded ``model``; returns a new array of the image's shape and dtype, byte-identical where
+    mask == 0.
 
-    model: a registry name, or an already loaded :class:`InpaintModel` (run as it is).
-    weights: None (best usable weight set: a broken file is skipped for the next one, and
-    ``notice(text)`` hears about it; default a ``weights.WeightsWarning``), a file path, or a
-    state dict.
     strategy: HD strategy name or :class:`HDStrategy` (default: the model's own default).
     blend: seam treatment after compositing ("none", "feather", "poisson", "color" or a
     ``blending.BlendSettings``); it only changes pixels where mask > 0.
-    device: "auto" | "cpu" | "cuda" | "mps"; a CUDA out-of-memory error retries with the
-    "tile" strategy, then on the CPU (reported through ``progress``).
-    Raises :class:`Cancelled` if ``cancel`` is set between stages (a model that is one native
-    call, ``spec.interruptible`` False, is only checked when that call returns), and
-    ``registry.ModelUnavailableError`` for a model that cannot run here; returns a new array.
-    """
-    _check_inputs(image, mask)
+    Raises :class:`~.progress.Cancelled` if ``cancel`` is set between windows (a model that is
+    one native call, ``spec.interruptible`` False, is only checked when that call returns)."""
+    check_inputs(image, mask)
     rep = as_reporter(progress, cancel)
     if not mask.any():
         return image.copy()
-    if isinstance(model, InpaintModel):  # an already loaded model: run it as it is
-        strat = HDStrategy.coerce(strategy, model.spec)
-        out = _run(image, mask, model, strat, rep)
-        return _blend(image, out, mask, blend, rep)
-    spec = get_spec(model)
-    why = unavailable_reason(spec)
-    if why:
-        raise ModelUnavailableError(f"{spec.title} is unavailable on this installation: {why}")
-    strat = HDStrategy.coerce(strategy, spec)
-    options = dict(model_options or {})
-    # weight-free models (OpenCV, PatchMatch) run on the CPU: no need to ask torch (saves
-    # importing it, ~0.3 GB and a second, in the CLI)
-    dev = devices.pick_device(device) if spec.needs_weights else "cpu"
-    rep.stage(f"loading {spec.title}", 0, 1)
-    attempts = [(dev, strat)]
-    if dev != "cpu":
-        if strat.name != "tile":
-            attempts.append((dev, replace(strat, name="tile", tile_size=spec.native_size)))
-        attempts.append(("cpu", strat))
-    last_exc: Optional[BaseException] = None
-    for attempt_dev, attempt_strat in attempts:
-        try:
-            net = MODEL_CACHE.get(spec, weights, attempt_dev, precision, options, notice=notice)
-            out = _run(image, mask, net, attempt_strat, rep)
-            break
-        except Cancelled:
-            raise
-        except Exception as exc:
-            if not devices.is_out_of_memory(exc) or attempt_dev == "cpu":
-                raise
-            last_exc = exc
-            devices.free_device_memory(attempt_dev)
-            rep.stage(f"out of memory on {attempt_dev}: retrying", 0, 1)
-    else:  # pragma: no cover - the cpu attempt either returns or raises
-        raise last_exc  # type: ignore[misc]
+    out = _run(image, mask, model, HDStrategy.coerce(strategy, model.spec), rep)
     return _blend(image, out, mask, blend, rep)
 
 

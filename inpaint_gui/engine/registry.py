@@ -1,17 +1,16 @@
 """Model registry: one :class:`ModelSpec` per model, one :class:`WeightSet` per weight file.
 
 Specs are plain data (no torch import), so ``list_models()`` is cheap for the CLI and GUI.
-Each adapter module in ``inpaint_gui.engine.models`` defines ``SPEC`` and a loader named by
-``SPEC.loader`` ("module:function"); the loader builds an :class:`~.models.base.InpaintModel`.
+Each adapter module in ``inpaint_gui.engine.models`` defines an adapter class
+(:class:`~.models.base.ModelAdapter`) and registers it with ``@register_model``; the adapter
+serves the model's specs and loads it. ``inpaint_gui.engine.models`` imports every adapter
+module (in the order models are listed), and importing ``inpaint_gui.engine`` imports that
+package, so the registry is complete whenever any engine module can be used.
 """
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from typing import Optional
-
-# Adapter modules, in the order models are listed.
-MODEL_MODULES = ("classical", "patchmatch", "rfr", "aot", "srn", "lama", "pennet")
 
 
 @dataclass(frozen=True)
@@ -20,6 +19,7 @@ class WeightSet:
 
     kind: "starter" (trained by us, shipped in ``models/``), "official" (the authors'
     release, downloaded by the user) or "imported" (any other file the user added).
+    A weight set is named by its tag ``"<model>:<name>"`` (e.g. ``"aot:places2"``).
     """
 
     name: str
@@ -62,6 +62,8 @@ class ModelSpec:
     pad_mod: input sides are padded to a multiple of this. min_size: smallest side.
     square: the network only takes square inputs. max_size: cap on the working side
     (quadratic attention); None = no cap. value_range: what the network consumes.
+    short_title: the name in running text (Auto's reasons, result names), e.g. "RFR".
+    network: the ``nets.create`` name of its PyTorch network ("" = none: OpenCV, PatchMatch).
     checkpoint_reader: "plain" (the loader reads state dicts with ``torch.load(weights_only=
     True)``: a pickle naming anything else is refused) or "any" (the loader also reads
     Lightning checkpoints and TorchScript archives, their objects rebuilt as inert
@@ -71,12 +73,10 @@ class ModelSpec:
     photo's own detail, like PatchMatch, set a larger one).
     interruptible: False when one call into the model (native code) cannot stop part-way:
     a cancel then takes effect when that call returns, and the UI says so.
-    availability: "module:function" returning None when the model can run here, else a
-    one-line reason (e.g. a native library that failed to load); "" = always available.
+    user_options: :class:`ModelOption` entries the GUI shows for this model.
     can_outpaint: the model extends a canvas well (SRN by design; Telea, Navier-Stokes and
     PatchMatch fill the new margin); networks trained on holes inside a photo are not offered
     for it (a margin is a hole with no far side: RFR left a dark fill there).
-    user_options: :class:`ModelOption` entries the GUI shows for this model.
     """
 
     name: str
@@ -91,14 +91,18 @@ class ModelSpec:
     needs_weights: bool = True
     default_strategy: str = "crop"
     description: str = ""
-    loader: str = ""
     weight_sets: tuple = field(default_factory=tuple)
     checkpoint_reader: str = "plain"
-    can_outpaint: bool = False
     crop_limit: Optional[int] = None
     interruptible: bool = True
-    availability: str = ""
     user_options: tuple = ()  # ModelOption, ...: loader options the Models panel offers
+    short_title: str = ""
+    network: str = ""
+    can_outpaint: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.short_title:
+            object.__setattr__(self, "short_title", self.title)
 
     def weight_set(self, name: Optional[str] = None) -> Optional[WeightSet]:
         for ws in self.weight_sets:
@@ -106,55 +110,65 @@ class ModelSpec:
                 return ws
         return None
 
+    def weight_set_for_file(self, filename: str) -> Optional[WeightSet]:
+        """The weight set whose registered file name is ``filename`` (a base name)."""
+        for ws in self.weight_sets:
+            if ws.filename == filename:
+                return ws
+        return None
 
-_SPECS: "dict[str, ModelSpec] | None" = None
+
+# name -> (spec, adapter class), in registration order (the order models are listed)
+_MODELS: "dict[str, tuple[ModelSpec, type]]" = {}
 
 
-def _load_specs() -> "dict[str, ModelSpec]":
-    global _SPECS
-    if _SPECS is None:
-        specs: dict[str, ModelSpec] = {}
-        for mod_name in MODEL_MODULES:
-            try:
-                mod = importlib.import_module(f"inpaint_gui.engine.models.{mod_name}")
-            except ModuleNotFoundError as exc:  # adapter not written yet
-                if exc.name and exc.name.endswith(f"models.{mod_name}"):
-                    continue
-                raise
-            for spec in getattr(mod, "SPECS", None) or [mod.SPEC]:
-                specs[spec.name] = spec
-        _SPECS = specs
-    return _SPECS
+def register_model(adapter: type) -> type:
+    """Class decorator: register every spec an adapter serves (``adapter.specs``)."""
+    for spec in adapter.specs:
+        key = spec.name.lower()
+        if key in _MODELS and _MODELS[key][1] is not adapter:
+            raise ValueError(f"model {spec.name!r} is registered twice "
+                             f"({_MODELS[key][1].__name__}, {adapter.__name__})")
+        _MODELS[key] = (spec, adapter)
+    return adapter
+
+
+def unregister_model(name: str) -> None:
+    """Forget ``name`` (tests that register a model of their own)."""
+    _MODELS.pop(name.lower(), None)
 
 
 def list_models(task: Optional[str] = None) -> "list[ModelSpec]":
     """All registered models (optionally only those for ``task``)."""
-    return [s for s in _load_specs().values() if task is None or s.task == task]
+    return [s for s, _a in _MODELS.values() if task is None or s.task == task]
+
+
+def _entry(name: str) -> "tuple[ModelSpec, type]":
+    key = name.lower()
+    if key not in _MODELS:
+        raise UnknownModelError(f"unknown model {name!r}; available: {', '.join(_MODELS)}")
+    return _MODELS[key]
 
 
 def get_spec(name: str) -> ModelSpec:
-    specs = _load_specs()
+    return _entry(name)[0]
+
+
+def short_title(name: str) -> str:
+    """The model's name in running text ("RFR", "Telea"); ``name`` itself if not registered."""
     key = name.lower()
-    if key not in specs:
-        raise UnknownModelError(f"unknown model {name!r}; available: {', '.join(specs)}")
-    return specs[key]
+    return _MODELS[key][0].short_title if key in _MODELS else name
 
 
-def _resolve(ref: str):
-    mod_name, func = ref.split(":")
-    return getattr(importlib.import_module(mod_name), func)
-
-
-def resolve_loader(spec: ModelSpec):
-    return _resolve(spec.loader)
+def get_adapter(model: "str | ModelSpec") -> type:
+    """The adapter class (:class:`~.models.base.ModelAdapter`) that loads ``model``."""
+    return _entry(model if isinstance(model, str) else model.name)[1]
 
 
 def unavailable_reason(spec: ModelSpec) -> Optional[str]:
     """None when ``spec`` can run on this installation, else why not (one line)."""
-    if not spec.availability:
-        return None
     try:
-        reason = _resolve(spec.availability)()
+        reason = get_adapter(spec).unavailable_reason()
     except Exception as exc:  # a broken check must not break the model list
         return f"availability check failed: {type(exc).__name__}: {exc}"
     return str(reason) if reason else None

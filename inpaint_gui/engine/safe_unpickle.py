@@ -33,11 +33,10 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
-from .weights import (ArchitectureMismatchError, CheckpointFormatError, MissingWeightsError,
-                      default_weight_file, verify_checksum)
+from .weight_errors import ArchitectureMismatchError, CheckpointFormatError, MissingWeightsError
 
 __all__ = ["safe_load", "named_tensors", "Inert", "UnsafeCheckpointError", "is_torchscript_archive",
-           "read_checkpoint_any", "resolve_weights", "select_by_keys", "scan_checkpoint",
+           "read_checkpoint", "read_checkpoint_any", "select_by_keys", "scan_checkpoint",
            "checkpoint_problem", "plain_error", "SAFE_GLOBALS"]
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
@@ -695,8 +694,25 @@ def plain_error(exc: BaseException) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# Helpers for model adapters
+# Reading weight files (the loaders' two readers)
 # --------------------------------------------------------------------------------------------
+def read_checkpoint(path: "str | os.PathLike"):
+    """Load a torch checkpoint safely (weights_only): files whose pickle names anything but
+    tensors and plain containers are refused before torch sees them. Raises
+    CheckpointFormatError with a plain-words reason ("<file>: <reason>")."""
+    path = Path(path)
+    if not path.is_file():
+        raise MissingWeightsError(f"weight file not found: {path}")
+    problem = checkpoint_problem(path, tolerant=False)
+    if problem:
+        raise CheckpointFormatError(f"{path.name}: {problem}")
+    torch = _torch()
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for bad files
+        raise CheckpointFormatError(f"{path.name}: {plain_error(exc)}") from exc
+
+
 def read_checkpoint_any(path: "str | os.PathLike"):
     """Read a weight file without executing code from it.
 
@@ -705,7 +721,6 @@ def read_checkpoint_any(path: "str | os.PathLike"):
     (Lightning checkpoints with pickled hyper-parameters) -> :func:`safe_load`. A file that is
     empty, cut short or not a PyTorch file is refused first. Raises a ``WeightsError`` whose
     message is "<file name>: <reason>" in plain words."""
-    from .weights import read_checkpoint
     path = Path(path)
     if not path.is_file():
         raise MissingWeightsError(f"weight file not found: {path}")
@@ -741,23 +756,6 @@ def _torchscript_state_dict(path: Path):
     if not tensors:
         raise CheckpointFormatError(f"{path.name}: TorchScript archive without parameters")
     return tensors
-
-
-def resolve_weights(spec, weights=None):
-    """``(object read from the weights, WeightSet or None)`` for None (best installed set), a
-    path or an in-memory state dict. Like ``weights.resolve_state_dict`` but the file may be a
-    Lightning checkpoint or a TorchScript archive; the adapter extracts its own keys."""
-    from collections.abc import Mapping
-    ws = None
-    if weights is None:
-        ws, path = default_weight_file(spec)
-        verify_checksum(path, ws.sha256)
-        weights = path
-    if isinstance(weights, (str, os.PathLike)):
-        return read_checkpoint_any(weights), ws
-    if isinstance(weights, Mapping):
-        return weights, ws
-    raise TypeError(f"weights must be None, a path or a state dict, not {type(weights).__name__}")
 
 
 def select_by_keys(tensors, own_keys, preferred=("generator.", "module.")) -> "OrderedDict":

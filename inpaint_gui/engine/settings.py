@@ -1,4 +1,4 @@
-"""Typed run settings shared by the GUI (models dock, QSettings) and the CLI (JSON).
+"""Typed run settings of the GUI (models dock, QSettings, JSON).
 
 :class:`RunSettings` says *what* to run (model, weights) and *how* (HD strategy, seam
 blending, device, precision). It reuses :class:`~.pipeline.HDStrategy` for the strategy
@@ -11,19 +11,18 @@ values by defaults instead of raising (for restoring settings written by another
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
+from .blending import BLEND_MODES, BlendSettings
+from .devices import DEVICES, PRECISIONS
 from .pipeline import STRATEGIES, HDStrategy
 
-SETTINGS_VERSION = 1
+# 2: weight sets are named by their tags ("aot:places2"); version 1 stored the bare set name
+SETTINGS_VERSION = 2
 AUTO_MODEL = "auto"
-BLEND_MODES = ("none", "feather", "poisson", "color")
-DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("fp32", "fp16", "bf16")
 STRATEGY_FIELDS = ("resize_limit", "crop_trigger", "crop_margin", "tile_size", "tile_overlap")
 
 
@@ -43,6 +42,12 @@ def _as_int(value: Any, name: str) -> int:
     return int(f)
 
 
+def _as_str(value: Any, name: str) -> str:
+    if not isinstance(value, (str, int, float)):
+        raise SettingsError(f"{name} must be text, not {value!r}")
+    return str(value).strip()
+
+
 def _as_bool(value: Any, name: str) -> bool:
     if isinstance(value, bool):
         return value
@@ -60,8 +65,8 @@ class RunSettings:
     """One model run.
 
     model: registry name or ``"auto"`` (resolved per job by :func:`.auto.choose_model`).
-    weights: None = best available weight set; else the name of one of the model's weight
-        sets, or a file path.
+    weights: None = best available weight set; else a weight-set tag ``"<model>:<set>"``
+        (``"aot:places2"``) or a file path.
     strategy: the HD strategy (:class:`HDStrategy`); with ``model_strategy`` True its *name*
         is replaced by the model's own ``default_strategy`` at run time (limits kept).
     blend / blend_radius: seam treatment ("none", "feather", "poisson", "color") and its radius.
@@ -114,18 +119,16 @@ class RunSettings:
             raise SettingsError("tile size must be 0 (automatic) or at least 32 pixels")
         if check_registry and self.model != AUTO_MODEL:
             from .registry import UnknownModelError, get_spec
+            from .weights import WeightsError, parse_tag
             try:
                 spec = get_spec(self.model)
-            except UnknownModelError as exc:
+                tag = parse_tag(self.weights) if self.weights else None
+            except (UnknownModelError, WeightsError) as exc:
                 raise SettingsError(str(exc)) from None
-            if self.weights and not self._looks_like_path(self.weights) and spec.weight_set(self.weights) is None:
-                raise SettingsError(f"{spec.title} has no weight set named {self.weights!r}")
+            if tag is not None and tag[0].name != spec.name:
+                raise SettingsError(f"{self.weights} names weights of {tag[0].title}, "
+                                    f"not of {spec.title}")
         return self
-
-    @staticmethod
-    def _looks_like_path(value: str) -> bool:
-        return os.sep in value or "/" in value or Path(value).suffix.lower() in (
-            ".pth", ".pt", ".ckpt", ".bin", ".safetensors", ".tar")
 
     # ------------------------------------------------------------------ engine arguments
     @property
@@ -135,63 +138,29 @@ class RunSettings:
     def options_dict(self) -> dict:
         return dict(self.model_options)
 
-    def engine_strategy(self, spec=None) -> HDStrategy:
-        """The :class:`HDStrategy` to pass to ``inpaint`` for ``spec`` (a ModelSpec or None)."""
-        if self.model_strategy and spec is not None and spec.default_strategy in STRATEGIES:
-            return replace(self.strategy, name=spec.default_strategy)
-        return self.strategy
+    def blend_settings(self) -> BlendSettings:
+        return BlendSettings(mode=self.blend, radius=self.blend_radius)
 
-    def engine_blend(self):
-        """``blend`` argument for ``inpaint``: a ``BlendSettings`` when the engine has one, else the mode."""
-        if self.blend == "none":
-            return "none"
-        try:
-            from .blending import BlendSettings  # type: ignore
-        except ImportError:
-            return self.blend
-        names = {f.name for f in dataclasses.fields(BlendSettings)} if dataclasses.is_dataclass(BlendSettings) else set()
-        kwargs = {"mode": self.blend}
-        for cand in ("radius", "feather_radius", "width"):
-            if cand in names:
-                kwargs[cand] = self.blend_radius
-                break
-        try:
-            return BlendSettings(**kwargs)
-        except Exception:
-            return self.blend
-
-    def engine_weights(self, spec=None):
-        """``weights`` argument for ``inpaint``: None, or a file path (weight-set names resolved).
-
-        Raises ``weights.MissingWeightsError`` if a named weight set's file is not installed."""
-        if self.weights is None:
-            return None
-        if spec is not None and not self._looks_like_path(self.weights):
-            ws = spec.weight_set(self.weights)
-            if ws is not None:
-                from . import weights as W
-                p = W.find_weight_file(ws)
-                if p is None:
-                    raise W.MissingWeightsError(
-                        f"{spec.title}: weight set {ws.name!r} ({ws.filename}) is not installed; "
-                        f"put it into {W.user_models_dir()}")
-                return str(p)
-        return self.weights
-
-    def engine_kwargs(self, spec=None) -> dict:
-        """All keyword arguments of ``inpaint`` except image, mask, progress and cancel."""
-        kw = dict(model=self.model, weights=self.engine_weights(spec),
-                  strategy=self.engine_strategy(spec), blend=self.engine_blend(),
-                  device=self.device, precision=self.precision)
-        if self.model_options:
-            kw["model_options"] = self.options_dict()
-        return kw
+    def request(self, image, mask=None, margins=(0, 0, 0, 0)):
+        """The run service's :class:`~.service.RunRequest` for ``image`` (RGB HxWx3),
+        ``mask`` (uint8 HxW, 255 = fill) or ``margins`` (top, left, bottom, right)."""
+        from .service import RunRequest
+        return RunRequest(image, mask, margins=tuple(margins), model=self.model,
+                          weights=self.weights, strategy=self.strategy,
+                          model_strategy=self.model_strategy, blend=self.blend_settings(),
+                          device=self.device, precision=self.precision,
+                          model_options=self.options_dict())
 
     def weights_label(self) -> str:
         """Short label of the weights for result captions: "default", a set name or a file name."""
         if self.weights is None:
             return "default"
-        return Path(self.weights).name if self._looks_like_path(self.weights) else self.weights
+        from .weights import WeightsError, parse_tag
+        try:
+            tag = parse_tag(self.weights)
+        except WeightsError:
+            tag = None
+        return tag[1].name if tag is not None else Path(self.weights).name
 
     def with_model(self, model: str, weights: Optional[str] = None) -> "RunSettings":
         return replace(self, model=model, weights=weights)
@@ -239,38 +208,25 @@ class RunSettings:
                     raise
                 return fallback
 
-        def as_str(v, name):
-            if not isinstance(v, (str, int, float)):
-                raise SettingsError(f"{name} must be text, not {v!r}")
-            return str(v).strip()
-
-        sfields = {}
-        for k in STRATEGY_FIELDS:
-            sfields[k] = get(k, _as_int, getattr(default.strategy, k))
-        sname = get("strategy", as_str, default.strategy.name).lower()
-        try:
-            strategy = HDStrategy(name=sname, **sfields)
-        except ValueError as exc:
-            if strict:
-                raise SettingsError(str(exc)) from None
-            try:
-                strategy = HDStrategy(name=sname if sname in STRATEGIES else default.strategy.name)
-            except ValueError:
-                strategy = default.strategy
+        strategy = _strategy_from(get, default.strategy, strict)
+        weights = get("weights", _as_str, None) or None
+        model = get("model", _as_str, default.model) or default.model
+        if weights and get("version", _as_int, 1) < 2:
+            weights = _tag_of_v1_weights(model, weights)
         opts = data.get("model_options") or {}
         if not isinstance(opts, Mapping):
             if strict:
                 raise SettingsError("model_options must be a mapping")
             opts = {}
         kwargs = dict(
-            model=get("model", as_str, default.model) or default.model,
-            weights=get("weights", as_str, None) or None,
+            model=model,
+            weights=weights,
             strategy=strategy,
             model_strategy=get("model_strategy", _as_bool, default.model_strategy),
-            blend=get("blend", as_str, default.blend).lower(),
+            blend=get("blend", _as_str, default.blend).lower(),
             blend_radius=get("blend_radius", _as_int, default.blend_radius),
-            device=get("device", as_str, default.device).lower(),
-            precision=get("precision", as_str, default.precision).lower(),
+            device=get("device", _as_str, default.device).lower(),
+            precision=get("precision", _as_str, default.precision).lower(),
             model_options=tuple(sorted(opts.items())),
         )
         try:
@@ -278,7 +234,12 @@ class RunSettings:
         except SettingsError:
             if strict:
                 raise
-        # lenient: reset each field that is invalid on its own to its default
+        return cls._lenient(kwargs)
+
+    @classmethod
+    def _lenient(cls, kwargs: dict) -> "RunSettings":
+        """``cls(**kwargs)`` with each field that is invalid on its own reset to its default."""
+        default = cls()
         for name in list(kwargs):
             try:
                 cls(**{name: kwargs[name]})
@@ -288,3 +249,34 @@ class RunSettings:
             return cls(**kwargs)
         except SettingsError:
             return default
+
+
+def _strategy_from(get, default: HDStrategy, strict: bool) -> HDStrategy:
+    """The :class:`HDStrategy` of a settings dict (``get(name, conv, fallback)`` reads a field);
+    lenient (``strict`` False): an invalid strategy keeps what it can of its name."""
+    fields = {k: get(k, _as_int, getattr(default, k)) for k in STRATEGY_FIELDS}
+    name = get("strategy", _as_str, default.name).lower()
+    try:
+        return HDStrategy(name=name, **fields)
+    except ValueError as exc:
+        if strict:
+            raise SettingsError(str(exc)) from None
+    try:
+        return HDStrategy(name=name if name in STRATEGIES else default.name)
+    except ValueError:
+        return default
+
+
+def _tag_of_v1_weights(model: str, weights: str) -> str:
+    """Version 1 stored a weight set by its bare name ("places2") and a file by its path: a
+    value without a folder that names one of the model's sets becomes that set's tag."""
+    if "/" in weights or os.sep in weights:
+        return weights
+    from .registry import UnknownModelError, get_spec
+    from .weights import weight_tag
+    try:
+        spec = get_spec(model)
+    except UnknownModelError:
+        return weights
+    ws = spec.weight_set(weights)
+    return weight_tag(spec, ws) if ws is not None else weights

@@ -27,11 +27,12 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 from . import registry
 from . import weights as W
 
+# the weight-file endings the file dialogs offer (the one list; any name can be imported)
 WEIGHT_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin", ".tar")
 
 
@@ -111,6 +112,11 @@ class OfficialWeights:
         return self.spec.name
 
     @property
+    def tag(self) -> str:
+        """The weight set's name where one is named: ``"<model>:<set>"``."""
+        return W.weight_tag(self.spec, self.weight_set)
+
+    @property
     def filename(self) -> str:
         return self.weight_set.filename
 
@@ -124,11 +130,11 @@ class OfficialWeights:
 
     @property
     def needs_conversion(self) -> bool:
-        return self.spec.name == "srn"
+        return registry.get_adapter(self.spec).converts_tensorflow
 
     def to_dict(self) -> dict:
         ws = self.weight_set
-        return {"model": self.spec.name, "weights": ws.name, "filename": ws.filename,
+        return {"model": self.spec.name, "weights": ws.name, "tag": self.tag, "filename": ws.filename,
                 "source": ws.source, "urls": self.urls, "size": ws.size or None,
                 "sha256": ws.sha256, "licence": ws.licence, "training_data": ws.training_data,
                 "also_accepted": list(self.also_accepted),
@@ -184,11 +190,8 @@ def _option_sets(spec) -> "list[tuple]":
 def _try_loader(spec, state, options: tuple) -> Optional[str]:
     """None if ``spec``'s loader accepts ``state`` with ``options``; else the reason."""
     try:
-        loader = registry.resolve_loader(spec)
-    except Exception as exc:  # noqa: BLE001 - adapter missing or broken
-        return f"{spec.name}: loader unavailable ({exc})"
-    try:
-        model = loader(spec, weights=state, device="cpu", precision="fp32", **dict(options))
+        model = registry.get_adapter(spec).load(spec, weights=state, device="cpu",
+                                                precision="fp32", **dict(options))
     except W.CheckpointFormatError as exc:
         return _Unreadable(str(exc))  # the reader's own words are plain (safe_unpickle)
     except W.WeightsError as exc:
@@ -228,15 +231,11 @@ def _pick_slot(spec, options: tuple, sha: str, source_name: str):
         f"files (sha256 {sha[:12]}… matches none of them)")
 
 
-def _read(path: Path):
-    """The file's contents without executing code from it."""
-    from .safe_unpickle import read_checkpoint_any
-    return read_checkpoint_any(path)
-
-
 def _read_for_import(src: Path):
+    """The file's contents, read without executing code from it."""
+    from .safe_unpickle import read_checkpoint_any
     try:
-        return _read(src)
+        return read_checkpoint_any(src)
     except W.WeightsError as exc:
         raise ImportWeightsError(f"{exc}. Choose a PyTorch checkpoint (.pth/.pt) holding the "
                                  "model's state dict; a download that stopped early is "
@@ -305,10 +304,7 @@ def is_tf_checkpoint(path) -> bool:
 def _convert_tf(src: Path) -> Path:
     """Convert an SRN TensorFlow checkpoint to a temporary ``.pt`` (see :mod:`.nets.srn`)."""
     from .nets.srn import convert_srn_checkpoint
-    try:
-        from .tfckpt import TFCheckpointError
-    except ImportError:  # pragma: no cover
-        TFCheckpointError = ValueError  # noqa: N806
+    from .tfckpt import TFCheckpointError
     prefix = src
     if src.is_file() and src.name == "checkpoint":
         prefix = src.parent
@@ -341,7 +337,7 @@ def inspect_for_weight_set(path, model: str, weight_set: str) -> WeightCheck:
         raise ImportWeightsError(f"{spec.title} has no weight set {weight_set!r}")
     src = Path(path)
     converted_from = None
-    if spec.name == "srn" and is_tf_checkpoint(src):
+    if registry.get_adapter(spec).converts_tensorflow and is_tf_checkpoint(src):
         converted_from, src = src, _convert_tf(src)
     else:
         _check_file(src)
@@ -440,6 +436,18 @@ def install_checked(check: WeightCheck, overwrite: bool = False) -> WeightCheck:
     return check
 
 
+def install_unless_kept(check: WeightCheck, replace: "Callable[[WeightCheck], bool]"
+                        ) -> Optional[WeightCheck]:
+    """Install ``check``; a different file already at its destination is replaced only when
+    ``replace(check)`` (the user's answer) is True. Returns the installed check, or None when
+    the existing file was kept; the temporary file of a conversion is removed either way."""
+    overwrite = target_differs(check)
+    if overwrite and not replace(check):
+        check.cleanup()
+        return None
+    return install_checked(check, overwrite=overwrite)
+
+
 def import_weight_file(path, model: Optional[str] = None, overwrite: bool = False) -> WeightCheck:
     """Check (detecting the model) and install ``path``; returns the check.
 
@@ -459,6 +467,68 @@ def target_differs(check: WeightCheck) -> bool:
     return dest.exists() and not (dest.is_file() and W.sha256_file(dest) == check.sha256)
 
 
+# ============================================================================ listing
+
+@dataclass(frozen=True)
+class InstalledSet:
+    """One weight set of a registered model and the file the app would use for it."""
+
+    spec: object         # ModelSpec
+    weight_set: object   # WeightSet
+    path: Optional[Path]  # None: not installed
+
+    @property
+    def tag(self) -> str:
+        return W.weight_tag(self.spec, self.weight_set)
+
+    @property
+    def where(self) -> str:
+        """"not installed", "imported" (in the user models folder: removable) or "bundled"."""
+        if self.path is None:
+            return "not installed"
+        return "imported" if removable(self.path) else "bundled"
+
+
+def weight_sets() -> "list[InstalledSet]":
+    """Every weight set of every registered model (registry order), with its installed file."""
+    return [InstalledSet(spec, ws, W.find_weight_file(ws))
+            for spec in registry.list_models() for ws in spec.weight_sets]
+
+
+def user_files() -> "list[Path]":
+    """The files in the user models folder (hidden ones left out)."""
+    d = W.user_models_dir()
+    if not d.is_dir():
+        return []
+    return sorted(p for p in d.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def other_files() -> "list[Path]":
+    """Files in the user models folder that no registered weight set is named after."""
+    known = {ws.filename for spec in registry.list_models() for ws in spec.weight_sets}
+    return [p for p in user_files() if p.name not in known]
+
+
+def installed_file(ref) -> "tuple[Optional[InstalledSet], Path]":
+    """``(its weight set or None, path)`` of an installed file named by a tag
+    ``"<model>:<set>"`` or a path; raises :class:`ImportWeightsError` when there is none."""
+    tag = W.parse_tag(ref) if isinstance(ref, str) else None
+    if tag is not None:
+        spec, ws = tag
+        path = W.find_weight_file(ws)
+        if path is None:
+            raise ImportWeightsError(f"{ref} is not installed (expected {ws.filename} in "
+                                     f"{W.user_models_dir()})")
+        return InstalledSet(spec, ws, path), path
+    path = Path(ref)
+    if not path.is_file():
+        raise ImportWeightsError(f"{path} does not exist or is not a file")
+    for item in weight_sets():
+        if item.path is not None and item.path.resolve() == path.resolve():
+            return item, path
+    return None, path
+
+
 # ============================================================================ removing
 
 def removable(path) -> bool:
@@ -470,27 +540,64 @@ def removable(path) -> bool:
         return False
 
 
-def remove_weight_file(path) -> None:
+def remove_weight_file(ref) -> Path:
+    """Delete an imported file, named by its tag or its path; returns the path. Bundled files
+    and files outside the user models folder are refused (:class:`ImportWeightsError`)."""
+    _item, path = installed_file(ref)
     if not removable(path):
-        raise ImportWeightsError(f"{path} is not an imported file in {W.user_models_dir()}")
-    Path(path).unlink()
+        raise ImportWeightsError(f"{path} is not an imported file in {W.user_models_dir()} "
+                                 "(bundled files cannot be removed)")
+    path.unlink()
+    return path
 
 
-def user_files() -> "list[Path]":
-    d = W.user_models_dir()
-    if not d.is_dir():
-        return []
-    return sorted(p for p in d.iterdir() if p.is_file() and not p.name.startswith("."))
+# ============================================================================ verifying
+
+@dataclass(frozen=True)
+class Verification:
+    """An installed file checked: ``sha256`` against ``expected`` (the published sha256, None
+    when none is), and ``problem`` (why it cannot be used: empty, cut short, code in its pickle
+    ...; None when it looks whole)."""
+
+    path: Path
+    tag: Optional[str]  # the weight set it is installed as (None: not a registered name)
+    sha256: str
+    expected: Optional[str] = None
+    problem: Optional[str] = None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None and (self.expected is None or self.sha256 == self.expected)
+
+    @property
+    def message(self) -> str:
+        name = f"{self.tag} ({self.path})" if self.tag else str(self.path)
+        if self.problem:
+            return f"broken: {name}: {self.problem}"
+        if self.expected is None:
+            return f"ok: {name}: sha256 {self.sha256} (no published checksum)"
+        if self.sha256 != self.expected:
+            return (f"MISMATCH: {name}: sha256 {self.sha256} is not the published "
+                    f"{self.expected} (a damaged or different file)")
+        return f"ok: {name}: sha256 matches the published {self.expected}"
 
 
-def verify_installed(ws) -> Optional[str]:
-    """None when ``ws``'s installed file matches its published sha256 (or none is published);
-    else what is wrong."""
-    path = W.find_weight_file(ws)
-    if path is None:
-        return f"{ws.filename} is not installed"
-    try:
-        W.verify_checksum(path, ws.sha256)
-    except W.ChecksumError as exc:
-        return str(exc)
-    return None
+def verify(refs=None) -> "list[Verification]":
+    """Check installed files (``refs``: tags or paths; None: every installed weight set and
+    every other file in the user models folder): their sha256 against the published one and
+    whether they are whole. Raises :class:`ImportWeightsError` for a ref with no file."""
+    if refs is None:
+        items = [(item, item.path) for item in weight_sets() if item.path is not None]
+        items += [(None, p) for p in other_files()]
+    else:
+        items = [installed_file(ref) for ref in refs]
+    out = []
+    for item, path in items:
+        sha = W.sha256_file(path)
+        if item is None:  # no model known: only whether the file is whole
+            out.append(Verification(path, None, sha, None, W.check_weight_file(path, tolerant=True)))
+            continue
+        ws = item.weight_set
+        problem = W.check_weight_file(path, tolerant=W.tolerant_reader(item.spec))
+        out.append(Verification(path, item.tag, sha, ws.sha256, problem))
+    return out

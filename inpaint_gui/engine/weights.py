@@ -24,6 +24,10 @@ from pathlib import Path
 from typing import Callable, Iterable, Mapping, Optional
 
 from .registry import ModelSpec, WeightSet
+from .safe_unpickle import checkpoint_problem, read_checkpoint, read_checkpoint_any
+from .weight_errors import (  # noqa: F401 - the weight errors' public home is this module
+    ArchitectureMismatchError, BrokenWeightsError, ChecksumError, CheckpointFormatError,
+    MissingWeightsError, WeightsError)
 
 # The model cards and starter weights: ``models/`` of the source checkout, shipped in wheels
 # as package data ``inpaint_gui/bundled_models/`` (see setup.py).
@@ -33,30 +37,6 @@ BUNDLED_DIR = PACKAGED_MODELS_DIR if PACKAGED_MODELS_DIR.is_dir() else CHECKOUT_
 
 # Dict keys under which official training scripts nest the generator's state dict.
 WRAPPER_KEYS = ("state_dict", "generator", "netG", "G", "model", "gen", "net", "params", "module")
-
-
-class WeightsError(Exception):
-    """A weight file that cannot be used; the message says why."""
-
-
-class MissingWeightsError(WeightsError):
-    pass
-
-
-class CheckpointFormatError(WeightsError):
-    pass
-
-
-class ArchitectureMismatchError(WeightsError):
-    pass
-
-
-class ChecksumError(WeightsError):
-    pass
-
-
-class BrokenWeightsError(CheckpointFormatError):
-    """Every installed weight file of a model is broken (the message names each and why)."""
 
 
 class WeightsWarning(UserWarning):
@@ -135,7 +115,6 @@ def check_weight_file(path: "str | os.PathLike", ws: Optional[WeightSet] = None,
         ck = key + (bool(tolerant), ws.sha256 if ws is not None else None)
         if ck in _CHECKED:
             return _CHECKED[ck]
-    from .safe_unpickle import checkpoint_problem
     problem = checkpoint_problem(path, tolerant=tolerant)
     if problem is None and ws is not None and ws.sha256:
         try:
@@ -210,13 +189,15 @@ def broken_summary(files: "Iterable[WeightFile]") -> str:
     return "; ".join(f"{f.path.name}: {f.problem}" for f in files if not f.usable)
 
 
-def _no_usable_weights(spec: ModelSpec, files: "list[WeightFile]") -> WeightsError:
+def no_usable_weights_error(spec: ModelSpec, files: "list[WeightFile]") -> WeightsError:
+    """The error of a run that needs ``spec``'s installed weights when none is usable (``files``:
+    :func:`weight_files`; empty = nothing installed). Front ends add how to get weights."""
     if not files:
-        return MissingWeightsError(
-            f"no weights for {spec.name}: put one of "
-            + ", ".join(w.filename for w in spec.weight_sets)
-            + f" into {user_models_dir()} or pass --weights")
-    return BrokenWeightsError(f"no usable weights for {spec.title}: {broken_summary(files)}")
+        names = [w.filename for w in spec.weight_sets] or [f"{spec.name}.pt"]
+        expected = names[0] if len(names) == 1 else "one of " + ", ".join(names)
+        return MissingWeightsError(f"no weights for {spec.name}: put {expected} into "
+                                   f"{user_models_dir()}")
+    return BrokenWeightsError(f"no usable weights for {spec.name}: {broken_summary(files)}")
 
 
 def default_weight_file(spec: ModelSpec) -> "tuple[WeightSet, Path]":
@@ -226,7 +207,7 @@ def default_weight_file(spec: ModelSpec) -> "tuple[WeightSet, Path]":
     for f in files:
         if f.usable:
             return f.ws, f.path
-    raise _no_usable_weights(spec, files)
+    raise no_usable_weights_error(spec, files)
 
 
 def problem_of(exc: BaseException, path: "str | os.PathLike") -> str:
@@ -236,28 +217,26 @@ def problem_of(exc: BaseException, path: "str | os.PathLike") -> str:
     return text[len(prefix):] if text.startswith(prefix) else text
 
 
-def load_with_fallback(spec: ModelSpec, load: Callable[[], object],
+def load_with_fallback(spec: ModelSpec, load: Callable[[Path], object],
                        notice: Optional[Callable[[str], None]] = None):
-    """``load()`` (a loader called with ``weights=None``, which reads the file
-    :func:`weight_status` picks) with a fallback: a file that fails with a
-    :class:`WeightsError` is marked broken and the next usable one is loaded. Broken files
+    """``load(path)`` of the installed file :func:`weight_status` picks, with a fallback: a
+    file that fails with a :class:`WeightsError` is marked broken and the next usable one is
+    loaded. Raises :func:`no_usable_weights_error` when none is left. Broken files
     ranked above the one used are reported once per load through ``notice(text)`` (default:
     a :class:`WeightsWarning`), e.g. "AOT-GAN: skipped aot_places2.pt — the file is
     incomplete: ... — using aot_starter.pt (starter) instead"."""
-    if not spec.needs_weights:
-        return load()
     tried: set = set()
     while True:
         files = weight_files(spec)
         usable = [f for f in files if f.usable]
         if not usable:
-            raise _no_usable_weights(spec, files)
+            raise no_usable_weights_error(spec, files)
         chosen = usable[0]
         if chosen.path in tried:  # marking it broken did not stick (e.g. unreadable stat)
-            raise BrokenWeightsError(f"no usable weights for {spec.title}: {broken_summary(files)}")
+            raise BrokenWeightsError(f"no usable weights for {spec.name}: {broken_summary(files)}")
         tried.add(chosen.path)
         try:
-            model = load()
+            model = load(chosen.path)
         except MissingWeightsError:
             raise
         except WeightsError as exc:
@@ -290,24 +269,6 @@ def verify_checksum(path: "str | os.PathLike", expected: Optional[str]) -> None:
         if got != expected:
             raise ChecksumError(f"{Path(path).name}: its sha256 ({got[:12]}…) does not match the "
                                 f"published one ({expected[:12]}…): a damaged or different file")
-
-
-def read_checkpoint(path: "str | os.PathLike"):
-    """Load a torch checkpoint safely (weights_only): files whose pickle names anything but
-    tensors and plain containers are refused before torch sees them. Raises
-    CheckpointFormatError with a plain-words reason ("<file>: <reason>")."""
-    from .safe_unpickle import checkpoint_problem, plain_error
-    path = Path(path)
-    if not path.is_file():
-        raise MissingWeightsError(f"weight file not found: {path}")
-    problem = checkpoint_problem(path, tolerant=False)
-    if problem:
-        raise CheckpointFormatError(f"{path.name}: {problem}")
-    import torch
-    try:
-        return torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for bad files
-        raise CheckpointFormatError(f"{path.name}: {plain_error(exc)}") from exc
 
 
 def _is_tensor_dict(obj) -> bool:
@@ -367,20 +328,74 @@ def load_into(net, state_dict: "Mapping", model_name: str = "model") -> None:
     net.load_state_dict(cast, strict=True)
 
 
-def resolve_state_dict(spec: ModelSpec, weights=None, extract=None) -> "tuple[dict, Optional[WeightSet]]":
-    """Turn ``weights`` (None = best available set, a path, or a state dict) into a state dict.
+def read_weights(spec: ModelSpec, weights=None) -> "tuple[object, Optional[WeightSet]]":
+    """What a loader reads: ``(object read from the weights, its WeightSet or None)``.
 
-    ``extract(obj) -> state dict`` handles a model's own container format (defaults to
-    :func:`unwrap_state_dict`)."""
-    extract = extract or unwrap_state_dict
+    ``weights``: None (the best usable installed set, its sha256 checked where one is
+    published), a file path, or a state dict already in memory (returned as it is). Files are
+    read by the reader ``spec.checkpoint_reader`` names (:mod:`.safe_unpickle`: "plain" state
+    dicts through ``torch.load(weights_only=True)``, "any" also Lightning checkpoints and
+    TorchScript archives); nothing in a file is ever executed. A path whose file name is a
+    registered weight set's gives that set (its network options)."""
     ws = None
     if weights is None:
-        ws, path = default_weight_file(spec)
-        verify_checksum(path, ws.sha256)
-        weights = path
+        ws, weights = default_weight_file(spec)
+        verify_checksum(weights, ws.sha256)
     if isinstance(weights, (str, os.PathLike)):
-        obj = read_checkpoint(weights)
-        return extract(obj), ws
+        ws = ws or spec.weight_set_for_file(Path(weights).name)
+        reader = read_checkpoint_any if tolerant_reader(spec) else read_checkpoint
+        return reader(weights), ws
     if isinstance(weights, Mapping):
-        return extract(weights), ws
+        return weights, None
     raise TypeError(f"weights must be None, a path or a state dict, not {type(weights).__name__}")
+
+
+# ----------------------------------------------------------------------------- weight-set tags
+
+TAG_SEP = ":"
+
+
+def weight_tag(spec: ModelSpec, ws: WeightSet) -> str:
+    """The name of a weight set everywhere one is named: ``"<model>:<set>"`` (``"aot:places2"``)."""
+    return f"{spec.name}{TAG_SEP}{ws.name}"
+
+
+def parse_tag(text: str) -> "Optional[tuple[ModelSpec, WeightSet]]":
+    """``(spec, weight set)`` for a tag ``"<model>:<set>"`` whose model is registered; None for
+    anything else, which is a path (write a file whose name looks like a tag as ``./aot:x``).
+    Raises :class:`WeightsError` when the model has no such set."""
+    from .registry import UnknownModelError, get_spec
+    model, sep, name = str(text).partition(TAG_SEP)
+    if not sep or not model or "/" in model or os.sep in model:
+        return None
+    try:
+        spec = get_spec(model)
+    except UnknownModelError:
+        return None
+    ws = spec.weight_set(name) if name else None
+    if ws is None:
+        sets = ", ".join(weight_tag(spec, w) for w in spec.weight_sets) or "none: it needs no weights"
+        raise WeightsError(f"{spec.title} has no weight set {name!r} (its weight sets: {sets})")
+    return spec, ws
+
+
+def resolve_weights_ref(spec: ModelSpec, ref):
+    """The ``weights`` a loader of ``spec`` takes, from what a user named: None (the best usable
+    set) and state dicts stay as they are, a tag ``"<model>:<set>"`` becomes the path of that
+    set's installed file, anything else is a path. Raises :class:`MissingWeightsError` when the
+    set is not installed and :class:`WeightsError` for a tag of another model."""
+    if ref is None or isinstance(ref, Mapping):
+        return ref
+    if isinstance(ref, os.PathLike):
+        return Path(ref)
+    tag = parse_tag(ref)
+    if tag is None:
+        return Path(ref)
+    tspec, ws = tag
+    if tspec.name != spec.name:
+        raise WeightsError(f"{ref} names weights of {tspec.title}, not of {spec.title}")
+    path = find_weight_file(ws)
+    if path is None:
+        raise MissingWeightsError(f"{spec.title}: weight set {ref} ({ws.filename}) is not "
+                                  f"installed; put it into {user_models_dir()}")
+    return path

@@ -222,9 +222,8 @@ def outpaint_study(data: str, out: "str | Path", n: Optional[int] = None, size: 
     ``fallback="patchmatch"`` runs); metrics as in ``inpaint eval --outpaint``."""
     import time
 
-    from inpaint_gui.engine import inpaint
+    from inpaint_gui.engine import inpaint, outpaint
     from inpaint_gui.engine.imageio import save_image
-    from inpaint_gui.engine.outpaint import outpaint
 
     from . import masks as M
     from .evaluate import _mean_metrics, contact_sheet, load_eval_images, save_json

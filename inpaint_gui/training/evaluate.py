@@ -3,8 +3,8 @@
 ``evaluate(model, data, bins=..., n=..., size=...)``: for each hole-ratio bin, image ``i`` gets
 :func:`.masks.eval_mask` ``(size, bin, i)`` -- the same masks for every model, so Telea / NS and
 the networks are compared on identical holes. Images are the first ``n`` files of ``DATA/val``
-(or of DATA), centre-cropped and resized to ``size``. Each image goes through
-``inpaint_gui.engine.inpaint`` (compositing and HD strategy as in the app); PSNR / SSIM / L1 are
+(or of DATA), centre-cropped and resized to ``size``. Each image goes through the engine's run
+service (:mod:`inpaint_gui.engine.service`: compositing and HD strategy as in the app); PSNR / SSIM / L1 are
 computed on the uint8 result against the original, over the whole image (plus L1 / PSNR inside
 the hole). No LPIPS / FID: no pretrained backbone is available offline.
 
@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from functools import partial
 from pathlib import Path
 from typing import Callable, Iterable, List, Optional, Sequence
 
@@ -145,9 +146,8 @@ def evaluate(model: str, data: "str | Path", bins: "str | Sequence" = DEFAULT_BI
     ``keep`` images per case under ``result["samples"][case]`` for contact sheets.
     ``masks``: a folder of the user's own masks (:func:`load_mask_cases`; images at their own
     size unless ``images`` are given); ``mask_cases``: the same already loaded."""
-    from inpaint_gui import engine
-    # import the function itself: importing the submodule rebinds ``engine.outpaint`` to it
-    from inpaint_gui.engine.outpaint import outpaint as outpaint_fn
+    from inpaint_gui.engine.model_cache import ModelCache
+    from inpaint_gui.engine.service import RunRequest, RunService
 
     user_masks = masks is not None or mask_cases is not None
     if user_masks and outpaint:
@@ -166,76 +166,88 @@ def evaluate(model: str, data: "str | Path", bins: "str | Sequence" = DEFAULT_BI
               "strategy": str(strategy) if strategy else None, "device": device, "cases": {}, "errors": {},
               "per_image": {}, "samples": {}}
     t_all = time.time()
-    if outpaint:
-        case_list = list(cases or M.OUTPAINT_GOAL_CASES)
-        for case in case_list:
-            rows, secs = [], 0.0
-            for img in imgs:
-                h, w = img.shape[:2]
-                t, l, b, r = M.outpaint_case_margins(h, w, case)
-                known = np.ascontiguousarray(img[t:h - b, l:w - r])
-                t0 = time.time()
-                try:
-                    out = outpaint_fn(known, margins=(t, l, b, r), model=model, weights=weights,
-                                          device=device, **({"model_options": opts} if opts else {}))
-                except Exception as exc:  # record and go on with the other cases
-                    result["errors"][case] = f"{type(exc).__name__}: {exc}"
-                    rows = []
-                    break
-                secs += time.time() - t0
-                if out.shape != img.shape:
-                    result["errors"][case] = f"outpaint returned {out.shape}, expected {img.shape}"
-                    rows = []
-                    break
-                hole = M.outpaint_mask(h, w, (t, l, b, r))
-                rows.append(all_metrics(out, img, hole=hole))
-                if len(rows) <= keep:
-                    result["samples"].setdefault(case, []).append((out, hole))
-            if rows:
-                result["cases"][case] = dict(_mean_metrics(rows), n=len(rows),
-                                             unknown_ratio=float(M.outpaint_mask(size, size, M.outpaint_case_margins(size, size, case)).mean()),
-                                             sec_per_image=round(secs / len(rows), 4))
-                result["per_image"][case] = [dict(_finite(r), image=Path(nm).name)
-                                             for r, nm in zip(rows, names)]
-            if log:
-                log(f"[eval] {result['label']} {case}: {_fmt_case(result['cases'].get(case))}"
-                    + (f" ERROR {result['errors'][case]}" if case in result["errors"] else ""))
-    else:
-        if user_masks:
-            case_masks = [(case, lambda i, img, hs=holes: hs[i]) for case, holes in mask_cases.items()]
+    # a model cache of its own: the model lives as long as this evaluation (training
+    # programmes evaluate snapshot after snapshot in one process)
+    service = RunService(ModelCache())
+    request = partial(RunRequest, model=model, weights=weights, device=device, model_options=opts)
+    try:
+        if outpaint:
+            for case in list(cases or M.OUTPAINT_GOAL_CASES):
+                unknown = float(M.outpaint_mask(size, size, M.outpaint_case_margins(size, size, case)).mean())
+                _run_case(service, result, case, imgs, names, keep, log,
+                          lambda i, img, c=case: _outpaint_input(img, c, request), unknown)
         else:
-            case_masks = [(M.bin_name(bn), lambda i, img, bn=bn: M.eval_mask(img.shape[:2], bn, i, seed=seed))
-                          for bn in M.parse_bins(bins)]
-        net = engine.load_model(model, weights=weights, device=device, **opts)
-        for key, hole_of in case_masks:
-            rows, secs, ratios = [], 0.0, []
-            for i, img in enumerate(imgs):
-                hole = hole_of(i, img)
-                ratios.append(float(hole.mean()))
-                t0 = time.time()
-                try:
-                    out = engine.inpaint(img, M.to_engine(hole), model=net, strategy=strategy)
-                except Exception as exc:
-                    result["errors"][key] = f"{type(exc).__name__}: {exc}"
-                    rows = []
-                    break
-                secs += time.time() - t0
-                rows.append(all_metrics(out, img, hole=hole))
-                if len(rows) <= keep:
-                    result["samples"].setdefault(key, []).append((out, hole))
-            if rows:
-                result["cases"][key] = dict(_mean_metrics(rows), n=len(rows),
-                                            hole_ratio=float(np.mean(ratios)),
-                                            sec_per_image=round(secs / len(rows), 4))
-                result["per_image"][key] = [dict(_finite(r), image=Path(nm).name, hole_ratio=hr)
-                                            for r, nm, hr in zip(rows, names, ratios)]
-            if log:
-                log(f"[eval] {result['label']} {key}: {_fmt_case(result['cases'].get(key))}"
-                    + (f" ERROR {result['errors'][key]}" if key in result["errors"] else ""))
+            # loaded before the cases (a load error is the evaluation's, not a case's); the
+            # runs below find it in the cache
+            service.load_model(model, weights=weights, device=device, **opts)
+            for key, hole_of in _hole_cases(mask_cases, bins, seed):
+                _run_case(service, result, key, imgs, names, keep, log,
+                          lambda i, img, hole_of=hole_of: _inpaint_input(
+                              img, hole_of(i, img), request, strategy))
+    finally:
+        service.cache.clear()
     result["mean"] = _mean_metrics(list(result["cases"].values()))
     result["seconds"] = round(time.time() - t_all, 2)
     result["images"] = names
     return result
+
+
+def _hole_cases(mask_cases: Optional[dict], bins, seed: int) -> list:
+    """``[(case, hole_of(i, img) -> bool HxW, True = hole)]``: the user's masks, or the seeded
+    masks of each hole-ratio bin."""
+    if mask_cases is not None:
+        return [(case, lambda i, img, hs=holes: hs[i]) for case, holes in mask_cases.items()]
+    return [(M.bin_name(bn), lambda i, img, bn=bn: M.eval_mask(img.shape[:2], bn, i, seed=seed))
+            for bn in M.parse_bins(bins)]
+
+
+def _outpaint_input(img: np.ndarray, case: str, request):
+    """(request, hole, expected shape) of an outpainting case: the known part of ``img``."""
+    h, w = img.shape[:2]
+    t, l, b, r = M.outpaint_case_margins(h, w, case)
+    known = np.ascontiguousarray(img[t:h - b, l:w - r])
+    return request(known, margins=(t, l, b, r)), M.outpaint_mask(h, w, (t, l, b, r))
+
+
+def _inpaint_input(img: np.ndarray, hole: np.ndarray, request, strategy):
+    return request(img, mask=M.to_engine(hole), strategy=strategy), hole
+
+
+def _run_case(service, result: dict, key: str, imgs, names, keep: int, log, input_of,
+              unknown_ratio: Optional[float] = None) -> None:
+    """Run every image of one case (``input_of(i, img) -> (request, hole)``) and record its
+    metrics; the first error is the case's (the other cases go on). ``unknown_ratio``: an
+    outpainting case's share of new area (inpainting cases record their hole ratio)."""
+    rows, secs, ratios = [], 0.0, []
+    for i, img in enumerate(imgs):
+        req, hole = input_of(i, img)
+        ratios.append(float(hole.mean()))
+        t0 = time.time()
+        try:
+            out = service.run(req).image
+        except Exception as exc:  # record and go on with the other cases
+            result["errors"][key] = f"{type(exc).__name__}: {exc}"
+            rows = []
+            break
+        secs += time.time() - t0
+        if out.shape != img.shape:
+            result["errors"][key] = f"outpaint returned {out.shape}, expected {img.shape}"
+            rows = []
+            break
+        rows.append(all_metrics(out, img, hole=hole))
+        if len(rows) <= keep:
+            result["samples"].setdefault(key, []).append((out, hole))
+    if rows:
+        outpaint = unknown_ratio is not None
+        ratio = {"unknown_ratio": unknown_ratio} if outpaint else {"hole_ratio": float(np.mean(ratios))}
+        result["cases"][key] = dict(_mean_metrics(rows), n=len(rows), **ratio,
+                                    sec_per_image=round(secs / len(rows), 4))
+        result["per_image"][key] = [
+            dict(_finite(r), image=Path(nm).name, **({} if outpaint else {"hole_ratio": hr}))
+            for r, nm, hr in zip(rows, names, ratios)]
+    if log:
+        log(f"[eval] {result['label']} {key}: {_fmt_case(result['cases'].get(key))}"
+            + (f" ERROR {result['errors'][key]}" if key in result["errors"] else ""))
 
 
 SHEET_ROW_HEIGHT = 256  # rows of images of different sizes (``--masks``) are scaled to this

@@ -176,7 +176,8 @@ def evaluate_snapshot(state_dir: "str | Path", arch: str, data: str, n: int = EV
     snap = read_snapshot(p)
     st = snap["state"]
     images = load_eval_images(data, n, size)
-    outpaint = arch == "srn"
+    from inpaint_gui.engine.registry import get_spec
+    outpaint = get_spec(arch).task == "outpaint"
     base = "telea-mask" if outpaint else "telea"
     cases = list(OUTPAINT_GOAL_CASES) if outpaint else None
     key = (f"n{n}_s{size}_{','.join(cases)}" if outpaint else f"n{n}_s{size}_{bins}") + f"_seed{EVAL_SEED}"

@@ -96,10 +96,9 @@ def create_generator(arch: str, variant: str = "official", **overrides) -> nn.Mo
     kw = variant_kwargs(arch, variant)
     kw.update(overrides)
     net = nets.create(arch, **kw)
-    if arch == "rfr":
-        # train as the app runs it: recurrences continue until the hole is covered
-        from inpaint_gui.engine.models.rfr import EXTRA_RECURRENCE_FACTOR
-        net.max_recurrences = EXTRA_RECURRENCE_FACTOR * net.recurrences
+    # train as the app runs it (RFR: recurrences continue until the hole is covered)
+    from inpaint_gui.engine.registry import get_adapter
+    get_adapter(arch).model_class.prepare_net(net)
     return net
 
 
@@ -287,6 +286,8 @@ class ArchTrainer:
     name = ""
     mask_mix = "inpaint"
     shared_mask = False
+    min_size = 16  # smallest --size the networks train at (a multiple of 16)
+    jitter = 0.0   # default colour jitter of the training crops
 
     def __init__(self, cfg: TrainConfig, device: str, vgg=None):
         self.cfg = cfg
@@ -427,6 +428,8 @@ class RFRTrainer(ArchTrainer):
 class AOTTrainer(ArchTrainer):
     name = "aot"
     mask_mix = "aot"
+    min_size = 48  # the generator's smallest side (36 px) rounded up to a multiple of 16
+    jitter = 0.05
 
     def __init__(self, cfg, device, vgg=None):
         super().__init__(cfg, device, vgg)
@@ -627,6 +630,19 @@ def srn_val_masks(n: int, size: int) -> "list[np.ndarray]":
 # the trainer
 
 
+def check_size(arch: str, size: int):
+    """Raise ValueError unless training crops of ``size`` px suit ``arch``; returns its spec."""
+    from inpaint_gui.engine.registry import get_spec
+    spec = get_spec(arch)
+    least = ARCH_TRAINERS[arch].min_size
+    if size < least:
+        raise ValueError(f"{spec.title} needs --size >= {least}")
+    step = math.lcm(16, spec.pad_mod)  # training crops are multiples of 16 (and of the net's)
+    if size % step:
+        raise ValueError(f"{spec.title} needs --size divisible by {step}")
+    return spec
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig, resume: bool = False, log: Optional[Callable[[str], None]] = print,
                  snapshot: "Optional[dict]" = None):
@@ -665,12 +681,8 @@ class Trainer:
         cuda = self.device.startswith("cuda")
         if cfg.batch is None:
             cfg.batch = ARCH_DEFAULTS[cfg.arch]["batch"] if cuda else 4
-        if cfg.arch == "aot" and cfg.size < 48:
-            raise ValueError("AOT-GAN needs --size >= 48")
-        if cfg.arch == "rfr" and cfg.size % 16:
-            raise ValueError("RFR-Net needs --size divisible by 16")
-        if cfg.size % 16:
-            raise ValueError("--size must be a multiple of 16")
+        spec = check_size(cfg.arch, cfg.size)
+        arch_cls = ARCH_TRAINERS[cfg.arch]
         from inpaint_gui.engine.devices import cpu_has_native_bf16
         cpu_bf16 = self.device == "cpu" and cpu_has_native_bf16()
         # channels-last spares oneDNN a reorder around every convolution (CPU and CUDA alike)
@@ -691,7 +703,6 @@ class Trainer:
             self.vgg_info = {"path": str(cfg.vgg), "kind": self.vgg.kind}
 
         self.train_files, self.val_files = D.split_files(cfg.data, cfg.val_fraction)
-        arch_cls = ARCH_TRAINERS[cfg.arch]
         self.arch = arch_cls(cfg, self.device, self.vgg)
         if self.channels_last:
             self.arch.G.to(memory_format=torch.channels_last)
@@ -705,19 +716,20 @@ class Trainer:
         self.ema = EMA(self.arch.G, cfg.ema_decay) if cfg.ema_decay and cfg.ema_decay > 0 else None
         self.G_eval = create_generator(cfg.arch, cfg.variant).to(self.device).eval()
 
-        if cfg.arch == "srn":
+        outpaint = spec.task == "outpaint"
+        if outpaint:
             mask_fn = lambda h, w, rng: M.random_outpaint_mask(h, w, rng, mode="srn")  # noqa: E731
         else:
             sampler = M.MaskSampler(self.arch.mask_mix)
             mask_fn = sampler
-        jitter = cfg.jitter if cfg.jitter is not None else (0.05 if cfg.arch == "aot" else 0.0)
+        jitter = cfg.jitter if cfg.jitter is not None else arch_cls.jitter
         self.batches = D.BatchSource(self.train_files, cfg.size, cfg.batch, cfg.seed, mask_fn,
                                      cache_mb=cfg.cache_mb, jitter=jitter,
                                      shared_mask=self.arch.shared_mask, workers=cfg.workers)
         names, imgs = D.validation_set(self.val_files, cfg.size, cfg.val_count)
         self.val_names = names
         self.val_imgs = imgs
-        if cfg.arch == "srn":
+        if outpaint:
             self.val_masks = np.stack(srn_val_masks(len(imgs), cfg.size)) if len(imgs) else None
         else:
             self.val_masks = np.stack(M.fixed_val_masks(len(imgs), cfg.size)) if len(imgs) else None

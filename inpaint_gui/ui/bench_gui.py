@@ -42,7 +42,7 @@ from PySide6.QtCore import QEvent, QEventLoop, QObject, QPointF, QSettings, Qt, 
 from PySide6.QtGui import QMouseEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from inpaint_gui import bench as B  # noqa: E402
+from inpaint_gui import bench_inputs as B  # noqa: E402
 
 TARGET_DAB_S = 0.008
 TARGET_GAP_S = 0.050
@@ -266,7 +266,7 @@ class GuiBench:
         weights = None
         label = ""
         if self.fill_model not in ("telea", "ns"):
-            wts, label = B._weights_for(self.fill_model)
+            wts, label = B.weights_for(self.fill_model)
             if wts is not None:  # deterministic weights, through a file as a user's would be
                 import torch
                 path = self.tmp / f"{self.fill_model}_bench.pt"

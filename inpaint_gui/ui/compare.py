@@ -1,8 +1,7 @@
 """Comparison grid: the results of several models side by side, zoomed and panned together.
 
-``CompareGrid.set_results(results)`` takes :class:`~.worker.FillResult` objects (or anything
-with ``array``, ``model``, ``weights``, ``seconds`` and optionally ``error``). Each cell is
-labelled "model · weights · time". Wheel zooms every view about the cursor; dragging pans
+``CompareGrid.set_results(results)`` takes :class:`~.worker.FillResult` objects. Each cell is
+labelled "model · weights · time" (or "failed"). Wheel zooms every view about the cursor; dragging pans
 every view. A click selects a cell (``selection_changed(index)``); the cell's "Use this"
 button or a double click emits ``chosen(index)``.
 """
@@ -23,13 +22,8 @@ MIN_ZOOM, MAX_ZOOM = 0.02, 64.0
 
 
 def result_caption(res) -> str:
-    model = getattr(res, "model", "?")
-    weights = getattr(res, "weights", "") or "default"
-    err = getattr(res, "error", "")
-    if err:
-        return f"{model} · {weights} · failed"
-    secs = getattr(res, "seconds", None)
-    return f"{model} · {weights} · {secs:.1f} s" if secs is not None else f"{model} · {weights}"
+    """"model · weights · time" of a :class:`~.worker.FillResult` ("failed" for a failure)."""
+    return f"{res.model} · {res.weights or 'default'} · failed" if res.error else res.label
 
 
 class _CellView(QGraphicsView):
@@ -109,10 +103,10 @@ class CompareGrid(QWidget):
             lay.setContentsMargins(3, 3, 3, 3)
             top = QHBoxLayout()
             label = QLabel(result_caption(res), cell)
-            label.setToolTip(getattr(res, "error", "") or "; ".join(getattr(res, "notes", ()) or ()))
+            label.setToolTip(res.error or "; ".join(res.notes))
             button = QPushButton("Use this", cell)
             button.clicked.connect(lambda _=False, k=i: self.choose(k))
-            arr = getattr(res, "array", None)
+            arr = res.array
             button.setEnabled(arr is not None)
             top.addWidget(label, 1)
             top.addWidget(button)
@@ -162,7 +156,7 @@ class CompareGrid(QWidget):
 
     def choose(self, index: int) -> None:
         """Select ``index`` and emit ``chosen(index)`` (failed results cannot be chosen)."""
-        if not 0 <= index < len(self._results) or getattr(self._results[index], "array", None) is None:
+        if not 0 <= index < len(self._results) or self._results[index].array is None:
             return
         self.select(index)
         self.chosen.emit(index)

@@ -125,8 +125,8 @@ class CompareDialog(QDialog):
 
 
 def result_name(res: FillResult) -> str:
-    from inpaint_gui.engine.auto import TITLES
-    title = TITLES.get(res.model, res.model)
+    from inpaint_gui.engine.registry import short_title
+    title = short_title(res.model)
     w = "" if res.weights in ("", "default") else f" ({res.weights})"
     return f"{title}{w} \u00b7 {res.seconds:.1f} s"
 

@@ -1,7 +1,7 @@
 """Model manager: which weights are installed, where they come from, importing and removing.
 
-Checking, installing and removing files is the Qt-free :mod:`inpaint_gui.engine.weight_store`
-(re-exported here); this module is the :class:`ModelManagerDialog`. The official checkpoints
+Listing, checking, installing and removing files is the Qt-free
+:mod:`inpaint_gui.engine.weight_store`; this module is only the :class:`ModelManagerDialog`. The official checkpoints
 and their sources are listed by :class:`~.official_weights.OfficialWeightsDialog`
 (*Models → Get official weights…*).
 """
@@ -17,9 +17,9 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog
                                QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from inpaint_gui.engine import registry, weights as W
-from inpaint_gui.engine.weight_store import (  # noqa: F401 - re-exported for callers
-    WEIGHT_SUFFIXES, ImportWeightsError, WeightCheck, import_weight_file, inspect_weight_file,
-    install_checked, removable, remove_weight_file, target_differs, user_files)
+from inpaint_gui.engine import weight_store as S
+
+from .official_weights import ask_over_wait_cursor
 
 
 # ============================================================================ dialog
@@ -100,35 +100,27 @@ class ModelManagerDialog(QDialog):
         current = self.model_combo.currentData()
         self.model_combo.clear()
         self.model_combo.addItem("Detect automatically", None)
-        known_files = set()
-        try:
-            specs = registry.list_models()
-        except Exception as exc:  # noqa: BLE001
-            specs = []
-            self._show(f"model registry error: {exc}", error=True)
-        for spec in specs:
+        sets = S.weight_sets()
+        for spec in registry.list_models():
             status, _ws, _p = W.weight_status(spec)
             top = QTreeWidgetItem([spec.title, spec.task, status, "", "", "", ""])
             top.setToolTip(0, spec.description)
             self.tree.addTopLevelItem(top)
             if spec.needs_weights:
                 self.model_combo.addItem(spec.title, spec.name)
-            for ws in spec.weight_sets:
-                known_files.add(ws.filename)
-                path = W.find_weight_file(ws)
-                where = ("not installed" if path is None else
-                         "imported" if removable(path) else "bundled")
-                child = QTreeWidgetItem([ws.name, ws.kind, where, ws.filename, ws.licence,
+            for item in (i for i in sets if i.spec is spec):
+                ws, path = item.weight_set, item.path
+                child = QTreeWidgetItem([ws.name, ws.kind, item.where, ws.filename, ws.licence,
                                          ws.source, ws.sha256 or "unknown"])
                 child.setData(0, ROLE_PATH, str(path) if path else "")
                 child.setToolTip(3, str(path) if path else f"expected in {W.user_models_dir()}")
                 child.setToolTip(5, ws.source)
                 child.setToolTip(6, ws.sha256 or "no published checksum")
-                if ws.training_data:
-                    child.setToolTip(0, f"trained on {ws.training_data}")
+                child.setToolTip(0, f"{item.tag}: trained on {ws.training_data}"
+                                 if ws.training_data else item.tag)
                 top.addChild(child)
             top.setExpanded(True)
-        others = [p for p in user_files() if p.name not in known_files]
+        others = S.other_files()
         if others:
             top = QTreeWidgetItem(["Other files in the models folder", "", "", "", "", "", ""])
             self.tree.addTopLevelItem(top)
@@ -151,7 +143,7 @@ class ModelManagerDialog(QDialog):
 
     @Slot()
     def _update_buttons(self, *_a) -> None:
-        self.remove_button.setEnabled(removable(self._selected_path()) if self._selected_path() else False)
+        self.remove_button.setEnabled(S.removable(self._selected_path()) if self._selected_path() else False)
 
     def _show(self, text: str, error: bool = False) -> None:
         self.last_message, self.last_error = text, error
@@ -166,7 +158,7 @@ class ModelManagerDialog(QDialog):
         return r == QMessageBox.StandardButton.Yes
 
     def _open_file_dialog(self) -> Optional[str]:
-        pattern = " ".join(f"*{s}" for s in WEIGHT_SUFFIXES)
+        pattern = " ".join(f"*{s}" for s in S.WEIGHT_SUFFIXES)
         path, _ = QFileDialog.getOpenFileName(self, "Import weights", str(Path.home()),
                                               f"PyTorch checkpoints ({pattern});;All files (*)")
         return path or None
@@ -182,27 +174,21 @@ class ModelManagerDialog(QDialog):
         QGuiApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
             try:
-                check = inspect_weight_file(path, model)
-            except ImportWeightsError as exc:
+                check = S.inspect_weight_file(path, model)
+            except S.ImportWeightsError as exc:
                 self._show(f"Not imported: {exc}", error=True)
                 return False
-            overwrite = False
-            if target_differs(check):
-                QGuiApplication.restoreOverrideCursor()
-                try:
-                    if not self.confirm("Replace weights?",
-                                        f"{check.target.name} already exists in the models folder. "
-                                        "Replace it with the imported file?"):
-                        self._show("Not imported: kept the existing file.", error=True)
-                        return False
-                finally:
-                    QGuiApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-                overwrite = True
             try:
-                check = install_checked(check, overwrite=overwrite)
-            except ImportWeightsError as exc:
+                installed = S.install_unless_kept(check, lambda c: ask_over_wait_cursor(
+                    self.confirm, "Replace weights?", f"{c.target.name} already exists in the models folder. "
+                    "Replace it with the imported file?"))
+            except S.ImportWeightsError as exc:
                 self._show(f"Not imported: {exc}", error=True)
                 return False
+            if installed is None:
+                self._show("Not imported: kept the existing file.", error=True)
+                return False
+            check = installed
         finally:
             QGuiApplication.restoreOverrideCursor()
         self._show(f"Imported {check.message}.")
@@ -213,14 +199,14 @@ class ModelManagerDialog(QDialog):
     @Slot()
     def remove_selected(self) -> bool:
         path = self._selected_path()
-        if not path or not removable(path):
+        if not path or not S.removable(path):
             self._show("Select an imported file to remove (bundled files cannot be removed).", error=True)
             return False
         if not self.confirm("Remove weights?", f"Delete {Path(path).name} from {W.user_models_dir()}?"):
             return False
         try:
-            remove_weight_file(path)
-        except (ImportWeightsError, OSError) as exc:
+            S.remove_weight_file(path)
+        except (S.ImportWeightsError, OSError) as exc:
             self._show(f"Not removed: {exc}", error=True)
             return False
         self._show(f"Removed {Path(path).name}.")

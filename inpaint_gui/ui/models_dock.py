@@ -19,7 +19,9 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QFormLayout, Q
 
 from inpaint_gui.engine import devices, registry, weights
 from inpaint_gui.engine.pipeline import STRATEGIES, HDStrategy
-from inpaint_gui.engine.settings import AUTO_MODEL, BLEND_MODES, PRECISIONS, RunSettings
+from inpaint_gui.engine.blending import BLEND_MODES
+from inpaint_gui.engine.devices import PRECISIONS
+from inpaint_gui.engine.settings import AUTO_MODEL, RunSettings
 
 MODEL_COL, WEIGHTS_COL, COMPARE_COL = 0, 1, 2
 ROLE_NAME = Qt.ItemDataRole.UserRole
@@ -33,7 +35,6 @@ STATUS_COLOUR = {"missing": QColor(200, 60, 60), "broken": QColor(200, 60, 60),
                  "official": QColor(40, 150, 60), "imported": QColor(40, 110, 190),
                  "unavailable": QColor(200, 60, 60)}
 UNAVAILABLE_TITLE_COLOUR = QColor(130, 130, 130)
-DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 BLEND_TITLES = {"none": "None", "feather": "Feather", "poisson": "Poisson", "color": "Colour match"}
 
 
@@ -146,7 +147,7 @@ class ModelsDock(QDockWidget):
         form.addRow("Weights", self.weights_combo)
         self.device_combo = QComboBox(body)
         avail = set(devices.available_devices())
-        for d in DEVICE_CHOICES:
+        for d in devices.DEVICES:
             self.device_combo.addItem(d.upper() if d != "auto" else "Auto", d)
             if d not in ("auto",) and d not in avail:
                 self._disable_item(self.device_combo, self.device_combo.count() - 1,
@@ -504,7 +505,8 @@ class ModelsDock(QDockWidget):
                 present = weights.find_weight_file(ws) is not None
                 state = "" if present and ws.name not in broken else \
                     ", broken" if present else ", missing"
-                self.weights_combo.addItem(f"{ws.name} ({ws.kind}{state})", ws.name)
+                self.weights_combo.addItem(f"{ws.name} ({ws.kind}{state})",
+                                           weights.weight_tag(spec, ws))
                 if not present:
                     self._disable_item(self.weights_combo, self.weights_combo.count() - 1,
                                        f"{ws.filename} is not installed")

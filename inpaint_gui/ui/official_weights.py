@@ -31,6 +31,16 @@ INTRO = ("The app never downloads anything. Open a source page in your browser, 
 OK_COLOUR, ERROR_COLOUR = "#3b9b5b", "#d04545"
 
 
+def ask_over_wait_cursor(confirm: Callable[[str, str], bool], title: str, text: str) -> bool:
+    """``confirm(title, text)`` asked while the wait cursor is shown (a long import): the
+    normal cursor comes back for the question."""
+    QGuiApplication.restoreOverrideCursor()
+    try:
+        return confirm(title, text)
+    finally:
+        QGuiApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+
+
 class _Row:
     """The widgets of one official weight set."""
 
@@ -243,27 +253,17 @@ class OfficialWeightsDialog(QDialog):
             except S.ImportWeightsError as exc:
                 self._show(f"Not imported: {exc}", error=True)
                 return False
-            overwrite = False
-            if S.target_differs(check):
-                QGuiApplication.restoreOverrideCursor()
-                try:
-                    ok = self.confirm(
-                        "Replace weights?",
-                        f"{check.target.name} already exists in {check.target.parent} and is a "
-                        f"different file.\n\nReplace it with {Path(path).name}?")
-                finally:
-                    QGuiApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-                if not ok:
-                    check.cleanup()
-                    self._show(f"Not imported: kept the existing {check.target.name}.",
-                               error=True)
-                    return False
-                overwrite = True
             try:
-                check = S.install_checked(check, overwrite=overwrite)
+                installed = S.install_unless_kept(check, lambda c: ask_over_wait_cursor(
+                    self.confirm, "Replace weights?", f"{c.target.name} already exists in {c.target.parent} "
+                    f"and is a different file.\n\nReplace it with {Path(path).name}?"))
             except S.ImportWeightsError as exc:
                 self._show(f"Not imported: {exc}", error=True)
                 return False
+            if installed is None:
+                self._show(f"Not imported: kept the existing {check.target.name}.", error=True)
+                return False
+            check = installed
         finally:
             QGuiApplication.restoreOverrideCursor()
         self._show(f"Imported {check.message}.")

@@ -1,14 +1,15 @@
 """Running fills off the GUI thread.
 
 :class:`FillWorker` (a QObject moved to a QThread) runs one job: a single fill or a comparison
-(several :class:`RunSettings` on the same input). It calls the engine with a progress callback
-and a :class:`CancelToken`; cancellation is cooperative only (the engine checks the token
-between stages/tiles; ``QThread.terminate()`` is never used). A cancelled job emits
-``cancelled`` and no result. Errors never escape: they become ``failed(message, kind)``.
+(several :class:`RunSettings` on the same input). Each run goes through the engine's run
+service (:mod:`inpaint_gui.engine.service`) with a progress callback and a
+:class:`CancelToken`; cancellation is cooperative only (the engine checks the token between
+stages/tiles; ``QThread.terminate()`` is never used). A cancelled job emits ``cancelled`` and
+no result. Errors never escape: they become ``failed(message, kind)``.
 
-CUDA/MPS out of memory is retried with smaller work (smaller tiles, then a smaller resize
-limit), then on the CPU; each step is reported through ``notice`` and kept in the result's
-``notes``. Loaded models live in the shared, memory-bounded :mod:`~inpaint_gui.engine.model_cache`.
+The service's notes (a broken weight file skipped; out of memory retried with smaller tiles,
+downscaled, then on the CPU) are emitted through ``notice`` and kept in the result's
+``notes``. Loaded models live in the shared, memory-bounded model cache.
 
 :class:`FillRunner` is what the main window uses: it owns the threads, starts jobs, forwards
 the signals of the current job only (a newer job supersedes and cancels an older one) and
@@ -16,17 +17,17 @@ shuts down cleanly.
 """
 from __future__ import annotations
 
-import inspect
 import logging
 import time
-from dataclasses import dataclass, replace
-from typing import Callable, Optional, Sequence
+from dataclasses import dataclass
+from typing import Optional, Sequence
 
 import numpy as np
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 
 from inpaint_gui.engine import devices, model_cache
 from inpaint_gui.engine.progress import CancelToken, Cancelled, ProgressEvent
+from inpaint_gui.engine.service import OutOfMemoryError, RunService
 from inpaint_gui.engine.settings import RunSettings
 
 log = logging.getLogger(__name__)
@@ -83,69 +84,26 @@ class FillJob:
     job_id: int = 0
 
 
-class _RunFailed(Exception):
-    def __init__(self, message: str, kind: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-
-
 def classify_error(exc: BaseException) -> "tuple[str, str]":
     """(user message, kind) for an exception raised by the engine."""
     from inpaint_gui.engine import weights as W
     from inpaint_gui.engine.registry import ModelUnavailableError, UnknownModelError
-    if isinstance(exc, _RunFailed):
-        return str(exc), exc.kind
     if isinstance(exc, ModelUnavailableError):
         return str(exc), UNAVAILABLE
     if isinstance(exc, W.MissingWeightsError):
-        return str(exc), MISSING_WEIGHTS
+        return f"{exc}; import it in the model manager, or use a classical fill", MISSING_WEIGHTS
     if isinstance(exc, W.WeightsError):
         return str(exc), BAD_WEIGHTS
     if isinstance(exc, UnknownModelError):
         return str(exc), UNKNOWN_MODEL
+    if isinstance(exc, OutOfMemoryError):
+        return str(exc), OUT_OF_MEMORY
     if devices.is_out_of_memory(exc):
         return f"out of memory: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", OUT_OF_MEMORY
     if isinstance(exc, ValueError):
         return str(exc), INVALID_INPUT
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__, ERROR
-
-
-def _call_filtered(fn: Callable, *args, **kwargs):
-    """Call ``fn`` with only the keyword arguments it accepts (engines differ slightly)."""
-    try:
-        sig = inspect.signature(fn)
-    except (TypeError, ValueError):
-        return fn(*args, **kwargs)
-    if any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
-        return fn(*args, **kwargs)
-    return fn(*args, **{k: v for k, v in kwargs.items() if k in sig.parameters})
-
-
-def _default_inpaint(*args, **kwargs):
-    from inpaint_gui.engine.pipeline import inpaint
-    return inpaint(*args, **kwargs)
-
-
-def _default_outpaint(*args, **kwargs):
-    from inpaint_gui.engine.outpaint import outpaint
-    return outpaint(*args, **kwargs)
-
-
-def oom_fallbacks(strategy, native_size: int, device: str) -> "list[tuple[str, object, str]]":
-    """The retry plan after an out-of-memory error: [(device, strategy, what it says), ...]."""
-    plan = []
-    tile0 = strategy.tile_size or 2 * native_size
-    tile = max(128, tile0 // 2)
-    if strategy.name != "tile" or tile < tile0:
-        t = replace(strategy, name="tile", tile_size=tile, tile_overlap=min(strategy.tile_overlap, tile // 4))
-        plan.append((device, t, f"retrying with {tile} px tiles"))
-    limit = max(256, min(strategy.resize_limit, 1024) // 2)
-    plan.append((device, replace(strategy, name="resize", resize_limit=limit),
-                 f"retrying downscaled to {limit} px"))
-    if device.split(":")[0] != "cpu":
-        plan.append(("cpu", strategy, "retrying on the CPU"))
-    return plan
 
 
 class FillWorker(QObject):
@@ -174,28 +132,16 @@ class FillWorker(QObject):
     cancelled = Signal()
     done = Signal()
 
-    def __init__(self, job: FillJob, engine: Optional[Callable] = None,
-                 outpaint_engine: Optional[Callable] = None,
-                 cache: Optional[model_cache.ModelCache] = None,
+    def __init__(self, job: FillJob, service: Optional[RunService] = None,
                  auto_available: Optional[set] = None, parent=None) -> None:
         super().__init__(parent)
         self.job = job
         self.token = CancelToken()
-        self._engine = engine or _default_inpaint
-        self._outpaint = outpaint_engine or _default_outpaint
+        self._service = service if service is not None else RunService()
         self._auto_available = auto_available
-        self._cache = cache
-        if engine is None:  # the real pipeline: share the memory-bounded model cache
-            self._cache = model_cache.install(cache)
         self._t0 = 0.0
         # the ModelSpec being run (read by the GUI thread for the cancel note)
         self.active_spec = None
-        self._notes: list = []
-
-    def _note(self, text: str) -> None:
-        """A notice from the engine (a broken weight file skipped): shown and kept with the result."""
-        self.notice.emit(text)
-        self._notes.append(text)
 
     # called from the GUI thread: only sets a thread-safe flag
     def cancel(self) -> None:
@@ -275,96 +221,19 @@ class FillWorker(QObject):
             self.progress.emit(stage, float(frac), time.perf_counter() - self._t0)
         return cb
 
-    def _resolve_model(self, settings: RunSettings) -> "tuple[RunSettings, str]":
-        if not settings.is_auto:
-            return settings, ""
-        from inpaint_gui.engine.auto import choose_model
-        job = self.job
-        choice = choose_model(job.image.shape, job.mask, job.margins, available=self._auto_available,
-                              image=job.image)
-        self.notice.emit(f"Auto: {choice.model} ({choice.reason})")
-        return settings.with_model(choice.model, None), choice.reason
-
     def _run_one(self, settings: RunSettings, index: int, count: int) -> FillResult:
-        from inpaint_gui.engine import weights as W
-        from inpaint_gui.engine.registry import (ModelUnavailableError, UnknownModelError, get_spec,
-                                                 unavailable_reason)
         job = self.job
-        settings, reason = self._resolve_model(settings)
-        try:
-            spec = get_spec(settings.model)
-        except UnknownModelError:
-            if self._engine is _default_inpaint:
-                raise
-            spec = None  # an injected engine may know models the registry does not
-        self.active_spec = spec
-        why = unavailable_reason(spec) if spec is not None else None
-        if why:
-            raise ModelUnavailableError(f"{spec.title} is unavailable on this installation: {why}")
-        if spec is not None and spec.needs_weights and settings.weights is None:
-            status, _ws, _p = W.weight_status(spec)
-            if status == "missing":
-                files = ", ".join(ws.filename for ws in spec.weight_sets) or "a weight file"
-                raise W.MissingWeightsError(
-                    f"{spec.title} has no weights installed: import {files} in the model manager "
-                    f"(or put it into {W.user_models_dir()}), or use a classical fill")
-            if status == "broken":
-                raise W.BrokenWeightsError(
-                    f"{spec.title} has no usable weights: {W.broken_summary(W.weight_files(spec))}")
-        kwargs = settings.engine_kwargs(spec)
-        prefix = (spec.title if spec is not None else settings.model) if count > 1 else ""
-        cb = self._progress_cb(index, count, prefix)
-        outpainting = any(int(m) > 0 for m in job.margins)
-        notes: list[str] = []
-        self._notes = notes
-        t0 = time.perf_counter()
-        device = kwargs["device"]
-        attempts = [(device, kwargs["strategy"], "")]
-        native = spec.native_size if spec is not None else 512
-        out = None
-        n = 0
-        while n < len(attempts):
-            dev, strat, _what = attempts[n]
-            self.token.check()
-            kw = dict(kwargs, device=dev, strategy=strat)
-            try:
-                if outpainting:
-                    out = _call_filtered(self._outpaint, job.image, margins=tuple(job.margins),
-                                         progress=cb, cancel=self.token, notice=self._note, **kw)
-                else:
-                    out = _call_filtered(self._engine, job.image, job.mask,
-                                         progress=cb, cancel=self.token, notice=self._note, **kw)
-                break
-            except Cancelled:
-                raise
-            except Exception as exc:  # noqa: BLE001
-                oom = devices.is_out_of_memory(exc)
-                if oom and len(attempts) == 1:  # plan the retries only when needed (imports torch)
-                    real = devices.pick_device(device) if device == "auto" else device
-                    attempts += oom_fallbacks(kwargs["strategy"], native, real)
-                if not oom or n + 1 >= len(attempts):
-                    if oom:
-                        raise _RunFailed(
-                            f"{settings.model}: out of memory even after "
-                            + ", ".join(a[2] for a in attempts[1:]) + "; try a smaller tile size "
-                            "or the CPU", OUT_OF_MEMORY) from exc
-                    raise
-                nxt = attempts[n + 1]
-                what_dev = dev if dev != "auto" else "the device"
-                text = f"{settings.model}: out of memory on {what_dev} ({strat.name}); {nxt[2]}"
-                notes.append(text)
-                self.notice.emit(text)
-                cb(ProgressEvent(f"out of memory: {nxt[2]}", 0, 1, 0.0))
-                cache = self._cache
-                if cache is not None:
-                    cache.unload_device(dev if dev != "auto" else devices.pick_device("auto"))
-                devices.free_device_memory(dev)
-                n += 1
-        self.token.check()
-        seconds = time.perf_counter() - t0
-        return FillResult(model=settings.model, weights=settings.weights_label(),
-                          array=np.asarray(out), seconds=seconds, settings=settings, reason=reason,
-                          notes=tuple(notes), margins=tuple(job.margins))
+        plan = self._service.prepare(settings.request(job.image, job.mask, job.margins),
+                                     available=self._auto_available)
+        if plan.reason:
+            self.notice.emit(f"Auto: {plan.model} ({plan.reason})")
+            settings = settings.with_model(plan.model, None)
+        self.active_spec = plan.spec
+        cb = self._progress_cb(index, count, plan.title if count > 1 else "")
+        res = self._service.execute(plan, progress=cb, cancel=self.token, notice=self.notice.emit)
+        return FillResult(model=plan.model, weights=settings.weights_label(),
+                          array=np.asarray(res.image), seconds=res.seconds, settings=settings,
+                          reason=plan.reason, notes=res.notes, margins=tuple(job.margins))
 
 
 class FillRunner(QObject):
@@ -388,9 +257,7 @@ class FillRunner(QObject):
     running_changed = Signal(bool)
     cancelling = Signal(str)  # a cancel was asked: what the UI should say until ``cancelled``
 
-    def __init__(self, parent=None, engine: Optional[Callable] = None,
-                 outpaint_engine: Optional[Callable] = None,
-                 cache: Optional[model_cache.ModelCache] = None,
+    def __init__(self, parent=None, cache: Optional[model_cache.ModelCache] = None,
                  auto_available: Optional[set] = None, warm_up: bool = True) -> None:
         super().__init__(parent)
         if warm_up:
@@ -403,9 +270,7 @@ class FillRunner(QObject):
                 registry.list_models()
             except Exception:  # pragma: no cover - the run will report the real error
                 log.exception("warm-up failed")
-        self._engine = engine
-        self._outpaint = outpaint_engine
-        self._cache = cache
+        self.service = RunService(cache)
         self.auto_available = auto_available
         self._threads: "dict[FillWorker, QThread]" = {}
         self._current: Optional[FillWorker] = None
@@ -463,8 +328,7 @@ class FillRunner(QObject):
         self._next_id += 1
         if self._current is not None:
             self._current.cancel()
-        worker = FillWorker(job, engine=self._engine, outpaint_engine=self._outpaint,
-                            cache=self._cache, auto_available=self.auto_available)
+        worker = FillWorker(job, service=self.service, auto_available=self.auto_available)
         thread = QThread()
         thread.setObjectName(f"fill-{job.job_id}")
         worker.moveToThread(thread)

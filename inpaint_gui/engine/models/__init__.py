@@ -1,2 +1,5 @@
-"""Model adapters: each module defines ``SPEC`` (a ModelSpec) and a loader that returns an
-:class:`inpaint_gui.engine.models.base.InpaintModel`. Modules must not import torch at top level."""
+"""Model adapters: each module defines a :class:`~.base.ModelAdapter` registered with
+``@registry.register_model``. Importing this package imports every adapter (in the order the
+models are listed); modules must not import torch at top level.
+"""
+from . import classical, patchmatch, rfr, aot, srn, lama, pennet  # noqa: F401 - they register

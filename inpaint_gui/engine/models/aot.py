@@ -21,9 +21,8 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from ..registry import ModelSpec, WeightSet
-from .base import TorchInpaintModel
-from .rfr import check_architecture, weight_set_for_path, strip_prefix_to
+from ..registry import ModelSpec, WeightSet, register_model
+from .base import TorchAdapter, TorchInpaintModel, checkpoint_config
 
 _REPO = "https://github.com/researchmm/AOT-GAN-for-Inpainting (commit 2cd1afd8, README 'Pretrained models')"
 _SRC_PLACES = (_REPO + ": Places2 folder "
@@ -44,6 +43,7 @@ STARTER_OPTIONS = (("channels", 16), ("block_num", 4), ("rates", (1, 2, 4, 8)))
 SPEC = ModelSpec(
     name="aot",
     title="AOT-GAN",
+    network="aot",
     task="inpaint",
     native_size=512,
     pad_mod=4,
@@ -57,7 +57,6 @@ SPEC = ModelSpec(
                  "blocks (dilations 1, 2, 4, 8) with learned gates; trained at 512 px on "
                  "Places2 (scenes) and CelebA-HQ (faces). Good for large holes in high-"
                  "resolution photos; cost grows linearly with the pixel count."),
-    loader="inpaint_gui.engine.models.aot:load",
     weight_sets=(
         WeightSet(name="places2", kind="official", filename="G0000000.pt", source=_SRC_PLACES,
                   licence=_LIC,
@@ -86,96 +85,79 @@ SPEC = ModelSpec(
 )
 
 
-def extract(obj) -> dict:
-    """The generator's state dict from an AOT container (bare ``G*.pt``, wrapped dicts,
-    ``module.`` prefixes)."""
-    from ..weights import CheckpointFormatError, unwrap_state_dict
-    if isinstance(obj, Mapping) and not obj:
-        raise CheckpointFormatError("the checkpoint is empty")
-    if isinstance(obj, Mapping) and ("optimG" in obj or "optimD" in obj):
-        raise CheckpointFormatError("this file holds AOT-GAN optimizer state (O*.pt), not the "
-                                    "generator; use the G*.pt file")
-    if isinstance(obj, Mapping) and isinstance(obj.get("netG"), Mapping):
-        obj = obj["netG"]
-    sd = unwrap_state_dict(obj)
-    return strip_prefix_to(sd, "encoder.1.weight")
-
-
-def config_from_checkpoint(obj) -> dict:
-    if isinstance(obj, Mapping):
-        cfg = (obj.get("net_kwargs") or obj.get("config") or obj.get("net_options")
-               or obj.get("options"))
-        if isinstance(cfg, Mapping):
-            return {k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg.items()
-                    if k in NET_OPTIONS}
-    return {}
-
-
-def options_from_state_dict(sd: Mapping) -> dict:
-    """Variant options readable from the tensor shapes (width, block count, branch count)."""
-    opts: dict = {}
-    try:
-        opts["channels"] = int(sd["encoder.1.weight"].shape[0])
-    except (KeyError, AttributeError, IndexError):
-        return opts
-    blocks = {int(k.split(".")[1]) for k in sd if k.startswith("middle.") and k.split(".")[1].isdigit()}
-    if blocks:
-        opts["block_num"] = max(blocks) + 1
-    branches = {k.split(".")[2] for k in sd if k.startswith("middle.0.block")}
-    if branches:
-        opts["n_branches"] = len(branches)
-    return opts
-
-
 class AOTModel(TorchInpaintModel):
     """AOT-GAN generator with the official pre/post-processing."""
 
     pad_mode = "symmetric"
 
-    def forward_tensors(self, image01, mask01):
+    @staticmethod
+    def net_inputs(image01, mask01) -> tuple:
         m = (mask01 > 0).to(image01.dtype)               # 1 = hole
         x = image01 * 2 - 1
-        x = x * (1 - m) + m
-        y = self.net(x, m)
-        return (y + 1) / 2
+        return x * (1 - m) + m, m
+
+    @staticmethod
+    def net_output(out):
+        return (out + 1) / 2
 
 
-def _net_kwargs(ws, ckpt_cfg: dict, detected: dict, options: dict) -> dict:
-    kw: dict = {}
-    if ws is not None and ws.options:
-        kw.update(dict(ws.options))
-    kw.update(ckpt_cfg)
-    n_branches = detected.pop("n_branches", None)
-    kw.update(detected)
-    for k in NET_OPTIONS:
-        if k in options:
-            kw[k] = options.pop(k)
-    rates = tuple(kw.get("rates", (1, 2, 4, 8)))
-    if n_branches is not None and len(rates) != n_branches:
-        default = (1, 2, 4, 8, 16, 32)
-        kw["rates"] = default[:n_branches] if n_branches <= len(default) else rates
-    return kw
+# rates of the aggregated branches, in the order the official network has them
+_RATES = (1, 2, 4, 8, 16, 32)
 
 
-def load(spec: ModelSpec = SPEC, weights=None, device: str = "cpu", precision: str = "fp32",
-         **options) -> AOTModel:
-    """Build the AOT-GAN generator and load ``weights``: None (best installed set), a path
-    (official ``G0000000.pt``, our ``.pt``) or a state dict. ``options``: network keywords
-    (``rates=...``; width and block count are read from the tensor shapes)."""
-    from ..nets import create
-    from ..weights import load_into, resolve_state_dict
+@register_model
+class AOT(TorchAdapter):
+    """The official ``G*.pt`` (bare, wrapped or ``module.``-prefixed), our ``.pt`` files
+    (``{'config': ..., 'state_dict': ...}``; width, block and branch count also read from the
+    tensor shapes), fp16 copies."""
 
-    holder: dict = {}
+    specs = (SPEC,)
+    net_options = NET_OPTIONS
+    model_class = AOTModel
+    det_init = {"rule": "rfr_aot"}
+    anchor_key = "encoder.1.weight"
 
-    def _extract(obj):
-        holder["obj"] = obj
-        return extract(obj)
+    @classmethod
+    def extract(cls, obj, spec: ModelSpec) -> Mapping:
+        from ..weights import CheckpointFormatError
+        if isinstance(obj, Mapping) and ("optimG" in obj or "optimD" in obj):
+            raise CheckpointFormatError("this file holds AOT-GAN optimizer state (O*.pt), not the "
+                                        "generator; use the G*.pt file")
+        if isinstance(obj, Mapping) and isinstance(obj.get("netG"), Mapping):
+            obj = obj["netG"]
+        return super().extract(obj, spec)
 
-    sd, ws = resolve_state_dict(spec, weights, extract=_extract)
-    check_architecture(sd, "aot", spec.title)
-    kw = _net_kwargs(ws or weight_set_for_path(spec, weights),
-                     config_from_checkpoint(holder.get("obj")), options_from_state_dict(sd),
-                     options)
-    net = create("aot", **kw)
-    load_into(net, sd, model_name=spec.title)
-    return AOTModel(spec, net, device=device, precision=precision)
+    @classmethod
+    def detected_options(cls, obj, sd: Mapping) -> dict:
+        """Stored config, then the width, block count and branch count of the tensors."""
+        opts = checkpoint_config(obj, NET_OPTIONS)
+        try:
+            opts["channels"] = int(sd["encoder.1.weight"].shape[0])
+        except (KeyError, AttributeError, IndexError):
+            return opts
+        blocks = {int(k.split(".")[1]) for k in sd
+                  if k.startswith("middle.") and k.split(".")[1].isdigit()}
+        if blocks:
+            opts["block_num"] = max(blocks) + 1
+        branches = {k.split(".")[2] for k in sd if k.startswith("middle.0.block")}
+        if branches:
+            opts["n_branches"] = len(branches)
+        return opts
+
+    @classmethod
+    def net_kwargs(cls, ws, detected: dict, options: dict) -> dict:
+        detected = dict(detected)
+        n_branches = detected.pop("n_branches", None)
+        kw = super().net_kwargs(ws, detected, options)
+        rates = tuple(kw.get("rates", _RATES[:4]))
+        if n_branches is not None and len(rates) != n_branches:  # the file's branch count wins
+            kw["rates"] = _RATES[:n_branches] if n_branches <= len(_RATES) else rates
+        return kw
+
+    @classmethod
+    def recognises(cls, keys: "set[str]"):
+        if "encoder.1.weight" in keys and any(k.startswith("middle.0.block00") for k in keys):
+            return cls.its_own()
+        if any(k.endswith("weight_orig") for k in keys) and "conv.8.weight" in keys:
+            return "the AOT-GAN discriminator", "Use the generator file (G*.pt) instead."
+        return None

@@ -8,21 +8,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..registry import ModelSpec
-from .base import InpaintModel
-
-SPECS = [
-    ModelSpec(name="telea", title="OpenCV Telea", task="inpaint", native_size=512,
-              needs_weights=False, value_range="float32 [0,1]", default_strategy="crop",
-              can_outpaint=True,
-              description="Fast marching (Telea 2004): quick, good for thin scratches and small spots.",
-              loader="inpaint_gui.engine.models.classical:load"),
-    ModelSpec(name="ns", title="OpenCV Navier-Stokes", task="inpaint", native_size=512,
-              needs_weights=False, value_range="float32 [0,1]", default_strategy="crop",
-              can_outpaint=True,
-              description="Navier-Stokes fluid-dynamics fill (Bertalmio 2001): smooth, for small holes.",
-              loader="inpaint_gui.engine.models.classical:load"),
-]
+from ..registry import ModelSpec, register_model
+from .base import InpaintModel, ModelAdapter
 
 _FLAGS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
 
@@ -50,6 +37,20 @@ class ClassicalModel(InpaintModel):
         return self  # always CPU
 
 
-def load(spec: ModelSpec, weights=None, device: str = "cpu", precision: str = "fp32",
-         radius: float = 5.0, **_ignored) -> ClassicalModel:
-    return ClassicalModel(spec, radius=radius)
+@register_model
+class Classical(ModelAdapter):
+    specs = (
+        ModelSpec(name="telea", title="OpenCV Telea", short_title="Telea", task="inpaint",
+                  native_size=512, needs_weights=False, value_range="float32 [0,1]",
+                  default_strategy="crop", can_outpaint=True,
+                  description="Fast marching (Telea 2004): quick, good for thin scratches and small spots."),
+        ModelSpec(name="ns", title="OpenCV Navier-Stokes", short_title="Navier-Stokes",
+                  task="inpaint", native_size=512, needs_weights=False,
+                  value_range="float32 [0,1]", default_strategy="crop", can_outpaint=True,
+                  description="Navier-Stokes fluid-dynamics fill (Bertalmio 2001): smooth, for small holes."),
+    )
+
+    @classmethod
+    def load(cls, spec: ModelSpec, weights=None, device: str = "cpu", precision: str = "fp32",
+             radius: float = 5.0, **_ignored) -> ClassicalModel:
+        return ClassicalModel(spec, radius=radius)

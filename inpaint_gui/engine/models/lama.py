@@ -20,8 +20,8 @@ from typing import Mapping
 
 import numpy as np
 
-from ..registry import ModelSpec, WeightSet
-from .base import TorchInpaintModel
+from ..registry import ModelSpec, WeightSet, register_model
+from .base import TorchAdapter, TorchInpaintModel, tensors_under
 
 _SRC = ("https://github.com/advimman/lama (commit 786f593); big-lama.zip from "
         "https://huggingface.co/smartywu/big-lama/resolve/main/big-lama.zip "
@@ -37,6 +37,8 @@ NET_OPTIONS = ("ngf", "n_downsampling", "n_blocks", "max_features", "ratio_g", "
 SPEC = ModelSpec(
     name="lama",
     title="LaMa (big-lama)",
+    short_title="LaMa",
+    network="lama",
     task="inpaint",
     native_size=256,
     pad_mod=8,
@@ -50,7 +52,6 @@ SPEC = ModelSpec(
                  "receptive field; strong on large masks and repetitive structure. Trained on "
                  "256 px crops; generalises to about 1-2k px, beyond that it blurs, so large "
                  "photos are processed as crops around the mask."),
-    loader="inpaint_gui.engine.models.lama:load",
     checkpoint_reader="any",  # Lightning .ckpt and TorchScript .pt (safe_unpickle)
     weight_sets=(
         WeightSet(name="big-lama", kind="official", filename="big-lama.ckpt", source=_SRC,
@@ -94,56 +95,33 @@ class LaMaModel(TorchInpaintModel):
         self.net.release_fast_cache()
         super().close()
 
-    def forward_tensors(self, image01, mask01):
+    @staticmethod
+    def net_inputs(image01, mask01) -> tuple:
         import torch
         m = (mask01 > 0).to(image01.dtype)
-        x = torch.cat([image01 * (1 - m), m], dim=1)
-        return self.net(x)
+        return (torch.cat([image01 * (1 - m), m], dim=1),)
 
 
-def extract_generator(obj, own_keys) -> dict:
-    """The generator's state dict from any LaMa container.
+@register_model
+class LaMa(TorchAdapter):
+    """The authors' Lightning checkpoint (generator under ``state_dict['generator.*']``; the
+    discriminator, loss and evaluator entries are ignored) or a TorchScript tree / bare dict
+    (the prefix under which all the network's keys are found: ``''``, ``generator.``,
+    ``model.generator.`` ...). Option ``fast=False``: the module-by-module forward."""
 
-    Lightning checkpoint: ``obj['state_dict']['generator.' + key]`` (discriminator, loss and
-    evaluator entries are ignored); TorchScript tree / bare dicts: the prefix under which all
-    of ``own_keys`` are found (``''``, ``generator.``, ``model.generator.`` ...)."""
-    from ..safe_unpickle import named_tensors, select_by_keys
-    from ..weights import CheckpointFormatError
-    if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
-        tensors = named_tensors(obj["state_dict"])
-    elif isinstance(obj, Mapping) and isinstance(obj.get("generator"), Mapping):
-        tensors = named_tensors(obj["generator"])
-    else:
-        tensors = named_tensors(obj)
-    if not tensors:
-        raise CheckpointFormatError("the checkpoint holds no tensors")
-    return select_by_keys(tensors, own_keys, preferred=("generator.", "model.generator.", "module."))
+    specs = (SPEC,)
+    net_options = NET_OPTIONS
+    model_class = LaMaModel
+    det_init = {"rule": "v2", "gain": 0.75}
+    key_prefixes = ("generator.", "model.generator.", "module.")
+    fast_option = True
 
+    @classmethod
+    def extract(cls, obj, spec: ModelSpec) -> Mapping:
+        return tensors_under(obj, ("state_dict", "generator"))
 
-def _net_kwargs(ws, options: dict) -> dict:
-    kw = dict(ws.options) if ws is not None and ws.options else {}
-    for k in NET_OPTIONS:
-        if k in options:
-            kw[k] = options.pop(k)
-    return kw
-
-
-def load(spec: ModelSpec = SPEC, weights=None, device: str = "cpu", precision: str = "fp32",
-         **options) -> LaMaModel:
-    """Build big-lama and load ``weights``: None (best installed set), a path (Lightning
-    ``.ckpt``, TorchScript ``.pt``, plain state dict file) or a state dict.
-
-    options: network variant keywords (``n_blocks=9`` for lama-fourier, ...), ``fast=False``
-    to force the module-by-module forward."""
-    from ..nets import create
-    from ..safe_unpickle import resolve_weights
-    from ..weights import load_into
-
-    obj, ws = resolve_weights(spec, weights)
-    fast = bool(options.pop("fast", True))
-    net = create("lama", **_net_kwargs(ws, options))
-    sd = extract_generator(obj, list(net.state_dict().keys()))
-    load_into(net, sd, model_name=spec.title)
-    net.fast = fast
-    return LaMaModel(spec, net, device=device, precision=precision)
-
+    @classmethod
+    def recognises(cls, keys: "set[str]"):
+        if any(".ffc." in k or "convl2l" in k for k in keys):
+            return cls.its_own()
+        return None

@@ -22,25 +22,24 @@ from typing import Optional
 
 import numpy as np
 
-from ..registry import ModelOption, ModelSpec, ModelUnavailableError
-from .base import InpaintModel
+from ..registry import ModelOption, ModelSpec, ModelUnavailableError, register_model
+from .base import InpaintModel, ModelAdapter
 
 DEFAULT_PATCH_SIZE = 3
 MAX_PATCH_SIZE = 15  # the library's own default; larger radii are very slow
 MAX_SEED = 2 ** 31 - 1  # the native code takes 32 bits unsigned; a spin box holds 31
 
 SPEC = ModelSpec(
-    name="patchmatch", title="PatchMatch (texture)", task="inpaint", native_size=512,
+    name="patchmatch", title="PatchMatch (texture)", short_title="PatchMatch", task="inpaint",
+    native_size=512,
     needs_weights=False, value_range="uint8", default_strategy="crop",
     # crop windows up to this side are filled at the photo's own resolution (the point of
     # copying patches is the photo's own grain; see README "PatchMatch on large photos")
     crop_limit=4096,
     interruptible=False,
     can_outpaint=True,
-    availability="inpaint_gui.engine.models.patchmatch:unavailable_reason",
     description="Copies patches from the rest of the photo (PatchMatch, Barnes et al. 2009): "
                 "keeps the grain of grass, sky, walls and water; no weights.",
-    loader="inpaint_gui.engine.models.patchmatch:load",
     user_options=(
         ModelOption("patch_size", "Patch radius", DEFAULT_PATCH_SIZE, 1, MAX_PATCH_SIZE,
                     "Radius of the compared patches ((2r+1)² pixels): larger follows larger "
@@ -150,6 +149,15 @@ class PatchMatchModel(InpaintModel):
         return self  # native CPU code
 
 
-def load(spec: ModelSpec, weights=None, device: str = "cpu", precision: str = "fp32",
-         patch_size: int = DEFAULT_PATCH_SIZE, seed: int = 0, **_ignored) -> PatchMatchModel:
-    return PatchMatchModel(spec, patch_size=patch_size, seed=seed)
+@register_model
+class PatchMatch(ModelAdapter):
+    specs = (SPEC,)
+
+    @classmethod
+    def unavailable_reason(cls) -> Optional[str]:
+        return unavailable_reason()
+
+    @classmethod
+    def load(cls, spec: ModelSpec, weights=None, device: str = "cpu", precision: str = "fp32",
+             patch_size: int = DEFAULT_PATCH_SIZE, seed: int = 0, **_ignored) -> PatchMatchModel:
+        return PatchMatchModel(spec, patch_size=patch_size, seed=seed)

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..registry import ModelSpec, WeightSet
-from .base import TorchInpaintModel
+from typing import Mapping
+
+from ..registry import ModelSpec, WeightSet, register_model
+from .base import TorchAdapter, TorchInpaintModel, tensors_under
 
 _SRC = ("https://github.com/researchmm/PEN-Net-for-Inpainting (commit 8721a55), Google-Drive "
         "links in its README ('pretrained models'); the file is release_model/pennet_*/gen_*.pth")
@@ -31,6 +33,7 @@ _LIC = "MIT (repository LICENSE); weights released with the code, no separate li
 SPEC = ModelSpec(
     name="pennet",
     title="PEN-Net",
+    network="pennet",
     task="inpaint",
     native_size=256,
     pad_mod=64,
@@ -45,7 +48,6 @@ SPEC = ModelSpec(
                  "(sides must be multiples of 64); its "
                  "attention cost grows with the square of the pixel count, so it works on "
                  "windows of at most 512 px."),
-    loader="inpaint_gui.engine.models.pennet:load",
     checkpoint_reader="any",  # netG containers of the legacy format with extra objects
     weight_sets=(
         WeightSet(name="places2", kind="official", filename="pennet_places2.pth", source=_SRC,
@@ -85,47 +87,39 @@ class PENNetModel(TorchInpaintModel):
         out = super().predict(img_p, msk_p)
         return np.ascontiguousarray(out[:h, :w])
 
-    def forward_tensors(self, image01, mask01):
+    @staticmethod
+    def net_inputs(image01, mask01) -> tuple:
         import torch
         m = (mask01 > 0).to(image01.dtype)
         img = image01 * 2 - 1
-        x = torch.cat([img * (1 - m) + m, m], dim=1)
-        _pyramid, out = self.net(x, m)
-        return (out + 1) / 2
+        return torch.cat([img * (1 - m) + m, m], dim=1), m
+
+    @staticmethod
+    def net_output(out):
+        _pyramid, image = out
+        return (image + 1) / 2
 
 
-def extract_netg(obj, own_keys) -> dict:
-    """``{'netG': state_dict}`` (official), a bare state dict, or other common wrappers."""
-    from collections.abc import Mapping
+@register_model
+class PENNet(TorchAdapter):
+    """``{'netG': state_dict}`` (official), a bare state dict or other common wrappers.
+    Options: ``cnum`` (a smaller variant), ``fast=False`` (the official attention formulation
+    instead of the equivalent matrix-product one)."""
 
-    from ..safe_unpickle import named_tensors, select_by_keys
-    from ..weights import CheckpointFormatError, WRAPPER_KEYS
-    for k in ("netG",) + tuple(WRAPPER_KEYS):
-        if isinstance(obj, Mapping) and isinstance(obj.get(k), Mapping):
-            obj = obj[k]
-            break
-    tensors = named_tensors(obj)
-    if not tensors:
-        raise CheckpointFormatError("the checkpoint holds no tensors")
-    return select_by_keys(tensors, own_keys, preferred=("module.", "netG.", "generator."))
+    specs = (SPEC,)
+    net_options = ("cnum",)
+    model_class = PENNetModel
+    det_init = {"rule": "v2"}
+    key_prefixes = ("module.", "netG.", "generator.")
+    fast_option = True
 
+    @classmethod
+    def extract(cls, obj, spec: ModelSpec) -> Mapping:
+        from ..weights import WRAPPER_KEYS
+        return tensors_under(obj, ("netG",) + tuple(WRAPPER_KEYS))
 
-def load(spec: ModelSpec = SPEC, weights=None, device: str = "cpu", precision: str = "fp32",
-         **options) -> PENNetModel:
-    """Build the PEN-Net generator and load ``weights`` (None = best installed set, a path, or
-    a state dict). options: ``cnum`` (smaller variant), ``fast=False`` (official attention
-    formulation instead of the equivalent matrix-product one)."""
-    from ..nets import create
-    from ..safe_unpickle import resolve_weights
-    from ..weights import load_into
-
-    obj, ws = resolve_weights(spec, weights)
-    kw = dict(ws.options) if ws is not None and ws.options else {}
-    if "cnum" in options:
-        kw["cnum"] = options.pop("cnum")
-    fast = bool(options.pop("fast", True))
-    net = create("pennet", **kw)
-    sd = extract_netg(obj, list(net.state_dict().keys()))
-    load_into(net, sd, model_name=spec.title)
-    net.fast = fast
-    return PENNetModel(spec, net, device=device, precision=precision)
+    @classmethod
+    def recognises(cls, keys: "set[str]"):
+        if any(k.startswith(("dw_conv01.", "at_conv0")) for k in keys):
+            return cls.its_own()
+        return None

@@ -13,12 +13,13 @@ No torch import at module level.
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+import os
+from typing import Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..registry import ModelSpec, WeightSet
-from .base import TorchInpaintModel
+from ..registry import ModelSpec, WeightSet, register_model
+from .base import TorchAdapter, TorchInpaintModel
 
 _SRC = "https://github.com/shepnerd/outpainting_srn (commit c0cc6fc), Google Drive links in its README"
 # the converted file: 11.2 M float32 parameters (the TensorFlow download is larger)
@@ -37,6 +38,8 @@ STARTER_OPTIONS = (("cnum", 16), ("expand_ratio", 4))
 SPEC = ModelSpec(
     name="srn",
     title="SRN (outpainting)",
+    short_title="SRN",
+    network="srn",
     task="outpaint",
     can_outpaint=True,
     native_size=256,
@@ -50,7 +53,6 @@ SPEC = ModelSpec(
     description=("Semantic Regeneration Network (Wang et al., CVPR 2019): extends an image beyond "
                  "its borders from a known window (2x canvas per step); larger extensions are "
                  "done in steps, large images on a downscaled context with detail transfer."),
-    loader="inpaint_gui.engine.models.srn:load",
     weight_sets=(
         WeightSet(name="celebahq-256", kind="official", filename="srn_celebahq256.pt",
                   source=_SRC + " ('CelebA-HQ_256': "
@@ -160,6 +162,18 @@ class SRNModel(TorchInpaintModel):
             return _paste(image, crop, y0, x0)
         return outpaint_float(self, crop, margins, as_reporter(None))
 
+    @staticmethod
+    def net_inputs(image01, mask01) -> tuple:
+        """The network's arguments for the known window of mask01 (0 = known, a rectangle):
+        the window in BGR [-1, 1] and the margins (top, left, bottom, right) around it."""
+        import torch
+        known = (mask01[0, 0] <= 0).nonzero()
+        y0, x0 = (int(v) for v in known.min(0).values)
+        y1, x1 = (int(v) + 1 for v in known.max(0).values)
+        h, w = mask01.shape[-2:]
+        window = torch.flip(image01[..., y0:y1, x0:x1], dims=(1,)) * 2 - 1
+        return window, (y0, x0, h - y1, w - x1)
+
     def forward_tensors(self, image01, mask01):
         import torch
         img = image01[0].permute(1, 2, 0).float().cpu().numpy()
@@ -174,41 +188,57 @@ def _paste(image: np.ndarray, crop: np.ndarray, y0: int, x0: int) -> np.ndarray:
     return out
 
 
-def _extract(obj):
-    """Converted .pt files hold a plain tensor dict; a dict of numpy arrays with TF names (as
-    read from a checkpoint) is converted on the fly."""
-    from ..weights import unwrap_state_dict
-    if isinstance(obj, dict) and obj and any(isinstance(k, str) and "/" in k for k in obj):
-        from ..nets.srn import convert_tf_variables
-        return convert_tf_variables(obj)
-    return unwrap_state_dict(obj)
+@register_model
+class SRN(TorchAdapter):
+    """Converted ``.pt`` files (plain tensor dicts), TensorFlow checkpoints (converted on the
+    fly, :func:`~..nets.srn.convert_tf_variables`) and dicts of TF-named arrays. Width and
+    ratio are read from the weights; option ``window=(h, w)`` sets the native window size used
+    for planning."""
 
+    specs = (SPEC,)
+    net_options = ("cnum", "expand_ratio", "use_cn", "alpha")
+    model_class = SRNModel
+    det_init = {"rule": "v2"}
+    converts_tensorflow = True
 
-def load(spec: ModelSpec = SPEC, weights=None, device: str = "cpu", precision: str = "fp32",
-         **options) -> SRNModel:
-    """Build the SRN generator and load ``weights`` (None = best installed set, a .pt path, a
-    TF checkpoint prefix/folder, or a state dict). Width/ratio are inferred from the weights;
-    ``window=(h, w)`` overrides the native window size used for planning."""
-    import os
-    from ..nets import create
-    from ..nets.srn import infer_options
-    from ..weights import load_into, resolve_state_dict
+    @classmethod
+    def read_tensorflow(cls, prefix) -> dict:
+        """The generator of an official TensorFlow checkpoint as a torch state dict."""
+        from ..nets.srn import convert_tf_variables, tf_to_torch_key
+        from ..tfckpt import CheckpointReader
+        reader = CheckpointReader(str(prefix))
+        return convert_tf_variables(
+            {k: reader.get_tensor(k) for k in reader.keys() if tf_to_torch_key(k) is not None})
 
-    if isinstance(weights, (str, os.PathLike)):
-        p = str(weights)
-        if os.path.isdir(p) or p.endswith(".index") or os.path.isfile(p + ".index"):
-            from ..tfckpt import CheckpointReader
-            from ..nets.srn import convert_tf_variables, tf_to_torch_key
-            reader = CheckpointReader(p)
-            weights = convert_tf_variables(
-                {k: reader.get_tensor(k) for k in reader.keys() if tf_to_torch_key(k) is not None})
-    sd, ws = resolve_state_dict(spec, weights, extract=_extract)
-    net_opts = dict(ws.options) if ws is not None and ws.options else {}
-    net_opts.update(infer_options(sd))
-    window = options.pop("window", None)
-    for k in ("cnum", "expand_ratio", "use_cn", "alpha"):
-        if k in options:
-            net_opts[k] = options.pop(k)
-    net = create("srn", **net_opts)
-    load_into(net, sd, model_name=spec.title)
-    return SRNModel(spec, net, device=device, precision=precision, window=window)
+    @classmethod
+    def load(cls, spec: Optional[ModelSpec] = None, weights=None, device: str = "cpu",
+             precision: str = "fp32", **options) -> SRNModel:
+        if isinstance(weights, (str, os.PathLike)):
+            p = str(weights)  # a checkpoint prefix, its .index file or its folder
+            if os.path.isdir(p) or p.endswith(".index") or os.path.isfile(p + ".index"):
+                weights = cls.read_tensorflow(p)
+        return super().load(spec, weights, device, precision, **options)
+
+    @classmethod
+    def extract(cls, obj, spec: ModelSpec) -> Mapping:
+        from ..weights import unwrap_state_dict
+        if isinstance(obj, dict) and obj and any(isinstance(k, str) and "/" in k for k in obj):
+            from ..nets.srn import convert_tf_variables
+            return convert_tf_variables(obj)
+        return unwrap_state_dict(obj)
+
+    @classmethod
+    def detected_options(cls, obj, sd: Mapping) -> dict:
+        from ..nets.srn import infer_options
+        return infer_options(sd)
+
+    @classmethod
+    def wrap(cls, spec, net, device, precision, options) -> SRNModel:
+        return SRNModel(spec, net, device=device, precision=precision,
+                        window=options.pop("window", None))
+
+    @classmethod
+    def recognises(cls, keys: "set[str]"):
+        if any("/" in k for k in keys):  # TensorFlow variable names
+            return cls.its_own()
+        return None
