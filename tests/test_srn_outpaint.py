@@ -198,13 +198,51 @@ def test_conformance_engine_outpaint(official_sd, fixture):
     t, l, b, r = (int(v) for v in fixture["margin"])
     crop = np.ascontiguousarray(fixture["image_rgb_u8"][t:t + 128, l:l + 128])
     events = []
+    # harmonize=0: the network's raw output, which with the official geometry is the official
+    # test graph's (the app's default also colour-matches it to the photo, tested below)
     out = outpaint(crop, margins=(t, l, b, r), model="srn", weights=official_sd, device="cpu",
-                   progress=events.append)
+                   progress=events.append, harmonize=0)
     assert out.shape == (256, 256, 3) and out.dtype == np.uint8
     diff = np.abs(out.astype(int) - fixture["out_u8_rgb"].astype(int))
     assert diff.max() <= 1
     assert np.array_equal(out[t:t + 128, l:l + 128], crop)
     assert events and events[-1].fraction == 1.0
+
+
+class _BiasedModel:
+    """An SRN-style model that extends perfectly except for a colour bias: its whole canvas,
+    the part it reconstructs included, is 0.12 too red."""
+
+    geometry = (2, 2)
+    window_size = (32, 32)
+    multiple = 4
+
+    def __init__(self, truth):
+        self.truth = truth  # float HxWx3 [0,1]: the photo the model "knows"
+
+    def outpaint_window(self, known, margins):
+        t, l, b, r = margins
+        h, w = known.shape[:2]
+        H, W = h + t + b, w + l + r
+        canvas = cv2.resize(self.truth, (W, H), interpolation=cv2.INTER_AREA).astype(np.float32)
+        canvas[t:t + h, l:l + w] = known
+        canvas[..., 0] += 0.12
+        return np.clip(canvas, 0, 1)
+
+
+def test_harmonize_removes_a_models_colour_bias():
+    truth = _photo(64, 64).astype(np.float32) / 255
+    known = (truth[16:48, 16:48] * 255).round().astype(np.uint8)
+    model = _BiasedModel(truth)
+    raw = outpaint(known, (16, 16, 16, 16), model=model, harmonize=0, detail=0)
+    fixed = outpaint(known, (16, 16, 16, 16), model=model, detail=0)
+    ring = np.ones((64, 64), bool)
+    ring[16:48, 16:48] = False
+    t8 = (truth * 255).round()
+    err_raw = np.abs(raw[ring].astype(float) - t8[ring]).mean(0)
+    err_fixed = np.abs(fixed[ring].astype(float) - t8[ring]).mean(0)
+    assert err_raw[0] > 25 and err_fixed[0] < 8  # the red bias is gone from the new area
+    assert np.array_equal(fixed[16:48, 16:48], known) and np.array_equal(raw[16:48, 16:48], known)
 
 
 def test_convert_srn_checkpoint(tmp_path):
