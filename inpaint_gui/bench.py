@@ -994,10 +994,8 @@ class RowSink(list):
 
 
 def _write_json(path: Path, report: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(report, indent=1))
-    os.replace(tmp, path)
+    from .engine.fsutil import atomic_write_text
+    atomic_write_text(path, json.dumps(report, indent=1), parents=True)
 
 
 def main_bench(argv=None) -> int:
