@@ -10,7 +10,7 @@ from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDropEvent, QGuiApplication, QImage  # noqa: E402
 from PySide6.QtWidgets import QMessageBox  # noqa: E402
 
-from inpaint_gui.ui.margins import Margins  # noqa: E402
+from inpaint_gui.core.margins import Margins  # noqa: E402
 
 
 class Dialogs:
@@ -341,7 +341,7 @@ def test_undo_mid_stroke_and_result_accepted_mid_stroke(win, photo):
     from PySide6.QtCore import QPoint
     from PySide6.QtTest import QTest
 
-    from inpaint_gui.ui.project import ResultEntry
+    from inpaint_gui.core.project import ResultEntry
     win.open_path(photo[0])
     win.show()
     d, c = win.document, win.canvas

@@ -450,7 +450,7 @@ class CanvasView(QGraphicsView):
         if bbox is None:
             self.mask_item.update()
             return
-        x0, y0, x1, y1 = bbox
+        y0, x0, y1, x1 = bbox
         self.mask_item.update(QRectF(x0, y0, x1 - x0, y1 - y0))
 
     def canvas_rect(self) -> QRectF:

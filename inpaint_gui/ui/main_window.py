@@ -17,6 +17,9 @@ from PySide6.QtGui import (QAction, QActionGroup, QColor, QGuiApplication, QImag
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QFrame, QLabel, QMainWindow,
                                QMenu, QMessageBox, QScrollArea, QToolBar, QUndoView, QWidget)
 
+from inpaint_gui.core.margins import PRESETS
+from inpaint_gui.core.project import ProjectError
+from inpaint_gui.core.project import save_project as _write_project
 from inpaint_gui.core.recovery import (Autosaver, Leftover, delete_leftover, find_leftovers,
                                        snapshot)
 
@@ -25,9 +28,6 @@ from .canvas import CanvasView
 from .docks import CanvasPanel, LayersPanel, MaskPanel, ToolOptionsPanel
 from .document import Document
 from .icons import icon
-from .margins import PRESETS
-from .project import ProjectError
-from .project import save_project as _write_project
 from .recovery import RecoveryDialog
 from .tools import TOOL_CLASSES, ToolSettings
 
