@@ -13,30 +13,13 @@ from typing import Optional
 
 import numpy as np
 from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QPen, QPixmap
+from PySide6.QtGui import QColor, QPen, QPixmap
 from PySide6.QtWidgets import (QCheckBox, QGraphicsItem, QGraphicsPixmapItem, QHBoxLayout,
                                QLabel, QPushButton, QSlider, QWidget)
 
 from inpaint_gui.core.result import ResultLayer
 
-
-def rgb_to_qimage(rgb: np.ndarray, alpha: Optional[np.ndarray] = None) -> QImage:
-    """HxWx3 RGB (uint8/uint16/float [0,1]) → an owning QImage (8 bit per channel)."""
-    a = np.asarray(rgb)
-    if a.dtype == np.uint16:
-        a = (a >> 8).astype(np.uint8)
-    elif a.dtype != np.uint8:
-        a = np.clip(np.rint(a.astype(np.float32) * 255), 0, 255).astype(np.uint8)
-    h, w = a.shape[:2]
-    if alpha is not None:
-        al = np.asarray(alpha)
-        al = (al >> 8).astype(np.uint8) if al.dtype == np.uint16 else al.astype(np.uint8)
-        buf = np.ascontiguousarray(np.dstack([a[..., :3], al]))
-        img = QImage(buf.data, w, h, 4 * w, QImage.Format.Format_RGBA8888)
-    else:
-        buf = np.ascontiguousarray(a[..., :3])
-        img = QImage(buf.data, w, h, 3 * w, QImage.Format.Format_RGB888)
-    return img.copy()  # detach from the numpy buffer
+from .qimage import to_qimage
 
 
 class ResultItem(QGraphicsPixmapItem):
@@ -61,7 +44,7 @@ class ResultItem(QGraphicsPixmapItem):
 
     def set_layer(self, layer: ResultLayer) -> None:
         self.layer = layer
-        self.setPixmap(QPixmap.fromImage(rgb_to_qimage(layer.result)))
+        self.setPixmap(QPixmap.fromImage(to_qimage(layer.result)))
         self.setOpacity(layer.opacity)
         self.update()
 
@@ -73,7 +56,7 @@ class ResultItem(QGraphicsPixmapItem):
         self.layer.result = result
         if original is not None:
             self.layer.original = original
-        self.setPixmap(QPixmap.fromImage(rgb_to_qimage(result)))
+        self.setPixmap(QPixmap.fromImage(to_qimage(result)))
 
     # --- state -----------------------------------------------------------------------
     def set_result_opacity(self, opacity: float) -> None:
