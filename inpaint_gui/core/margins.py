@@ -114,29 +114,21 @@ def place_on_canvas(inner: np.ndarray, m: Margins, fill) -> np.ndarray:
     return out
 
 
+_OPPOSITE = {"t": "b", "b": "t", "l": "r", "r": "l"}
+
+
 def dragged_margins(start: Margins, edges: str, x: float, y: float, h: int, w: int,
                     symmetric: bool = False) -> Margins:
     """Margins of an ``h`` x ``w`` image while its canvas ``edges`` ('t', 'l', 'b', 'r'
     combined) are dragged to the point ``(x, y)`` (image coordinates), starting from
     ``start``; ``symmetric`` moves the opposite edge along (Shift)."""
-    t, l, b, r = Margins.coerce(start)
-    if "t" in edges:
-        t = max(0, int(round(-y)))
+    m = dict(zip("tlbr", Margins.coerce(start)))
+    pulled = {"t": -y, "l": -x, "b": y - h, "r": x - w}   # how far past the image side
+    for e in edges:
+        m[e] = max(0, int(round(pulled[e])))
         if symmetric:
-            b = t
-    if "b" in edges:
-        b = max(0, int(round(y - h)))
-        if symmetric:
-            t = b
-    if "l" in edges:
-        l = max(0, int(round(-x)))
-        if symmetric:
-            r = l
-    if "r" in edges:
-        r = max(0, int(round(x - w)))
-        if symmetric:
-            l = r
-    return Margins(t, l, b, r)
+            m[_OPPOSITE[e]] = m[e]
+    return Margins(m["t"], m["l"], m["b"], m["r"])
 
 
 def canvas_edges_at(x: float, y: float, h: int, w: int, m: Margins, tol: float) -> str:
