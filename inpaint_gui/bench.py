@@ -420,13 +420,13 @@ def reference_forward(name: str, net) -> Optional[Callable]:
         return net.forward_plain
     if name == "rfr" and hasattr(net, "forward_official"):
         return net.forward_official
-    if name in ("lama", "pennet") and hasattr(net, "fast"):
+    if name in ("lama", "pennet") and hasattr(net, "fast_path"):
         def slow(*args):
-            net.fast = False
+            net.fast_path = False
             try:
                 return net(*args)
             finally:
-                net.fast = True
+                net.fast_path = True
         return slow
     return None
 

@@ -133,17 +133,17 @@ def load(spec: ModelSpec = SPEC, weights=None, device: str = "cpu", precision: s
     """Build big-lama and load ``weights``: None (best installed set), a path (Lightning
     ``.ckpt``, TorchScript ``.pt``, plain state dict file) or a state dict.
 
-    options: network variant keywords (``n_blocks=9`` for lama-fourier, ...), ``fast=False``
-    to force the module-by-module forward."""
+    options: network variant keywords (``n_blocks=9`` for lama-fourier, ...),
+    ``fast_path=False`` to force the module-by-module forward."""
     from ..nets import create
     from ..safe_unpickle import resolve_weights
     from ..weights import load_into
 
     obj, ws = resolve_weights(spec, weights)
-    fast = bool(options.pop("fast", True))
+    fast_path = bool(options.pop("fast_path", True))
     net = create("lama", **_net_kwargs(ws, options))
     sd = extract_generator(obj, list(net.state_dict().keys()))
     load_into(net, sd, model_name=spec.title)
-    net.fast = fast
+    net.fast_path = fast_path
     return LaMaModel(spec, net, device=device, precision=precision)
 

@@ -113,7 +113,7 @@ def extract_netg(obj, own_keys) -> dict:
 def load(spec: ModelSpec = SPEC, weights=None, device: str = "cpu", precision: str = "fp32",
          **options) -> PENNetModel:
     """Build the PEN-Net generator and load ``weights`` (None = best installed set, a path, or
-    a state dict). options: ``cnum`` (smaller variant), ``fast=False`` (official attention
+    a state dict). options: ``cnum`` (smaller variant), ``fast_path=False`` (official attention
     formulation instead of the equivalent matrix-product one)."""
     from ..nets import create
     from ..safe_unpickle import resolve_weights
@@ -123,9 +123,9 @@ def load(spec: ModelSpec = SPEC, weights=None, device: str = "cpu", precision: s
     kw = dict(ws.options) if ws is not None and ws.options else {}
     if "cnum" in options:
         kw["cnum"] = options.pop("cnum")
-    fast = bool(options.pop("fast", True))
+    fast_path = bool(options.pop("fast_path", True))
     net = create("pennet", **kw)
     sd = extract_netg(obj, list(net.state_dict().keys()))
     load_into(net, sd, model_name=spec.title)
-    net.fast = fast
+    net.fast_path = fast_path
     return PENNetModel(spec, net, device=device, precision=precision)
