@@ -73,6 +73,16 @@ class ImagePatch:
         self.old = old
         self.new = new
 
+    @classmethod
+    def between(cls, old_image: np.ndarray, new_image: np.ndarray) -> Optional["ImagePatch"]:
+        """The patch (copies of the changed box) that turns ``old_image`` into ``new_image``;
+        None if they are equal."""
+        b = diff_bbox(old_image, new_image)
+        if b is None:
+            return None
+        y0, x0, y1, x1 = b
+        return cls(b, old_image[y0:y1, x0:x1].copy(), new_image[y0:y1, x0:x1].copy())
+
     @property
     def nbytes(self) -> int:
         return int(self.old.nbytes + self.new.nbytes)
@@ -112,11 +122,7 @@ def accept_patch(image: np.ndarray, result: np.ndarray, opacity: float = 1.0,
         if sel.shape != image.shape[:2]:
             raise ValueError("mask shape does not match the image")
         new_full = np.where(sel[..., None] if new_full.ndim == 3 else sel, new_full, image)
-    bbox = diff_bbox(image, new_full)
-    if bbox is None:
-        return None
-    y0, x0, y1, x1 = bbox
-    return ImagePatch(bbox, image[y0:y1, x0:x1].copy(), new_full[y0:y1, x0:x1].copy())
+    return ImagePatch.between(image, new_full)
 
 
 class InPlaceAccept(NamedTuple):
