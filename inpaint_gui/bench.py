@@ -370,13 +370,13 @@ def reference_forward(name: str, net) -> Optional[Callable]:
     for official in ("forward_official", "forward_plain"):
         if hasattr(net, official):
             return getattr(net, official)
-    if hasattr(net, "fast"):
+    if hasattr(net, "fast_path"):
         def slow(*args):
-            net.fast = False
+            net.fast_path = False
             try:
                 return net(*args)
             finally:
-                net.fast = True
+                net.fast_path = True
         return slow
     return None
 
@@ -875,10 +875,8 @@ class RowSink(list):
 
 
 def _write_json(path: Path, report: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(report, indent=1))
-    os.replace(tmp, path)
+    from .engine.fsutil import atomic_write_text
+    atomic_write_text(path, json.dumps(report, indent=1), parents=True)
 
 
 def main_bench(argv=None) -> int:

@@ -1,4 +1,4 @@
-"""The engine and training packages never import Qt."""
+"""The engine, training and core (document logic) packages never import Qt."""
 import subprocess
 import sys
 import textwrap
@@ -16,7 +16,7 @@ def test_engine_imports_without_qt():
         import inpaint_gui.engine as engine
         import inpaint_gui.engine.pipeline, inpaint_gui.engine.weights
         import pkgutil, importlib
-        for pkg in ('inpaint_gui.engine', 'inpaint_gui.training'):
+        for pkg in ('inpaint_gui.engine', 'inpaint_gui.training', 'inpaint_gui.core'):
             mod = importlib.import_module(pkg)
             for info in pkgutil.walk_packages(mod.__path__, pkg + '.'):
                 importlib.import_module(info.name)

@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from inpaint_gui.engine import auto, imageio, pipeline
-from inpaint_gui.ui.project import ProjectError, load_project
+from inpaint_gui.core.project import ProjectError, load_project
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -170,7 +170,7 @@ def test_project_images_are_held_to_the_pixel_limit_before_decoding(tmp_path):
 
 
 def test_project_member_larger_than_any_image_is_refused(tmp_path, monkeypatch):
-    from inpaint_gui.ui import project
+    from inpaint_gui.core import project
     monkeypatch.setattr(project, "_max_member_bytes", lambda: 1000)
     path = tmp_path / "p.inpaint"
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:

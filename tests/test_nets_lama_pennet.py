@@ -115,7 +115,7 @@ def test_pennet_raw_output_and_pyramid_match_official(pennet_net):
     fx = _fixture("pennet_256x256.npz")
     x = _pennet_input(fx["image_u8"], fx["mask_u8"])
     for fast in (True, False):
-        pennet_net.fast = fast
+        pennet_net.fast_path = fast
         with torch.inference_mode():
             pyramid, out = pennet_net(x, x[:, 3:4])
         assert float((out - torch.from_numpy(fx["output_raw"])).abs().max()) <= TOL
@@ -123,7 +123,7 @@ def test_pennet_raw_output_and_pyramid_match_official(pennet_net):
             ref = torch.from_numpy(fx[f"pyramid_{i}"])
             assert p.shape == ref.shape
             assert float((p - ref).abs().max()) <= TOL
-    pennet_net.fast = True
+    pennet_net.fast_path = True
 
 
 # ----------------------------------------------------------------------------- engine composite
@@ -153,10 +153,10 @@ def test_pennet_engine_non_square_equals_network(pennet_net, pennet_sd):
     img, msk = fx["image_u8"][:192, :128].copy(), fx["mask_u8"][:192, :128].copy()
     msk[60:120, 30:90] = 255
     x = _pennet_input(img, msk)
-    pennet_net.fast = False
+    pennet_net.fast_path = False
     with torch.no_grad():
         out = pennet_net(x, x[:, 3:4])[1][0].permute(1, 2, 0).numpy()
-    pennet_net.fast = True
+    pennet_net.fast_path = True
     comp = np.where(msk[..., None] > 0, (out + 1) / 2, img / 255.0)
     ref = np.clip(np.trunc(comp * 255), 0, 255)
     res = inpaint(img, msk, model="pennet", weights=pennet_sd, strategy="original", device="cpu")
@@ -190,9 +190,9 @@ def test_lama_fast_path_equals_module_path(hw, wino):  # odd bottleneck sides an
     net.winograd_m = wino
     x = torch.rand(2, 4, *hw, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
-        net.fast = False
+        net.fast_path = False
         ref = net(x)
-        net.fast = True
+        net.fast_path = True
         fast = net(x)
     assert fast.shape == ref.shape == (2, 3, *hw)
     assert float((fast - ref).abs().max()) < 1e-5
@@ -205,7 +205,7 @@ def test_lama_fast_path_follows_weight_changes():
         a = net(x)
         net.model[-2].bias.add_(0.5)
         b = net(x)
-        net.fast = False
+        net.fast_path = False
         c = net(x)
     assert not torch.allclose(a, b)
     assert float((b - c).abs().max()) < 1e-5
@@ -243,9 +243,9 @@ def test_pennet_fast_attention_equals_official(kind):
         m[1, :, :, :7] = 1
     x = torch.cat([img * (1 - m) + m, m], 1)
     with torch.inference_mode():
-        net.fast = False
+        net.fast_path = False
         ref_p, ref = net(x, m)
-        net.fast = True
+        net.fast_path = True
         p, out = net(x, m)
     assert float((out - ref).abs().max()) < 2e-5
     assert all(float((a - b).abs().max()) < 2e-5 for a, b in zip(p, ref_p))
@@ -375,7 +375,7 @@ class _JITWrapper(torch.nn.Module):
 @pytest.mark.parametrize("wrapped", [True, False])
 def test_torchscript_weights(tmp_path, wrapped):
     src = _small_lama()
-    src.fast = False
+    src.fast_path = False
     for p in src.parameters():
         p.requires_grad_(False)
     mod = _JITWrapper(src) if wrapped else src

@@ -353,13 +353,15 @@ def test_rfr_fast_kernels_match_torch(one_thread):
     """FFT, Winograd and phase convolutions of the inference path vs torch's own ops."""
     import torch.nn.functional as F
     from inpaint_gui.engine.nets import rfr as R
-    from inpaint_gui.engine.nets import winograd as W
+    from inpaint_gui.engine.nets.kernels import phase as P
+    from inpaint_gui.engine.nets.kernels import winograd as W
+    from inpaint_gui.engine.nets.kernels.fft import fft_conv2d, fft_weight_spectrum
     g = torch.Generator().manual_seed(3)
     for (n, c, o, h, w, k) in [(1, 8, 6, 37, 50, 7), (2, 5, 4, 30, 28, 5)]:
         x = torch.randn(n, c, h, w, generator=g)
         wt = torch.randn(o, c, k, k, generator=g)
         ref = F.conv2d(x, wt, padding=k // 2)
-        out = R.fft_conv2d(x, R.fft_weight_spectrum(wt, 32), k, k // 2, 32)
+        out = fft_conv2d(x, fft_weight_spectrum(wt, 32), k, k // 2, 32)
         assert (out - ref).abs().max() <= 1e-5 * ref.abs().max()
     for d, (h, w) in [(1, (9, 14)), (2, (16, 10)), (2, (15, 7))]:
         x = torch.randn(2, 12, h, w, generator=g)
@@ -373,16 +375,16 @@ def test_rfr_fast_kernels_match_torch(one_thread):
         x = torch.randn(2, 10, h, w, generator=g)
         wt = torch.randn(10, 6, 4, 4, generator=g)
         ref = F.conv_transpose2d(x, wt, None, 2, 1)
-        out = R.deconv_winograd(x, R.winograd_weight_deconv(wt))
-        assert (out - ref).abs().max() <= 1e-5 * ref.abs().max()
-        out = R.deconv_phase(x, R.deconv_phase_weight(wt), None)
+        out = P.deconv_phase(x, P.phase_weight(wt), None)
         assert (out - ref).abs().max() <= 1e-5 * ref.abs().max()
         bias = torch.randn(6, generator=g)
         ref = ref + bias.view(1, -1, 1, 1)
         for m in (2, 4):
-            u = W.weight_transform(R.deconv_phase_weight(wt), m)
-            out = R.deconv_phase_winograd(x, u, bias, m)
+            u = W.weight_transform(P.phase_weight(wt), m)
+            out = P.deconv_phase_winograd(x, u, bias, m)
             assert (out - ref).abs().max() <= 1e-5 * ref.abs().max()
+            out = P.deconv_phases_winograd(x, P.phases_winograd_weights(wt, m), bias, m)
+            assert out.shape == ref.shape and (out - ref).abs().max() <= 1e-5 * ref.abs().max()
 
 
 def test_rfr_attention_chunks_and_state(one_thread, monkeypatch):

@@ -18,7 +18,7 @@ _CRASH = textwrap.dedent("""
     import os, sys
     import numpy as np
     from inpaint_gui.core.recovery import Autosaver
-    from inpaint_gui.ui.project import ProjectState, save_project
+    from inpaint_gui.core.project import ProjectState, save_project
     folder, source, h, w, fill = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
     img = np.full((h, w, 3), fill, np.uint8)
     mask = np.zeros((h, w), np.uint8); mask[1:3, 1:3] = 255
@@ -132,7 +132,7 @@ def test_a_reused_pid_does_not_hide_an_old_style_leftover(tmp_path, live_process
 
 
 def test_a_running_sessions_file_is_not_offered(tmp_path):
-    from inpaint_gui.ui.project import ProjectState, save_project
+    from inpaint_gui.core.project import ProjectState, save_project
     rdir = tmp_path / "recovery"
     live = R.Autosaver(rdir, save_project)
     img = np.zeros((4, 4, 3), np.uint8)
@@ -145,7 +145,7 @@ def test_a_running_sessions_file_is_not_offered(tmp_path):
 
 
 def test_stale_lock_files_are_tidied_but_live_ones_kept(tmp_path):
-    from inpaint_gui.ui.project import ProjectState, save_project
+    from inpaint_gui.core.project import ProjectState, save_project
     rdir = tmp_path / "recovery"
     path = crashed_session(rdir)
     lock = path[:-len(".inpaint")] + ".lock"

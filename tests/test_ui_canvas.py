@@ -10,7 +10,7 @@ from PySide6.QtGui import QWheelEvent  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from inpaint_gui.ui.margins import Margins  # noqa: E402
+from inpaint_gui.core.margins import Margins  # noqa: E402
 
 H, W = 150, 200
 
@@ -135,7 +135,7 @@ def test_rect_modes_with_modifiers(view):
     assert np.array_equal(doc.mask, exp)
     assert doc.undo_stack.count() == 5
     # a patch only covers what changed
-    assert doc.undo_stack.command(1).patch.bbox == (100, 60, 130, 90)
+    assert doc.undo_stack.command(1).patch.bbox == (60, 100, 90, 130)  # (y0, x0, y1, x1)
 
 
 def test_lasso_add_and_subtract(view):
@@ -321,7 +321,7 @@ def test_painting_updates_only_the_dirty_region(view):
     pts = [vpos(view, 20 + 5 * i, 30) for i in range(20)]
     drag(view, pts)
     assert rects
-    for x0, y0, x1, y1 in rects:  # each repaint covers a few dabs, never the whole image
+    for y0, x0, y1, x1 in rects:  # each repaint covers a few dabs, never the whole image
         assert (x1 - x0) <= 10 + 5 + 2 and (y1 - y0) <= 12
 
 
@@ -354,7 +354,7 @@ def test_mask_committed_once_per_gesture(view):
 
 
 def test_accepting_an_outpaint_result_does_not_move_the_content(view):
-    from inpaint_gui.ui.project import ResultEntry
+    from inpaint_gui.core.project import ResultEntry
     doc = view.document
     doc.set_margins((10, 30, 0, 0))
     view.set_zoom(2.0)

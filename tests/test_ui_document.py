@@ -6,9 +6,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from inpaint_gui.ui import brush as B  # noqa: E402
-from inpaint_gui.ui.margins import Margins, preset_margins  # noqa: E402
-from inpaint_gui.ui.project import ResultEntry, load_project, save_project  # noqa: E402
+from inpaint_gui.core import brush as B  # noqa: E402
+from inpaint_gui.core.margins import Margins, preset_margins  # noqa: E402
+from inpaint_gui.core.project import ResultEntry, load_project, save_project  # noqa: E402
 
 
 @pytest.fixture
@@ -84,9 +84,9 @@ def test_undo_redo_restores_mask_bytes_exactly(doc):
 def test_stroke_patch_is_bbox_sized(doc):
     patch = _stroke(doc, [(50.5, 40.5), (70.5, 44.5)], radius=4)
     ys, xs = np.nonzero(doc.mask)
-    assert patch.bbox == (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
-    assert patch.old.shape == patch.new.shape == (patch.bbox[3] - patch.bbox[1],
-                                                  patch.bbox[2] - patch.bbox[0])
+    assert patch.bbox == (ys.min(), xs.min(), ys.max() + 1, xs.max() + 1)  # (y0, x0, y1, x1)
+    assert patch.old.shape == patch.new.shape == (patch.bbox[2] - patch.bbox[0],
+                                                  patch.bbox[3] - patch.bbox[1])
     assert (patch.old == 0).all() and patch.new.max() == 255
     cmd = doc.undo_stack.command(0)
     assert cmd.patch is patch
@@ -178,7 +178,7 @@ def test_project_round_trip_16bit(tmp_path, qapp):
     d = Document()
     d.set_image_data(img, alpha, path=str(tmp_path / "src.png"), exif=b"Exif\x00\x00xx",
                      icc=b"icc-bytes")
-    d.apply_mask_region((3, 4, 20, 30), np.full((26, 17), 200, np.uint8), "m")
+    d.apply_mask_region((4, 3, 30, 20), np.full((26, 17), 200, np.uint8), "m")
     d.set_margins((1, 2, 3, 4))
     res = ResultEntry(image=rng.integers(0, 65535, (44, 56, 3), dtype=np.uint16),
                       name="LaMa", meta={"model": "lama", "t": 1.5})
@@ -187,7 +187,7 @@ def test_project_round_trip_16bit(tmp_path, qapp):
     p = tmp_path / "work.inpaint"
     d.save_project(str(p))
     assert not d.is_modified()
-    assert [f for f in os.listdir(tmp_path) if f.startswith(".tmp")] == []
+    assert os.listdir(tmp_path) == ["work.inpaint"]  # no temporary file left
     d2 = Document()
     d2.load_project(str(p))
     assert d2.image.dtype == np.uint16 and np.array_equal(d2.image, img)
@@ -203,7 +203,7 @@ def test_project_round_trip_16bit(tmp_path, qapp):
 
 
 def test_project_is_written_atomically(tmp_path, qapp, monkeypatch):
-    from inpaint_gui.ui import project as P
+    from inpaint_gui.core import project as P
     from inpaint_gui.ui.document import Document
     d = Document()
     d.set_image_data(np.zeros((8, 8, 3), np.uint8))
@@ -244,9 +244,13 @@ def test_accept_result_outpaint_and_undo(doc):
     ch, cw = doc.canvas_shape()
     res = ResultEntry(image=np.full((ch, cw, 3), 7, np.uint8), name="SRN")
     doc.add_result(res)
-    doc.accept_result(res)
-    assert doc.image.shape == (ch, cw, 3) and doc.margins.is_zero()
-    assert not doc.mask.any() and doc.mask.shape == (ch, cw) and res.accepted
+    assert doc.accept_result(res)
+    assert doc.image.shape == (ch, cw, 3) and doc.margins.is_zero() and res.accepted
+    # the run filled the margins: the mask painted inside the image stays for a later run
+    keep = np.zeros((ch, cw), np.uint8)
+    keep[4:14, 6:16] = 255
+    assert np.array_equal(doc.mask, keep)
+    assert doc.undo_stack.count() == 3  # margins, mask, the accept (one item)
     doc.undo_stack.undo()
     assert doc.image is old_img and np.array_equal(doc.mask, old_mask)
     assert doc.margins == Margins(4, 6, 2, 0) and not res.accepted
@@ -254,27 +258,40 @@ def test_accept_result_outpaint_and_undo(doc):
     assert doc.image.shape == (ch, cw, 3)
 
 
-def test_apply_image_patch(doc):
-    class Patch:  # duck-typed like result_layer.ImagePatch
-        bbox = (2, 3, 6, 5)
-        nbytes = 0
-
-        def apply(self, image, inplace=False):
-            out = image.copy()
-            out[3:5, 2:6] = 9
-            return out
-
-        def revert(self, image, inplace=False):
-            out = image.copy()
-            out[3:5, 2:6] = orig[3:5, 2:6]
-            return out
-    orig = doc.image
-    doc.apply_mask_region((0, 0, 4, 4), np.full((4, 4), 255, np.uint8), "m")
-    doc.apply_image_patch(Patch(), "Accept")
-    assert (doc.image[3:5, 2:6] == 9).all() and not doc.mask.any()
-    assert orig[3, 2, 0] != 9 or True
+def test_accept_result_in_place_is_one_patch_item(doc):
+    """Same size: the pixels change only where the run filled, that part of the mask is
+    cleared (a stroke painted during the run stays), all as ONE undo item of patches."""
+    orig, rng = doc.image, np.random.default_rng(7)
+    run_mask = np.zeros(doc.mask.shape, np.uint8)
+    run_mask[20:40, 30:70] = 255
+    doc.set_mask(run_mask, "run mask")
+    doc.apply_mask_region((90, 100, 100, 120), np.full((10, 20), 255, np.uint8), "later")
+    mask_before = doc.mask.copy()
+    res = ResultEntry(image=rng.integers(0, 255, orig.shape, dtype=np.uint8), name="AOT")
+    doc.add_result(res)
+    assert doc.accept_result(res, opacity=1.0, run_mask=run_mask)
+    sel = run_mask > 0
+    assert np.array_equal(doc.image[sel], res.image[sel])
+    assert np.array_equal(doc.image[~sel], orig[~sel]) and doc.image is not orig
+    assert not doc.mask[sel].any() and doc.mask[90:100, 100:120].all()
+    assert res.accepted and doc.undo_stack.count() == 3
+    cmd = doc.undo_stack.command(2)
+    patches = [cmd.child(i).patch for i in range(cmd.childCount()) if hasattr(cmd.child(i), "patch")]
+    assert sorted(p.bbox for p in patches) == [(20, 30, 40, 70), (20, 30, 40, 70)]
     doc.undo_stack.undo()
-    assert np.array_equal(doc.image, orig) and doc.mask[:4, :4].all()
+    assert np.array_equal(doc.image, orig) and np.array_equal(doc.mask, mask_before)
+    assert not res.accepted
+    doc.undo_stack.redo()
+    assert np.array_equal(doc.image[sel], res.image[sel]) and res.accepted
+    # half opacity blends; a result equal to the image changes nothing and adds no item
+    doc.undo_stack.undo()
+    assert doc.accept_result(res, opacity=0.5, run_mask=run_mask)
+    want = np.rint(orig[sel].astype(np.float32) * 0.5 + res.image[sel] * 0.5)
+    assert np.array_equal(doc.image[sel], want.astype(np.uint8))
+    same = ResultEntry(image=doc.image.copy(), name="same")
+    assert not doc.accept_result(same) and doc.undo_stack.count() == 3
+    with pytest.raises(ValueError):
+        doc.accept_result(ResultEntry(image=np.zeros((7, 9, 3), np.uint8)))
 
 
 def test_project_stores_the_source_file_instead_of_reencoding(tmp_path, qapp):
@@ -288,7 +305,7 @@ def test_project_stores_the_source_file_instead_of_reencoding(tmp_path, qapp):
     d = Document()
     d.load_image(src)
     loaded = d.image.copy()
-    d.apply_mask_region((1, 2, 10, 12), np.full((10, 9), 255, np.uint8), "m")
+    d.apply_mask_region((2, 1, 12, 10), np.full((10, 9), 255, np.uint8), "m")
     p = str(tmp_path / "a.inpaint")
     d.save_project(p)
     names = zipfile.ZipFile(p).namelist()

@@ -20,7 +20,7 @@ from inpaint_gui.engine.models.base import ModelAdapter  # noqa: E402
 from inpaint_gui.engine.registry import ModelSpec, WeightSet  # noqa: E402
 from inpaint_gui.ui import fill_controller as fc  # noqa: E402
 from inpaint_gui.ui import worker as worker_mod  # noqa: E402
-from inpaint_gui.ui.margins import Margins  # noqa: E402
+from inpaint_gui.core.margins import Margins  # noqa: E402
 
 H, W = 48, 64
 

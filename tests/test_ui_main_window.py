@@ -10,7 +10,7 @@ from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDropEvent, QGuiApplication, QImage  # noqa: E402
 from PySide6.QtWidgets import QMessageBox  # noqa: E402
 
-from inpaint_gui.ui.margins import Margins  # noqa: E402
+from inpaint_gui.core.margins import Margins  # noqa: E402
 
 
 class Dialogs:
@@ -341,7 +341,7 @@ def test_undo_mid_stroke_and_result_accepted_mid_stroke(win, photo):
     from PySide6.QtCore import QPoint
     from PySide6.QtTest import QTest
 
-    from inpaint_gui.ui.project import ResultEntry
+    from inpaint_gui.core.project import ResultEntry
     win.open_path(photo[0])
     win.show()
     d, c = win.document, win.canvas
@@ -377,28 +377,43 @@ def test_mask_visibility_stays_in_sync(win, photo):
     assert win.actions["show_mask"].isChecked() and win.canvas.mask_item.isVisible()
 
 
-def test_app_main_opens_the_image_from_the_command_line(qtbot, tmp_path, photo, monkeypatch):
+@pytest.fixture
+def isolated_app_settings(tmp_path, monkeypatch):
+    """app.main's global Qt state, put back afterwards: its QSettings() goes to a temporary
+    folder, and the organisation and application names it sets do not leak into later
+    tests (nor does its huge-page request into the environment of later torch imports)."""
+    from PySide6.QtCore import QCoreApplication
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("INPAINT_HUGE_PAGES", "0")
+    probe = QSettings(QSettings.IniFormat, QSettings.UserScope, "probe", "probe").fileName()
+    default_dir = os.path.dirname(os.path.dirname(probe))
+    names = QCoreApplication.organizationName(), QCoreApplication.applicationName()
+    for fmt in (QSettings.NativeFormat, QSettings.IniFormat):
+        QSettings.setPath(fmt, QSettings.UserScope, str(tmp_path / "cfg"))
+    yield
+    for fmt in (QSettings.NativeFormat, QSettings.IniFormat):
+        QSettings.setPath(fmt, QSettings.UserScope, default_dir)
+    QCoreApplication.setOrganizationName(names[0])
+    QCoreApplication.setApplicationName(names[1])
+
+
+def test_app_main_opens_the_image_from_the_command_line(qtbot, tmp_path, photo, monkeypatch,
+                                                        isolated_app_settings):
     from PySide6.QtWidgets import QApplication
 
     from inpaint_gui import app as app_mod
-    from inpaint_gui.ui.main_window import MainWindow
-    # never touch the user's settings / data folders
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    QSettings.setPath(QSettings.NativeFormat, QSettings.UserScope, str(tmp_path / "cfg"))
-    QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, str(tmp_path / "cfg"))
     monkeypatch.setattr(QApplication, "exec", lambda self: 0)
     monkeypatch.setattr(app_mod, "_dark_palette", lambda app: None)
-    # keep the wrappers alive: topLevelWidgets() makes temporary Python wrappers for widgets
-    # created in C++ (tooltips, popups), and a freed wrapper's id() could be reused by the
-    # new window's wrapper, which then looked old (a flaky "0 == 1" below)
-    before_widgets = QApplication.topLevelWidgets()
-    before = {id(w) for w in before_widgets}
+    # the window main() builds, taken where it is built: looking for it among the
+    # application's top-level widgets depended on what earlier tests had left there
+    created = []
+    install = app_mod._install_models_gui
+    monkeypatch.setattr(app_mod, "_install_models_gui",
+                        lambda win: (created.append(win), install(win))[1])
     assert app_mod.main([photo[0]]) == 0
-    wins = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow)
-            and id(w) not in before]
-    assert len(wins) == 1
-    w = wins[0]
+    assert len(created) == 1
+    w = created[0]
     qtbot.addWidget(w, before_close_func=lambda w: w.document.mark_clean())
     qtbot.waitUntil(lambda: not w.document.is_empty(), timeout=20000)  # cold start in a fresh clone
     assert np.array_equal(w.document.image, photo[1])

@@ -20,9 +20,8 @@ from inpaint_gui.engine.settings import RunSettings  # noqa: E402
 from inpaint_gui.ui import model_manager as mm  # noqa: E402
 from inpaint_gui.ui.compare import CompareGrid  # noqa: E402
 from inpaint_gui.ui.models_dock import COMPARE_COL, ModelsDock  # noqa: E402
-from inpaint_gui.ui.result_layer import (PeekKeyFilter, ResultControls, ResultItem,  # noqa: E402
-                                         ResultLayer, accept_patch, blend, composite_view,
-                                         discard_patch, split_column)
+from inpaint_gui.core.result import ResultLayer  # noqa: E402
+from inpaint_gui.ui.result_layer import PeekKeyFilter, ResultControls, ResultItem  # noqa: E402
 from inpaint_gui.ui.worker import FillResult  # noqa: E402
 import tinyweights  # noqa: E402
 
@@ -187,49 +186,6 @@ def test_manager_import_real_registry_model(qtbot, tmp_path):
 
 
 # ================================================================== result layer
-
-def test_split_and_opacity_math():
-    orig = np.zeros((4, 10, 3), np.uint8)
-    res = np.full((4, 10, 3), 200, np.uint8)
-    assert split_column(10, 0.0) == 0 and split_column(10, 0.34) == 3 and split_column(10, 2) == 10
-    assert np.all(blend(orig, res, 0.5) == 100)
-    assert np.all(blend(orig, res, 0.25) == 50)
-    view = composite_view(orig, res, opacity=0.5, split=0.3)
-    assert np.all(view[:, :3] == 0) and np.all(view[:, 3:] == 100)
-    assert np.all(composite_view(orig, res, visible=False) == 0)
-    assert np.all(composite_view(orig, res, peek=True) == 0)
-    assert np.all(composite_view(orig, res, split=1.0) == 0)
-    o16 = np.zeros((2, 2, 3), np.uint16)
-    r16 = np.full((2, 2, 3), 65535, np.uint16)
-    assert blend(o16, r16, 0.5).dtype == np.uint16 and blend(o16, r16, 0.5)[0, 0, 0] == 32768
-
-
-def test_accept_produces_bbox_patch_and_discard_none():
-    rng = np.random.default_rng(1)
-    img = rng.integers(0, 256, (50, 60, 3), dtype=np.uint8)
-    res = img.copy()
-    res[10:20, 30:45] = 7
-    layer = ResultLayer(img, res, opacity=1.0, split=0.7, visible=False)
-    patch = layer.accept()
-    assert patch.bbox == (30, 10, 45, 20)
-    assert patch.old.shape == patch.new.shape == (10, 15, 3)
-    assert np.array_equal(patch.old, img[10:20, 30:45]) and np.all(patch.new == 7)
-    applied = patch.apply(img)
-    assert np.array_equal(applied, res) and not np.array_equal(img, res)
-    assert np.array_equal(patch.revert(applied), img)
-    assert layer.discard() is None and discard_patch() is None
-    assert accept_patch(img, img.copy()) is None
-
-    half = accept_patch(img, res, opacity=0.5)
-    assert half.bbox == (30, 10, 45, 20)
-    assert np.array_equal(half.new, blend(img[10:20, 30:45], res[10:20, 30:45], 0.5))
-    mask = np.zeros((50, 60), np.uint8)
-    mask[10:15, 30:35] = 255
-    m = accept_patch(img, res, mask=mask)
-    assert m.bbox[2] - m.bbox[0] <= 5 and m.bbox[3] - m.bbox[1] <= 5
-    with pytest.raises(ValueError):
-        accept_patch(img, np.zeros((70, 80, 3), np.uint8))
-
 
 def _render(scene, w, h):
     img = QImage(w, h, QImage.Format.Format_RGB888)

@@ -1,5 +1,5 @@
-"""Winograd F(m x m, 3 x 3) convolutions (engine/nets/winograd.py) against torch's direct
-convolution, and AOT-GAN's Winograd inference path against its direct path."""
+"""Winograd F(m x m, 3 x 3) convolutions (engine/nets/kernels/winograd.py) against torch's
+direct convolution, and AOT-GAN's Winograd inference path against its direct path."""
 from __future__ import annotations
 
 import pytest
@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from inpaint_gui.engine.nets import create
-from inpaint_gui.engine.nets import winograd as wg
+from inpaint_gui.engine.nets.kernels import winograd as wg
 
 
 def _reference(x_nchw, w, bias, rate, mode):
@@ -107,10 +107,10 @@ def test_aot_winograd_path_matches_direct(channels, b, h, w, one_thread):
     mask = (torch.rand(b, 1, h, w) > 0.6).float()
     x = x * (1 - mask) + mask
     with torch.no_grad():
-        net.winograd_m = 0
+        net.fast_path = False
         direct = net(x, mask)
         plain = net.forward_plain(x, mask)
-        net.winograd_m = 4
+        net.fast_path = True
         fast = net(x, mask)
         net.winograd_m = 2
         fast2 = net(x, mask)
@@ -131,9 +131,9 @@ def test_aot_winograd_cache_follows_the_weights(one_thread):
         first = net(x, mask)
         net.load_state_dict(_aot(32, seed=1).state_dict())
         second = net(x, mask)
-        net.winograd_m = 0
+        net.fast_path = False
         direct = net(x, mask)
-        net.winograd_m = 4
+        net.fast_path = True
     assert (second - first).abs().max() > 1e-2
     assert (second - direct).abs().max() <= 1e-4
     assert net._use_winograd(x) and not net._use_winograd(x.double())

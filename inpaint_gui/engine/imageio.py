@@ -29,7 +29,6 @@ from __future__ import annotations
 import errno
 import io
 import os
-import secrets
 import struct
 import warnings
 import zlib
@@ -40,6 +39,7 @@ from typing import Callable, Optional
 import cv2
 import numpy as np
 
+from .fsutil import atomic_write
 from .pipeline import MaskSizeError as _PipelineMaskSizeError
 
 #: Pillow format name for each extension we write (and read).
@@ -792,61 +792,22 @@ def write_bytes_atomic(path, data: bytes, overwrite: bool = False) -> Path:
 
 
 def _atomic_write(path: Path, write: Callable, overwrite: bool) -> Path:
-    """Run ``write(fileobj)`` into a temporary file next to ``path`` and move it into place."""
+    """Run ``write(fileobj)`` into a temporary file next to ``path`` and move it into place
+    (:func:`.fsutil.atomic_write`); failures become one-line :class:`ImageIOError`s."""
     name = _name(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise ImageIOError(f"cannot write {name}: the folder {_name(folder)} does not exist")
-    if not overwrite and path.exists():
-        raise FileExistsError(errno.EEXIST, f"{name} already exists", name)
-    tmp = folder / f".{path.name}.{secrets.token_hex(4)}.tmp"
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    except OSError as exc:
-        raise ImageIOError(f"cannot write {name}: {exc.strerror or _one_line(exc)}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            _link_no_clobber(tmp, path)
+        return atomic_write(path, write, overwrite=overwrite)
     except FileExistsError:
-        _unlink_quiet(tmp)
         raise FileExistsError(errno.EEXIST, f"{name} already exists", name) from None
     except ImageIOError:
-        _unlink_quiet(tmp)
         raise
     except OSError as exc:
-        _unlink_quiet(tmp)
         raise ImageIOError(f"cannot write {name}: {exc.strerror or _one_line(exc)}") from None
     except Exception as exc:  # encoder errors (Pillow raises ValueError/OSError/KeyError…)
-        _unlink_quiet(tmp)
         raise ImageIOError(f"cannot write {name}: {_one_line(exc)}") from None
-    return path
-
-
-def _link_no_clobber(tmp: Path, path: Path) -> None:
-    """Move ``tmp`` to ``path`` only if ``path`` does not exist (atomic where links work)."""
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        raise
-    except OSError:  # file system without hard links: check, then rename
-        if path.exists():
-            raise FileExistsError(errno.EEXIST, "exists", _name(path)) from None
-        os.replace(tmp, path)
-        return
-    _unlink_quiet(tmp)
-
-
-def _unlink_quiet(p: Path) -> None:
-    try:
-        os.unlink(p)
-    except OSError:
-        pass
 
 
 __all__ = ["ImageDoc", "ImageIOError", "ImageIOWarning", "MaskSizeError", "load_image",

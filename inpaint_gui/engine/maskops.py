@@ -168,6 +168,15 @@ def bbox(mask) -> Optional[tuple]:
     return y0, int(cols[0]), y1, int(cols[-1]) + 1
 
 
+def diff_bbox(a, b) -> Optional[tuple]:
+    """(y0, x0, y1, x1) of the pixels where the arrays ``a`` and ``b`` (HxW or HxWxC, same
+    shape) differ in any channel (exclusive ends), or None if they are equal."""
+    d = np.asarray(a) != np.asarray(b)
+    if d.ndim == 3:
+        d = d.any(axis=2)
+    return bbox(d)
+
+
 def area(mask) -> int:
     """Number of pixels where mask > 0."""
     return int(np.count_nonzero(as_mask(mask)))
@@ -222,4 +231,4 @@ def remove_small(mask, min_area: int, connectivity: int = 8) -> np.ndarray:
 
 
 __all__ = ["as_mask", "threshold", "invert", "grow", "shrink", "feather", "alpha_as_mask",
-           "resize_mask", "bbox", "area", "Region", "connected_regions", "remove_small"]
+           "resize_mask", "bbox", "diff_bbox", "area", "Region", "connected_regions", "remove_small"]

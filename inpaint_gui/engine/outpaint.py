@@ -35,6 +35,7 @@ from typing import List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from .maskops import bbox
 from .models.base import InpaintModel
 from .progress import as_reporter
 
@@ -68,11 +69,10 @@ def check_margins(margins) -> Margins:
 
 def known_rect_and_margins(known: np.ndarray):
     """Bounding box (y0, x0, y1, x1) of the known pixels and the margins around it, or None."""
-    rows = np.flatnonzero(known.any(axis=1))
-    if rows.size == 0:
+    box = bbox(known)
+    if box is None:
         return None
-    cols = np.flatnonzero(known.any(axis=0))
-    y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    y0, x0, y1, x1 = box
     H, W = known.shape
     return (y0, x0, y1, x1), (y0, x0, H - y1, W - x1)
 

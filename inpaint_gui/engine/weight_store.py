@@ -31,6 +31,7 @@ from typing import Callable, List, Optional
 
 from . import registry
 from . import weights as W
+from .fsutil import atomic_write, fsync_dir
 
 # the weight-file endings the file dialogs offer (the one list; any name can be imported)
 WEIGHT_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin", ".tar")
@@ -370,19 +371,6 @@ def inspect_for_weight_set(path, model: str, weight_set: str) -> WeightCheck:
 
 # ============================================================================ installing
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(str(path), os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def install_checked(check: WeightCheck, overwrite: bool = False) -> WeightCheck:
     """Copy a file checked by :func:`inspect_weight_file` / :func:`inspect_for_weight_set` to
     its destination, atomically. An existing different file is replaced only with
@@ -397,40 +385,25 @@ def install_checked(check: WeightCheck, overwrite: bool = False) -> WeightCheck:
                                      "first or confirm replacing it")
         try:
             dest.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".import-", suffix=dest.suffix, dir=str(dest.parent))
         except OSError as exc:
             raise ImportWeightsError(f"cannot write to {dest.parent}: {exc}") from None
-        try:
-            with os.fdopen(fd, "wb") as out, open(check.source, "rb") as inp:
+
+        def copy(out) -> None:
+            with open(check.source, "rb") as inp:
                 shutil.copyfileobj(inp, out, 1 << 20)
-                out.flush()
-                os.fsync(out.fileno())
+
+        def unchanged(tmp: Path) -> None:
             if W.sha256_file(tmp) != check.sha256:
                 raise ImportWeightsError(f"{check.source.name} changed while it was being "
                                          "copied; nothing was installed")
-            if overwrite:
-                os.replace(tmp, dest)
-            else:
-                try:  # no-clobber: fails if a file appeared there meanwhile
-                    os.link(tmp, dest)
-                    os.unlink(tmp)
-                except FileExistsError:
-                    raise ImportWeightsError(f"{dest.name} appeared in {dest.parent} meanwhile; "
-                                             "nothing was replaced") from None
-                except OSError:  # no hard links on this file system
-                    if dest.exists():
-                        raise ImportWeightsError(f"{dest.name} appeared in {dest.parent} "
-                                                 "meanwhile; nothing was replaced") from None
-                    os.replace(tmp, dest)
-            _fsync_dir(dest.parent)
-        except BaseException as exc:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            if isinstance(exc, OSError):
-                raise ImportWeightsError(f"could not copy to {dest}: {exc}") from None
-            raise
+        try:  # no-clobber unless overwrite: fails if a file appeared there meanwhile
+            atomic_write(dest, copy, overwrite=overwrite, verify=unchanged)
+        except FileExistsError:
+            raise ImportWeightsError(f"{dest.name} appeared in {dest.parent} meanwhile; "
+                                     "nothing was replaced") from None
+        except OSError as exc:
+            raise ImportWeightsError(f"could not copy to {dest}: {exc}") from None
+        fsync_dir(dest.parent)
     finally:
         check.cleanup()
     return check

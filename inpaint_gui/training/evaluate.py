@@ -34,6 +34,8 @@ from typing import Callable, Iterable, List, Optional, Sequence
 
 import numpy as np
 
+from inpaint_gui.engine.fsutil import atomic_write_text
+
 from . import masks as M
 from .data import center_square, eval_files, load_rgb
 from .metrics import all_metrics
@@ -386,11 +388,7 @@ def markdown_tables(results: Sequence[dict]) -> str:
 
 
 def save_json(obj, path: "str | Path") -> None:
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str), encoding="utf-8")
-    tmp.replace(p)
+    atomic_write_text(path, json.dumps(obj, indent=2, default=str), parents=True)
 
 
 # ----------------------------------------------------------------------------------------------

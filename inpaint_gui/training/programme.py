@@ -89,8 +89,9 @@ def write_snapshot(tr, state_dir: "str | Path", plan: Optional[List[dict]] = Non
     """Write ``<arch>_g.pt`` (fp16 EMA generator), ``<arch>_d.pt`` (fp16 discriminator) and
     ``<arch>.json`` into ``state_dir``, keeping the evaluations and sessions already recorded
     there. Weights first, JSON last (atomic each), so the JSON never names a partial file."""
+    from inpaint_gui.engine.fsutil import atomic_torch_save, atomic_write_text
     from inpaint_gui.engine.weights import sha256_file
-    from .trainer import _atomic_torch_save, _atomic_write_text, _json_default, hardware_info
+    from .trainer import _json_default, hardware_info
     d = Path(state_dir)
     d.mkdir(parents=True, exist_ok=True)
     arch = tr.cfg.arch
@@ -98,11 +99,11 @@ def write_snapshot(tr, state_dir: "str | Path", plan: Optional[List[dict]] = Non
     prev = read_state(p) if p.is_file() else {}
     files = {}
     g = _fp16(tr.eval_generator().state_dict())
-    _atomic_torch_save(g, d / f"{arch}_g.pt")
+    atomic_torch_save(g, d / f"{arch}_g.pt")
     files["G"] = {"file": f"{arch}_g.pt", "sha256": sha256_file(d / f"{arch}_g.pt")}
     # SRN's critics only train after its reconstruction stage: an untrained one is not worth a file
     if tr.arch.D is not None and tr.arch.stage(tr.step) != "pretrain":
-        _atomic_torch_save(_fp16(tr.arch.D.state_dict()), d / f"{arch}_d.pt")
+        atomic_torch_save(_fp16(tr.arch.D.state_dict()), d / f"{arch}_d.pt")
         files["D"] = {"file": f"{arch}_d.pt", "sha256": sha256_file(d / f"{arch}_d.pt")}
     cfg = tr.cfg.to_dict()
     for k in ("data", "out", "device", "threads", "workers", "max_minutes", "amp", "channels_last", "cache_mb"):
@@ -134,7 +135,7 @@ def write_snapshot(tr, state_dir: "str | Path", plan: Optional[List[dict]] = Non
     }
     if extra:
         st.update(extra)
-    _atomic_write_text(p, json.dumps(st, indent=1, default=_json_default))
+    atomic_write_text(p, json.dumps(st, indent=1, default=_json_default), parents=True)
     return p
 
 
@@ -169,9 +170,11 @@ def evaluate_snapshot(state_dir: "str | Path", arch: str, data: str, n: int = EV
     """Evaluate the snapshot's generator and (once per setting) its baseline on the held-out
     photos -- Telea per hole bin for RFR/AOT, Telea on the new margin for the outpainting cases
     of SRN -- append the record to the state's ``evals`` and return it."""
+    from inpaint_gui.engine.fsutil import atomic_write_text
+
     from .evaluate import evaluate, load_eval_images
     from .masks import EVAL_SEED, OUTPAINT_GOAL_CASES
-    from .trainer import _atomic_write_text, _json_default
+    from .trainer import _json_default
     p = state_path(state_dir, arch)
     snap = read_snapshot(p)
     st = snap["state"]
@@ -201,7 +204,7 @@ def evaluate_snapshot(state_dir: "str | Path", arch: str, data: str, n: int = EV
     if r["errors"]:
         rec["errors"] = r["errors"]
     st.setdefault("evals", []).append(rec)
-    _atomic_write_text(p, json.dumps(st, indent=1, default=_json_default))
+    atomic_write_text(p, json.dumps(st, indent=1, default=_json_default), parents=True)
     if log:
         log(format_eval(rec))
     return rec
@@ -254,8 +257,9 @@ def new_programme(tr, state_dir: "str | Path", plan: List[dict], init_weights: "
             raise ValueError("every phase of the plan needs 'until'")
     if init_weights is None:
         return write_snapshot(tr, state_dir, plan=plan)
+    from inpaint_gui.engine.fsutil import atomic_write_text
     from inpaint_gui.engine.weights import sha256_file
-    from .trainer import _atomic_write_text, _json_default
+    from .trainer import _json_default
     sd = torch.load(str(init_weights), map_location="cpu", weights_only=True)
     g = {k: v.float() if v.dtype.is_floating_point else v for k, v in sd.items()}
     tr.arch.G.load_state_dict(g, strict=True)
@@ -269,7 +273,7 @@ def new_programme(tr, state_dir: "str | Path", plan: List[dict], init_weights: "
         shutil.copyfile(init_weights, g_file)
         st = read_state(p)
         st["files"]["G"]["sha256"] = sha256_file(g_file)
-        _atomic_write_text(p, json.dumps(st, indent=1, default=_json_default))
+        atomic_write_text(p, json.dumps(st, indent=1, default=_json_default), parents=True)
     return p
 
 

@@ -37,6 +37,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from inpaint_gui.engine.fsutil import atomic_torch_save, atomic_write_text
+
 from . import data as D
 from . import losses as L
 from . import masks as M
@@ -188,29 +190,6 @@ class EMA:
 
     def copy_to(self, module: nn.Module) -> None:
         module.load_state_dict(self.shadow, strict=True)
-
-
-def _atomic_torch_save(obj, path: Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _rng_state() -> dict:
@@ -772,7 +751,7 @@ class Trainer:
 
     def save(self, path: Optional[Path] = None) -> Path:
         path = Path(path or self.ckpt_path)
-        _atomic_torch_save(self.state_dict(), path)
+        atomic_torch_save(self.state_dict(), path)
         return path
 
     def load(self, path: Path) -> None:
@@ -873,7 +852,9 @@ class Trainer:
         return out
 
     def write_metadata(self, status: str = "running") -> None:
-        _atomic_write_text(self.out / "run.json", json.dumps(self.metadata(status), indent=2, default=_json_default))
+        atomic_write_text(self.out / "run.json",
+                          json.dumps(self.metadata(status), indent=2, default=_json_default),
+                          parents=True)
 
     # ------------------------------------------------------------------ validation
     def _autocast(self):
@@ -1061,14 +1042,15 @@ class Trainer:
         load_into(check, sd, model_name=f"{self.cfg.arch}/{self.cfg.variant}")
         exp = self.out / "export"
         pt = exp / f"{self.cfg.arch}_starter.pt"
-        _atomic_torch_save(sd, pt)
+        atomic_torch_save(sd, pt)
         meta = self.metadata(status)
         from inpaint_gui.engine.weights import sha256_file
         meta["file"] = pt.name
         meta["sha256"] = sha256_file(pt)
         meta["weight_set_options"] = self.arch.net_kwargs
-        _atomic_write_text(exp / f"{self.cfg.arch}_starter.json", json.dumps(meta, indent=2, default=_json_default))
-        _atomic_write_text(exp / f"{self.cfg.arch}_starter.md", model_card(meta))
+        atomic_write_text(exp / f"{self.cfg.arch}_starter.json",
+                          json.dumps(meta, indent=2, default=_json_default), parents=True)
+        atomic_write_text(exp / f"{self.cfg.arch}_starter.md", model_card(meta), parents=True)
         self._log_json({"type": "event", "event": "export", "step": self.step, "path": str(pt)})
         return pt
 

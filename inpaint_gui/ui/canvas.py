@@ -4,9 +4,10 @@ Scene coordinates are image pixel coordinates (pixel (c, r) covers [c, c+1) x [r
 the outpaint margins extend the canvas to negative coordinates / beyond the image size.
 
 Large images stay smooth: items paint only their exposed rectangle straight from QImages
-that wrap the numpy buffers (no copies; the mask overlay is an Indexed8 view of
-``document.mask`` whose colour table gives colour/opacity), and a mipmap pyramid gives
-smooth downscaling when zoomed out. Mask edits repaint only their dirty rectangle.
+that wrap the numpy buffers (no copies, :func:`.qimage.view_qimage`; the mask overlay is an
+Indexed8 view of ``document.mask`` whose colour table gives colour/opacity), and a mipmap
+pyramid gives smooth downscaling when zoomed out. Mask edits repaint only their dirty
+rectangle.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from PySide6.QtWidgets import (QFrame, QGraphicsItem, QGraphicsScene,
                                QGraphicsView, QStyleOptionGraphicsItem)
 
 from .document import Document
+from .qimage import display8, view_qimage
 from .tools import BrushTool, Tool, ToolSettings
 
 Z_FRAME_UNDER = -10   # checkerboard under the canvas
@@ -37,28 +39,6 @@ WHEEL_STEP = 1.25
 
 
 # --------------------------------------------------------------------------- helpers
-def display_rgb8(image: np.ndarray) -> np.ndarray:
-    """8-bit copy for display only (the document keeps the original bit depth)."""
-    if image.dtype == np.uint8:
-        return image
-    return ((image.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
-
-
-def numpy_to_qimage(arr: np.ndarray) -> QImage:
-    """QImage sharing the buffer of a C-contiguous uint8 HxW, HxWx3 or HxWx4 array.
-
-    The caller must keep ``arr`` alive as long as the QImage is used."""
-    assert arr.dtype == np.uint8 and arr.flags.c_contiguous
-    h, w = arr.shape[:2]
-    if arr.ndim == 2:
-        fmt = QImage.Format_Indexed8
-    elif arr.shape[2] == 3:
-        fmt = QImage.Format_RGB888
-    else:
-        fmt = QImage.Format_RGBA8888
-    return QImage(arr.data, w, h, arr.strides[0], fmt)
-
-
 def checker_brush(cell: int = 8, dark: str = "#9a9a9a", light: str = "#c8c8c8") -> QBrush:
     pm = QPixmap(2 * cell, 2 * cell)
     pm.fill(QColor(light))
@@ -112,14 +92,12 @@ class ImageItem(_ExposedItem):
 
     def set_image(self, image: np.ndarray, alpha: Optional[np.ndarray] = None) -> None:
         self.prepareGeometryChange()
-        rgb = display_rgb8(image)
-        if alpha is not None:
-            a = alpha if alpha.dtype == np.uint8 else (alpha >> 8).astype(np.uint8)
-            rgb = np.dstack([rgb, a])
-        rgb = np.ascontiguousarray(rgb)
+        # 8-bit display copy (none for an 8-bit image without alpha: the pyramid's first
+        # level is then a view of the document's own array)
+        rgb = np.ascontiguousarray(display8(image, alpha))
         self._h, self._w = rgb.shape[:2]
         self._levels = [rgb]
-        self._qimages = [numpy_to_qimage(rgb)] if rgb.size else []
+        self._qimages = [view_qimage(rgb)] if rgb.size else []
         self.update()
 
     def _level(self, k: int) -> int:
@@ -133,7 +111,7 @@ class ImageItem(_ExposedItem):
             nxt = cv2.resize(prev, ((w + 1) // 2, (h + 1) // 2), interpolation=cv2.INTER_AREA)
             nxt = np.ascontiguousarray(nxt)
             self._levels.append(nxt)
-            self._qimages.append(numpy_to_qimage(nxt))
+            self._qimages.append(view_qimage(nxt))
         return min(k, len(self._levels) - 1)
 
     def paint(self, painter: QPainter, option, widget=None) -> None:
@@ -188,7 +166,7 @@ class MaskItem(_ExposedItem):
         self._arr = mask  # keep the buffer alive; edits happen in place
         self._h, self._w = mask.shape
         if mask.size:
-            self._qimage = numpy_to_qimage(mask)
+            self._qimage = view_qimage(mask)  # edits of the mask show without a copy
             self._qimage.setColorTable(self._table)
         else:
             self._qimage = None
@@ -450,7 +428,7 @@ class CanvasView(QGraphicsView):
         if bbox is None:
             self.mask_item.update()
             return
-        x0, y0, x1, y1 = bbox
+        y0, x0, y1, x1 = bbox
         self.mask_item.update(QRectF(x0, y0, x1 - x0, y1 - y0))
 
     def canvas_rect(self) -> QRectF:

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (QFrame, QGraphicsPixmapItem, QGraphicsScene, QGra
                                QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout,
                                QWidget)
 
-from .result_layer import rgb_to_qimage
+from .qimage import to_qimage
 
 MIN_ZOOM, MAX_ZOOM = 0.02, 64.0
 
@@ -114,7 +114,7 @@ class CompareGrid(QWidget):
             view = _CellView(self, i, cell)
             shown = arr if arr is not None else original
             if shown is not None:
-                view.set_pixmap(QPixmap.fromImage(rgb_to_qimage(shown)))
+                view.set_pixmap(QPixmap.fromImage(to_qimage(shown)))
             lay.addWidget(view, 1)
             self._grid.addWidget(cell, i // cols, i % cols)
             self._cells.append(cell)

@@ -12,8 +12,9 @@ from PySide6.QtWidgets import (QCheckBox, QColorDialog, QComboBox, QFormLayout, 
                                QPushButton, QSlider, QSpinBox, QToolButton, QVBoxLayout,
                                QWidget)
 
+from inpaint_gui.core.margins import PRESETS, Margins, preset_margins
+
 from .document import Document
-from .margins import PRESETS, Margins, preset_margins
 from .tools import MAX_BRUSH, MIN_BRUSH, ToolSettings
 
 _merge_keys = itertools.count(1)

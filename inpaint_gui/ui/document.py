@@ -1,71 +1,45 @@
 """The edited document: image, mask, outpaint margins, result layers and undo history.
 
 Design (napari style): the data are plain numpy arrays owned by :class:`Document`; views
-(canvas items, docks, the models GUI) subscribe to its signals and never own pixels.
+(canvas items, docks, the models GUI) subscribe to its signals and never own pixels. What an
+edit changes is worked out by the Qt-free :mod:`inpaint_gui.core` (strokes and shapes:
+``core.brush``; mask patches, gestures and operations: ``core.mask_edit``; margins:
+``core.margins``; accepting a result: ``core.result``; files: ``core.project``); this module
+adds the signals and turns each edit into undo commands.
 
 * ``image``  RGB HxWx3 uint8 or uint16, exactly as loaded (never reduced to 8 bit here);
   treated as immutable — replacing it (e.g. accepting a result) swaps the array.
 * ``alpha``  HxW (same dtype) or None, kept aside like the engine does.
 * ``mask``   uint8 HxW, 255 = fill; edited *in place* by the tools (the engine takes it as is).
-* ``margins`` :class:`~.margins.Margins` (top, left, bottom, right) canvas extension; the
-  added area is always part of the fill region (see :meth:`Document.canvas_arrays`).
+* ``margins`` :class:`~inpaint_gui.core.margins.Margins` (top, left, bottom, right) canvas
+  extension; the added area is always part of the fill region (:meth:`Document.canvas_arrays`).
 
-Every edit is one undo item on :attr:`Document.undo_stack` (a QUndoStack). Mask edits are
-stored as :class:`MaskPatch` (bbox + old/new pixels of that bbox, zlib-compressed), never
-whole-image copies.
+Every edit is one undo item on :attr:`Document.undo_stack` (a QUndoStack), stored as patches
+(:class:`~inpaint_gui.core.mask_edit.MaskPatch`, :class:`~inpaint_gui.core.result.ImagePatch`:
+box + old/new pixels of that box), never whole-image copies. Boxes are the engine's
+``(y0, x0, y1, x1)``.
 """
 from __future__ import annotations
 
 import os
 import zlib
-from typing import Callable, List, Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
+from inpaint_gui.core.brush import BBox, Dab, clip_bbox, dab_bbox, stamp, union_bbox
+from inpaint_gui.core.margins import Margins, clamp_margins, extend_canvas
+from inpaint_gui.core.mask_edit import MaskGesture, MaskPatch, mask_op, mask_op_label
+from inpaint_gui.core.project import ProjectState, ResultEntry, load_project, save_project
+from inpaint_gui.core.result import CanvasState, ImagePatch, accept_in_place, accept_on_canvas
+
 from . import fileio
-from .brush import BBox, clip_bbox, dab_bbox, diff_bbox, stamp, union_bbox
-from .margins import Margins
-from .project import ProjectState, ResultEntry, load_project, save_project
-
-MAX_CANVAS_SIDE = 32000
-EDIT_TILE = 128  # backup granularity of in-place mask gestures
-
-
-class MaskPatch:
-    """Undo data of one mask edit: ``bbox`` = (x0, y0, x1, y1) and the old/new pixels.
-
-    The pixels are zlib-compressed (masks are mostly flat), so even a stroke across a
-    24-megapixel image costs only kilobytes in the history."""
-
-    __slots__ = ("bbox", "shape", "_old", "_new")
-
-    def __init__(self, bbox: BBox, old: np.ndarray, new: np.ndarray) -> None:
-        assert old.shape == new.shape == (bbox[3] - bbox[1], bbox[2] - bbox[0])
-        self.bbox = tuple(int(v) for v in bbox)
-        self.shape = old.shape
-        self._old = zlib.compress(np.ascontiguousarray(old, np.uint8).data, 1)
-        self._new = zlib.compress(np.ascontiguousarray(new, np.uint8).data, 1)
-
-    def _unpack(self, data: bytes) -> np.ndarray:
-        return np.frombuffer(zlib.decompress(data), np.uint8).reshape(self.shape)
-
-    @property
-    def old(self) -> np.ndarray:
-        return self._unpack(self._old)
-
-    @property
-    def new(self) -> np.ndarray:
-        return self._unpack(self._new)
-
-    @property
-    def nbytes(self) -> int:
-        return len(self._old) + len(self._new)
 
 
 class MaskPatchCommand(QUndoCommand):
-    """One mask gesture (stroke, rectangle, lasso, mask operation)."""
+    """One mask gesture (stroke, rectangle, lasso, mask operation) or an accept's mask part."""
 
     def __init__(self, doc: "Document", patch: MaskPatch, text: str, applied: bool) -> None:
         super().__init__(text)
@@ -77,10 +51,10 @@ class MaskPatchCommand(QUndoCommand):
         if self._skip_redo:
             self._skip_redo = False
             return
-        self.doc._write_mask(self.patch.bbox, self.patch.new)
+        self.doc._write_mask(self.patch, new=True)
 
     def undo(self) -> None:
-        self.doc._write_mask(self.patch.bbox, self.patch.old)
+        self.doc._write_mask(self.patch, new=False)
 
 
 class MarginsCommand(QUndoCommand):
@@ -115,10 +89,10 @@ class _State:
 
     __slots__ = ("image", "alpha", "mask_shape", "mask_z", "margins")
 
-    def __init__(self, image, alpha, mask, margins) -> None:
-        self.image, self.alpha, self.margins = image, alpha, margins
-        self.mask_shape = mask.shape
-        self.mask_z = zlib.compress(np.ascontiguousarray(mask).data, 1)
+    def __init__(self, st: CanvasState) -> None:
+        self.image, self.alpha, self.margins = st.image, st.alpha, st.margins
+        self.mask_shape = st.mask.shape
+        self.mask_z = zlib.compress(np.ascontiguousarray(st.mask).data, 1)
 
     def mask(self) -> np.ndarray:
         return np.frombuffer(zlib.decompress(self.mask_z), np.uint8).reshape(
@@ -126,31 +100,23 @@ class _State:
 
 
 class StateCommand(QUndoCommand):
-    """Replaces image/alpha/mask/margins at once (accepting a result, resizing)."""
+    """Replaces image/alpha/mask/margins at once (accepting an outpainting result)."""
 
-    def __init__(self, doc: "Document", old: _State, new: _State, text: str,
-                 on_redo: Optional[Callable[[], None]] = None,
-                 on_undo: Optional[Callable[[], None]] = None) -> None:
+    def __init__(self, doc: "Document", old: _State, new: _State, text: str) -> None:
         super().__init__(text)
         self.doc, self.old, self.new = doc, old, new
-        self.on_redo, self.on_undo = on_redo, on_undo
 
     def redo(self) -> None:
         self.doc._restore_state(self.new)
-        if self.on_redo:
-            self.on_redo()
 
     def undo(self) -> None:
         self.doc._restore_state(self.old)
-        if self.on_undo:
-            self.on_undo()
 
 
 class ImagePatchCommand(QUndoCommand):
-    """Same-size image edit stored as a patch (``result_layer.ImagePatch``: bbox, old, new,
-    ``apply(image)`` / ``revert(image)`` returning new arrays)."""
+    """Same-size image edit stored as a patch (:class:`~inpaint_gui.core.result.ImagePatch`)."""
 
-    def __init__(self, doc: "Document", patch, text: str) -> None:
+    def __init__(self, doc: "Document", patch: ImagePatch, text: str) -> None:
         super().__init__(text)
         self.doc, self.patch = doc, patch
 
@@ -161,43 +127,18 @@ class ImagePatchCommand(QUndoCommand):
         self.doc._swap_image(self.patch.revert(self.doc.image, inplace=False))
 
 
-# --------------------------------------------------------------------------- mask ops
-def _mask_ops():
-    try:
-        from inpaint_gui.engine import maskops  # noqa: WPS433
-        return maskops
-    except ImportError:
-        return None
+class MarkAcceptedCommand(QUndoCommand):
+    """Flags a result entry as accepted (inside the accept's undo item, so undo clears it)."""
 
+    def __init__(self, doc: "Document", entry: ResultEntry) -> None:
+        super().__init__("mark accepted")
+        self.doc, self.entry = doc, entry
 
-def _ellipse(px: int):
-    import cv2
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * px + 1, 2 * px + 1))
+    def redo(self) -> None:
+        self.doc._set_accepted(self.entry, True)
 
-
-def mask_op(name: str, mask: np.ndarray, px: int = 0) -> np.ndarray:
-    """Apply a mask operation (engine ``maskops`` when available, OpenCV otherwise)."""
-    ops = _mask_ops()
-    if name == "invert":
-        return ops.invert(mask) if ops and hasattr(ops, "invert") else 255 - mask
-    if name == "clear":
-        return np.zeros_like(mask)
-    if name == "fill":
-        return np.full_like(mask, 255)
-    px = int(px)
-    if px <= 0:
-        return mask.copy()
-    if ops is not None and hasattr(ops, name):
-        return np.ascontiguousarray(getattr(ops, name)(mask, px), dtype=np.uint8)
-    import cv2
-    if name == "grow":
-        return cv2.dilate(mask, _ellipse(px))
-    if name == "shrink":
-        return cv2.erode(mask, _ellipse(px))
-    if name == "feather":
-        k = 2 * px + 1
-        return cv2.GaussianBlur(mask, (k, k), px / 2.0)
-    raise ValueError(f"unknown mask operation {name!r}")
+    def undo(self) -> None:
+        self.doc._set_accepted(self.entry, False)
 
 
 class Document(QObject):
@@ -205,7 +146,7 @@ class Document(QObject):
 
     reset = Signal()                 # a different document was loaded: rebind + fit view
     image_changed = Signal()         # image/alpha/mask arrays replaced (shape may change)
-    mask_changed = Signal(object)    # (x0, y0, x1, y1) of changed mask pixels
+    mask_changed = Signal(object)    # (y0, x0, y1, x1) of changed mask pixels
     mask_committed = Signal(object)  # bbox: a mask gesture/operation became an undo item
     margins_changed = Signal(object)  # Margins
     results_changed = Signal()       # results list or an entry's accepted flag changed
@@ -232,8 +173,7 @@ class Document(QObject):
         self.results: List[ResultEntry] = []
         self.extra: dict = {}
         self.source_bytes: Optional[bytes] = None  # file bytes of the opened image
-        self._edit_backup: Optional[dict] = None
-        self._edit_bbox: Optional[BBox] = None
+        self._gesture: Optional[MaskGesture] = None
         self._force_modified = False
         self.revision = 0  # bumped on every change (autosave uses it)
         for sig in (self.image_changed, self.mask_changed, self.margins_changed,
@@ -303,15 +243,10 @@ class Document(QObject):
 
     def canvas_arrays(self) -> Tuple[np.ndarray, np.ndarray]:
         """(image, mask) on the extended canvas: margins are zero pixels with mask 255."""
-        m = self._margins
-        if m.is_zero():
-            return self._image, self._mask
-        ch, cw = self.canvas_shape()
-        img = np.zeros((ch, cw, 3), self._image.dtype)
-        img[m.top:m.top + self.height, m.left:m.left + self.width] = self._image
-        msk = np.full((ch, cw), 255, np.uint8)
-        msk[m.top:m.top + self.height, m.left:m.left + self.width] = self._mask
-        return img, msk
+        return extend_canvas(self._image, self._mask, self._margins)
+
+    def _canvas_state(self) -> CanvasState:
+        return CanvasState(self._image, self._alpha, self._mask, self._margins)
 
     def undo_memory_bytes(self) -> int:
         """Bytes held by the mask patches of the undo history."""
@@ -339,7 +274,7 @@ class Document(QObject):
             mask = np.ascontiguousarray(mask, dtype=np.uint8).copy()
             if mask.shape != rgb.shape[:2]:
                 raise ValueError("mask must be HxW like the image")
-        self._abandon_gesture()
+        self._gesture = None  # the mask array is replaced: an open gesture cannot be kept
         self.undo_stack.clear()
         self._image, self._alpha, self._mask = rgb, alpha, mask
         self._margins = Margins()
@@ -353,8 +288,6 @@ class Document(QObject):
         self.results = list(results or [])
         self.extra = {}
         self.source_bytes = None
-        self._edit_backup = None
-        self._edit_bbox = None
         self.mark_clean()
         self.image_changed.emit()
         self.margins_changed.emit(self._margins)
@@ -400,37 +333,29 @@ class Document(QObject):
 
         Call :meth:`backup_mask_region` before writing a region (or use :meth:`paint_dabs`),
         then :meth:`mask_edited`; :meth:`end_mask_edit` pushes one undo item. Only touched
-        tiles are backed up, so starting a stroke on a huge image costs nothing."""
-        self._edit_backup = {}
-        self._edit_bbox = None
+        tiles are backed up (:class:`~inpaint_gui.core.mask_edit.MaskGesture`)."""
+        self._gesture = MaskGesture()
 
     @property
     def editing_mask(self) -> bool:
-        return self._edit_backup is not None
+        return self._gesture is not None
 
     def backup_mask_region(self, bbox: Optional[BBox]) -> None:
-        if bbox is None or self._edit_backup is None:
-            return
-        T = EDIT_TILE
-        x0, y0, x1, y1 = bbox
-        for ty in range(y0 // T, (y1 - 1) // T + 1):
-            for tx in range(x0 // T, (x1 - 1) // T + 1):
-                if (ty, tx) not in self._edit_backup:
-                    self._edit_backup[(ty, tx)] = self._mask[ty * T:(ty + 1) * T,
-                                                             tx * T:(tx + 1) * T].copy()
+        if self._gesture is not None:
+            self._gesture.backup(self._mask, bbox)
 
-    def paint_dabs(self, dabs, hardness: float = 1.0, erase: bool = False) -> Optional[BBox]:
+    def paint_dabs(self, dabs: Sequence[Dab], hardness: float = 1.0, erase: bool = False
+                   ) -> Optional[BBox]:
         """Stamp ``dabs`` [(x, y, radius), ...] into the mask during a gesture (no-op when
         no gesture is open, e.g. after the mask was replaced mid-stroke)."""
-        if self._edit_backup is None:
+        if self._gesture is None:
             return None
-        h, w = self._mask.shape
         bbox = None
         for cx, cy, r in dabs:
-            b = clip_bbox(dab_bbox(cx, cy, r), w, h)
+            b = clip_bbox(dab_bbox(cx, cy, r), self._mask.shape)
             if b is None:
                 continue
-            self.backup_mask_region(b)
+            self._gesture.backup(self._mask, b)
             stamp(self._mask, cx, cy, r, hardness, erase)
             bbox = union_bbox(bbox, b)
         self.mask_edited(bbox)
@@ -438,106 +363,61 @@ class Document(QObject):
 
     def mask_edited(self, bbox: Optional[BBox]) -> None:
         """Tell views that ``mask[bbox]`` was changed in place (during a gesture)."""
-        if bbox is None:
-            return
-        self._edit_bbox = union_bbox(self._edit_bbox, bbox)
-        self.mask_changed.emit(bbox)
+        if bbox is not None:
+            self.mask_changed.emit(bbox)
 
     def end_mask_edit(self, text: str) -> Optional[MaskPatch]:
-        """Finish the gesture: push one undo item holding only the changed bbox."""
-        backup = self._edit_backup
-        self._edit_backup, self._edit_bbox = None, None
-        if not backup:
+        """Finish the gesture: push one undo item holding only the changed box."""
+        gesture, self._gesture = self._gesture, None
+        patch = gesture.finish(self._mask) if gesture is not None else None
+        if patch is None:
             return None
-        T = EDIT_TILE
-        bbox = None
-        for (ty, tx), old_tile in backup.items():
-            cur = self._mask[ty * T:(ty + 1) * T, tx * T:(tx + 1) * T]
-            sub = diff_bbox(old_tile, cur)
-            if sub is not None:
-                bbox = union_bbox(bbox, (tx * T + sub[0], ty * T + sub[1],
-                                         tx * T + sub[2], ty * T + sub[3]))
-        if bbox is None:
-            return None
-        x0, y0, x1, y1 = bbox
-        new = self._mask[y0:y1, x0:x1]
-        old = new.copy()
-        for (ty, tx), old_tile in backup.items():
-            ax, ay = max(tx * T, x0), max(ty * T, y0)
-            bx, by = min(tx * T + old_tile.shape[1], x1), min(ty * T + old_tile.shape[0], y1)
-            if ax < bx and ay < by:
-                old[ay - y0:by - y0, ax - x0:bx - x0] = old_tile[ay - ty * T:by - ty * T,
-                                                                 ax - tx * T:bx - tx * T]
-        patch = MaskPatch(bbox, old, new)
         self.undo_stack.push(MaskPatchCommand(self, patch, text, applied=True))
         self.mask_committed.emit(patch.bbox)
         return patch
 
-    def _abandon_gesture(self) -> None:
-        """The mask array is being replaced: an in-progress gesture cannot be kept."""
-        self._edit_backup, self._edit_bbox = None, None
-
     def cancel_mask_edit(self) -> None:
         """Abort the gesture and restore the pixels it changed (no undo item)."""
-        backup = self._edit_backup
-        self._edit_backup, self._edit_bbox = None, None
-        if not backup:
-            return
-        T = EDIT_TILE
-        bbox = None
-        for (ty, tx), old_tile in backup.items():
-            self._mask[ty * T:ty * T + old_tile.shape[0], tx * T:tx * T + old_tile.shape[1]] = old_tile
-            bbox = union_bbox(bbox, (tx * T, ty * T, tx * T + old_tile.shape[1],
-                                     ty * T + old_tile.shape[0]))
-        self.mask_changed.emit(bbox)
+        gesture, self._gesture = self._gesture, None
+        bbox = gesture.restore(self._mask) if gesture is not None else None
+        if bbox is not None:
+            self.mask_changed.emit(bbox)
 
     def apply_mask_region(self, bbox: Optional[BBox], new_region: Optional[np.ndarray],
                           text: str) -> Optional[MaskPatch]:
         """Replace ``mask[bbox]`` by ``new_region`` as one undo item."""
         if bbox is None or new_region is None:
             return None
-        x0, y0, x1, y1 = bbox
+        y0, x0, y1, x1 = bbox
         patch = MaskPatch(bbox, self._mask[y0:y1, x0:x1], new_region)
         self.undo_stack.push(MaskPatchCommand(self, patch, text, applied=False))
         self.mask_committed.emit(patch.bbox)
         return patch
 
     def set_mask(self, new_mask: np.ndarray, text: str = "Set mask") -> Optional[MaskPatch]:
-        """Replace the whole mask (one undo item holding only the changed bbox)."""
+        """Replace the whole mask (one undo item holding only the changed box)."""
         new_mask = np.asarray(new_mask)
         if new_mask.shape != self._mask.shape:
             raise ValueError(f"mask shape {new_mask.shape} != image {self._mask.shape}")
-        new_mask = new_mask.astype(np.uint8, copy=False)
-        b = diff_bbox(self._mask, new_mask)
-        if b is None:
+        patch = MaskPatch.between(self._mask, new_mask.astype(np.uint8, copy=False))
+        if patch is None:
             return None
-        return self.apply_mask_region(b, new_mask[b[1]:b[3], b[0]:b[2]], text)
+        self.undo_stack.push(MaskPatchCommand(self, patch, text, applied=False))
+        self.mask_committed.emit(patch.bbox)
+        return patch
 
     def mask_operation(self, name: str, px: int = 0) -> Optional[MaskPatch]:
         """``grow`` / ``shrink`` / ``feather`` (by ``px``), ``invert``, ``clear``, ``fill``."""
         if self.is_empty():
             return None
-        labels = {"grow": f"Grow mask {px}px", "shrink": f"Shrink mask {px}px",
-                  "feather": f"Feather mask {px}px", "invert": "Invert mask",
-                  "clear": "Clear mask", "fill": "Fill mask"}
-        return self.set_mask(mask_op(name, self._mask, px), labels.get(name, name))
+        return self.set_mask(mask_op(name, self._mask, px), mask_op_label(name, px))
 
-    def _write_mask(self, bbox: BBox, values: np.ndarray) -> None:
-        x0, y0, x1, y1 = bbox
-        self._mask[y0:y1, x0:x1] = values
-        self.mask_changed.emit(tuple(bbox))
+    def _write_mask(self, patch: MaskPatch, new: bool) -> None:
+        self.mask_changed.emit(patch.write(self._mask, new))
 
     # ------------------------------------------------------------------ margins
     def clamp_margins(self, m) -> Margins:
-        m = Margins.coerce(m)
-        if self.is_empty():
-            return Margins()
-        h, w = self.height, self.width
-        t = min(m.top, MAX_CANVAS_SIDE - h)
-        b = min(m.bottom, MAX_CANVAS_SIDE - h - t)
-        l = min(m.left, MAX_CANVAS_SIDE - w)
-        r = min(m.right, MAX_CANVAS_SIDE - w - l)
-        return Margins(max(t, 0), max(l, 0), max(b, 0), max(r, 0))
+        return clamp_margins(m, self.height, self.width)
 
     def set_margins(self, m, text: str = "Extend canvas", merge_key: int = 0) -> None:
         """Set the margins as one undo item; consecutive calls with the same non-zero
@@ -576,51 +456,52 @@ class Document(QObject):
         self.results = [r for r in self.results if r is not entry]
         self.results_changed.emit()
 
-    def accept_result(self, entry: ResultEntry, text: Optional[str] = None) -> None:
-        """Make ``entry.image`` the working image (one undo item).
+    def accept_result(self, entry: ResultEntry, opacity: float = 1.0,
+                      run_mask: Optional[np.ndarray] = None, text: Optional[str] = None) -> bool:
+        """Merge ``entry`` into the document as ONE undo item; False when nothing changes.
 
-        The result may have the image's size (inpainting) or the extended canvas size
-        (outpainting); either way margins reset to 0 and the mask is cleared."""
+        A result of the image's size is blended in at ``opacity`` where its run filled
+        (``run_mask > 0``, the mask when the run started; everywhere without one) and that
+        part of the mask is cleared: strokes painted during the run stay
+        (:func:`~inpaint_gui.core.result.accept_in_place`). A result of the extended canvas'
+        size (outpainting) replaces the canvas: margins back to 0, a mask inside the old
+        image kept for a later run (:func:`~inpaint_gui.core.result.accept_on_canvas`).
+        A stroke in progress is dropped first. ``ValueError`` when the result fits neither."""
         img = _check_image(entry.image)
         if img.dtype != self._image.dtype:
             raise ValueError(f"result dtype {img.dtype} != image dtype {self._image.dtype}")
-        alpha = entry.alpha
-        if alpha is None and self._alpha is not None:
-            if img.shape[:2] == self._alpha.shape:
-                alpha = self._alpha
-            else:
-                m = self._margins
-                full = np.iinfo(self._alpha.dtype).max
-                alpha = np.full(img.shape[:2], full, self._alpha.dtype)
-                if img.shape[:2] == self.canvas_shape():
-                    alpha[m.top:m.top + self.height, m.left:m.left + self.width] = self._alpha
-        old = _State(self._image, self._alpha, self._mask, self._margins)
-        new = _State(img, alpha, np.zeros(img.shape[:2], np.uint8), Margins())
+        text = text or f"Accept {entry.name}"
+        if img.shape == self._image.shape:
+            step = accept_in_place(self._image, self._mask, img, opacity, run_mask)
+            if step is None:
+                return False
+            if self.editing_mask:  # the accept replaces what the open stroke drew
+                self.cancel_mask_edit()
+                step = accept_in_place(self._image, self._mask, img, opacity, run_mask)
+            commands = [ImagePatchCommand(self, step.image, text)]
+            if step.mask is not None:
+                commands.append(MaskPatchCommand(self, step.mask, text, applied=False))
+        else:
+            new = accept_on_canvas(self._canvas_state(), img, entry.alpha)
+            if self.editing_mask:
+                self.cancel_mask_edit()
+                new = accept_on_canvas(self._canvas_state(), img, entry.alpha)
+            commands = [StateCommand(self, _State(self._canvas_state()), _State(new), text)]
         if not any(r is entry for r in self.results):  # identity: entries hold arrays
             self.results.append(entry)
+        commands.append(MarkAcceptedCommand(self, entry))
+        st = self.undo_stack
+        st.beginMacro(text)
+        try:
+            for cmd in commands:
+                st.push(cmd)
+        finally:
+            st.endMacro()
+        return True
 
-        def on_redo():
-            entry.accepted = True
-            self.results_changed.emit()
-
-        def on_undo():
-            entry.accepted = False
-            self.results_changed.emit()
-
-        self.undo_stack.push(StateCommand(self, old, new, text or f"Accept {entry.name}",
-                                          on_redo, on_undo))
-
-    def apply_image_patch(self, patch, text: str = "Accept result",
-                          clear_mask: bool = True) -> None:
-        """Apply a same-size image patch (bbox + old/new pixels) as one undo item; with
-        ``clear_mask`` the mask is cleared in the same undo item."""
-        if clear_mask and not self.mask_is_empty():
-            self.undo_stack.beginMacro(text)
-            self.undo_stack.push(ImagePatchCommand(self, patch, text))
-            self.set_mask(np.zeros_like(self._mask), "Clear mask")
-            self.undo_stack.endMacro()
-        else:
-            self.undo_stack.push(ImagePatchCommand(self, patch, text))
+    def _set_accepted(self, entry: ResultEntry, accepted: bool) -> None:
+        entry.accepted = accepted
+        self.results_changed.emit()
 
     def _swap_image(self, image: np.ndarray) -> None:
         if image.shape != self._image.shape:
@@ -629,7 +510,7 @@ class Document(QObject):
         self.image_changed.emit()
 
     def _restore_state(self, st: _State) -> None:
-        self._abandon_gesture()
+        self._gesture = None  # the mask array is replaced: an open gesture cannot be kept
         self._image, self._alpha = st.image, st.alpha
         self._mask = st.mask()
         changed = st.margins != self._margins
@@ -683,7 +564,7 @@ def _command_bytes(cmd) -> int:
     if isinstance(cmd, MaskPatchCommand):
         total += cmd.patch.nbytes
     elif isinstance(cmd, ImagePatchCommand):
-        total += int(getattr(cmd.patch, "nbytes", 0))
+        total += cmd.patch.nbytes
     elif isinstance(cmd, StateCommand):
         total += len(cmd.old.mask_z) + len(cmd.new.mask_z)
     for i in range(cmd.childCount()):

@@ -18,10 +18,10 @@ It joins the tested components:
 Runs use the document as it is when Run is pressed: ``document.image`` + ``mask``, and when
 the canvas is extended (margins > 0) the worker outpaints the image by the margins (the
 result then has the canvas size). A result is kept in ``document.results`` (the Layers dock
-lists it) and shown as the pending layer; **Accept** merges it as ONE undo item (same size:
-an image patch limited to the run's mask + clearing that mask; outpainting:
-``Document.accept_result``, which replaces the canvas), **Discard** drops it. A cancelled or
-failed run leaves the document untouched.
+lists it) and shown as the pending layer; **Accept** hands it to ``Document.accept_result``
+(ONE undo item: same size, an image patch limited to the run's mask + clearing that mask;
+outpainting, the canvas replaced), **Discard** drops it. A cancelled or failed run leaves the
+document untouched.
 
 Dialogs are attributes (``ask_missing_weights``) so tests can script them.
 """
@@ -33,19 +33,18 @@ from typing import Dict, List, Optional
 
 import numpy as np
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QUndoCommand
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QLabel, QMessageBox, QPushButton,
                                QScrollArea, QSizePolicy, QToolBar, QVBoxLayout, QWidget)
 
+from inpaint_gui.core.margins import Margins
+from inpaint_gui.core.project import ResultEntry
+from inpaint_gui.core.result import ResultLayer
 from inpaint_gui.engine.settings import RunSettings
 
 from .compare import CompareGrid
-from .document import Document, ImagePatchCommand
-from .margins import Margins
+from .document import Document
 from .models_dock import ModelsDock, bind_runner
-from .project import ResultEntry
-from .result_layer import (PeekKeyFilter, ResultControls, ResultItem, ResultLayer,
-                           accept_patch)
+from .result_layer import PeekKeyFilter, ResultControls, ResultItem
 from .worker import BAD_WEIGHTS, MISSING_WEIGHTS, FillResult, FillRunner
 
 log = logging.getLogger(__name__)
@@ -77,22 +76,6 @@ class Pending:
     @property
     def outpaint(self) -> bool:
         return not self.margins.is_zero()
-
-
-class _MarkAccepted(QUndoCommand):
-    """Flags a result entry as accepted (inside the Accept macro, so undo clears it)."""
-
-    def __init__(self, doc: Document, entry: ResultEntry) -> None:
-        super().__init__("mark accepted")
-        self.doc, self.entry = doc, entry
-
-    def redo(self) -> None:
-        self.entry.accepted = True
-        self.doc.results_changed.emit()
-
-    def undo(self) -> None:
-        self.entry.accepted = False
-        self.doc.results_changed.emit()
 
 
 class CompareDialog(QDialog):
@@ -661,78 +644,34 @@ class FillController(QObject):
         self.window.status_message(f"Discarded {name}", 3000)
 
     def accept(self) -> bool:
-        """Merge the pending result into the image as one undo item."""
+        """Merge the pending result into the image as one undo item
+        (:meth:`Document.accept_result`)."""
         p = self.pending
         if p is None:
             return False
         d = self.document
         entry = p.entry
-        self._busy_accepting = True
+        fits = entry.image.shape == d.image.shape or (
+            p.outpaint and d.margins == p.margins and entry.image.shape[:2] == d.canvas_shape())
+        if not fits:
+            self._drop_stale()
+            return False
+        opacity = p.item.layer.opacity if p.item.layer is not None else 1.0
+        self._busy_accepting = True  # the layer stays shown until the document has changed
         try:
-            if entry.image.shape == d.image.shape:
-                ok = self._accept_patch(p)
-            elif p.outpaint and d.margins == p.margins and entry.image.shape[:2] == d.canvas_shape():
-                ok = self._accept_canvas(p)
-            else:
-                self._drop_stale()
-                return False
+            ok = d.accept_result(entry, opacity, p.run_mask)
         except ValueError as exc:
             self.window.show_error("Cannot accept the result", str(exc))
             return False
         finally:
             self._busy_accepting = False
+        self._clear_pending(remove_entry=False)
         self.schedule_auto_update()
         if ok:
             self.window.status_message(f"Accepted {entry.name} (Ctrl+Z undoes it)", 4000)
-        return ok
-
-    def _accept_patch(self, p: Pending) -> bool:
-        d = self.document
-        entry = p.entry
-        opacity = p.item.layer.opacity if p.item.layer is not None else 1.0
-        run_mask = p.run_mask
-        if run_mask is not None and run_mask.shape != d.image.shape[:2]:
-            run_mask = None
-        patch = accept_patch(d.image, entry.image, opacity, run_mask)
-        self._clear_pending(remove_entry=False)
-        if patch is None:
+        else:
             self.window.status_message("The result does not change the image", 4000)
-            return False
-        text = f"Accept {entry.name}"
-        st = d.undo_stack
-        st.beginMacro(text)
-        try:
-            st.push(ImagePatchCommand(d, patch, text))
-            if not d.mask_is_empty():
-                new_mask = d.mask.copy()
-                if run_mask is not None:
-                    new_mask[run_mask > 0] = 0  # strokes painted during the run stay
-                else:
-                    new_mask[:] = 0
-                d.set_mask(new_mask, "Clear filled mask")
-            st.push(_MarkAccepted(d, entry))
-        finally:
-            st.endMacro()
-        return True
-
-    def _accept_canvas(self, p: Pending) -> bool:
-        d = self.document
-        entry = p.entry
-        m = d.margins
-        inner = d.mask.copy() if not d.mask_is_empty() else None
-        self._clear_pending(remove_entry=False)
-        text = f"Accept {entry.name}"
-        st = d.undo_stack
-        st.beginMacro(text)
-        try:
-            d.accept_result(entry, text)
-            if inner is not None:  # keep a mask painted inside the image for the next run
-                keep = np.zeros(d.mask.shape, np.uint8)
-                keep[m.top:m.top + inner.shape[0], m.left:m.left + inner.shape[1]] = inner
-                d.set_mask(keep, "Keep mask")
-        finally:
-            st.endMacro()
-        return True
+        return ok
 
     # ================================================================== model manager
     def open_model_manager(self):

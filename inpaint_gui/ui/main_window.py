@@ -13,10 +13,13 @@ from typing import Dict, Iterable, List, Optional
 
 import numpy as np
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import (QAction, QActionGroup, QColor, QGuiApplication, QImage, QKeySequence)
+from PySide6.QtGui import QAction, QActionGroup, QColor, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QFrame, QLabel, QMainWindow,
                                QMenu, QMessageBox, QScrollArea, QToolBar, QUndoView, QWidget)
 
+from inpaint_gui.core.margins import PRESETS
+from inpaint_gui.core.project import ProjectError
+from inpaint_gui.core.project import save_project as _write_project
 from inpaint_gui.core.recovery import (Autosaver, Leftover, delete_leftover, find_leftovers,
                                        snapshot)
 
@@ -25,9 +28,7 @@ from .canvas import CanvasView
 from .docks import CanvasPanel, LayersPanel, MaskPanel, ToolOptionsPanel
 from .document import Document
 from .icons import icon
-from .margins import PRESETS
-from .project import ProjectError
-from .project import save_project as _write_project
+from .qimage import arrays_from_qimage, to_qimage
 from .recovery import RecoveryDialog
 from .tools import TOOL_CLASSES, ToolSettings
 
@@ -49,19 +50,6 @@ def _as_bool(v, default: bool) -> bool:
     if isinstance(v, str):
         return v.strip().lower() in ("1", "true", "yes", "on")
     return bool(v)
-
-
-def qimage_to_arrays(img: QImage):
-    """(rgb uint8 HxWx3, alpha HxW or None) copied out of a QImage."""
-    q = img.convertToFormat(QImage.Format_RGBA8888)
-    w, h, bpl = q.width(), q.height(), q.bytesPerLine()
-    buf = np.frombuffer(q.constBits(), np.uint8, count=bpl * h).reshape(h, bpl)
-    arr = buf[:, :w * 4].reshape(h, w, 4)
-    rgb = np.ascontiguousarray(arr[..., :3])
-    alpha = None
-    if img.hasAlphaChannel() and (arr[..., 3] != 255).any():
-        alpha = np.ascontiguousarray(arr[..., 3])
-    return rgb, alpha
 
 
 def scrollable(widget: QWidget) -> QScrollArea:
@@ -744,7 +732,7 @@ class MainWindow(QMainWindow):
         if md is not None and md.hasImage():
             img = cb.image()
             if not img.isNull():
-                rgb, alpha = qimage_to_arrays(img)
+                rgb, alpha = arrays_from_qimage(img)
                 return self.open_arrays(rgb, alpha, "Pasted image")
         if md is not None and md.hasUrls():
             paths = [u.toLocalFile() for u in md.urls() if u.isLocalFile()]
@@ -754,15 +742,10 @@ class MainWindow(QMainWindow):
         return False
 
     def copy_image(self) -> None:
-        from .canvas import display_rgb8, numpy_to_qimage
         d = self.document
         if d.is_empty():
             return
-        rgb = np.ascontiguousarray(display_rgb8(d.image))
-        if d.alpha is not None:
-            a = d.alpha if d.alpha.dtype == np.uint8 else (d.alpha >> 8).astype(np.uint8)
-            rgb = np.ascontiguousarray(np.dstack([rgb, a]))
-        QGuiApplication.clipboard().setImage(numpy_to_qimage(rgb).copy())
+        QGuiApplication.clipboard().setImage(to_qimage(d.image, d.alpha))
         self.status_message("Image copied to the clipboard")
 
     # drag & drop anywhere on the window

@@ -1,204 +1,25 @@
-"""A fill result shown above the original, before the user accepts or discards it.
+"""A fill result shown above the original, before the user accepts or discards it (Qt part).
 
-Qt-free part (numpy only): :class:`ResultLayer` (array, opacity, visibility, split position,
-"peek" = show the original while a key is held), the display math :func:`composite_view`,
-and Accept/Discard as functions producing an undo patch :class:`ImagePatch` (bbox + old/new
-pixels of that bbox) for the document's undo stack.
-
-Qt part: :class:`ResultItem` (a ``QGraphicsPixmapItem`` drawn above the image item: opacity,
+The layer's state and display math are Qt-free (:class:`inpaint_gui.core.result.ResultLayer`);
+accepting is the document's (``Document.accept_result``). Here:
+:class:`ResultItem` (a ``QGraphicsPixmapItem`` drawn above the image item: opacity,
 visibility, split view — left of the split shows the original, right the result),
 :class:`PeekKeyFilter` (hold a key to see the original) and :class:`ResultControls` (the
 small toolbar: show, opacity, split, Accept, Discard).
-
-Conventions: bbox = (x0, y0, x1, y1), half-open pixels (as in :mod:`.brush`); ``split`` is a
-fraction of the width in [0, 1]: columns ``x < round(split * width)`` show the original
-(0 = the whole result is shown, 1 = only the original).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Optional
 
 import numpy as np
 from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QPen, QPixmap
+from PySide6.QtGui import QColor, QPen, QPixmap
 from PySide6.QtWidgets import (QCheckBox, QGraphicsItem, QGraphicsPixmapItem, QHBoxLayout,
                                QLabel, QPushButton, QSlider, QWidget)
 
-BBox = Tuple[int, int, int, int]
+from inpaint_gui.core.result import ResultLayer
 
-
-# ============================================================================ Qt-free model
-
-def split_column(width: int, split: float) -> int:
-    """First column that shows the result for a split fraction (clamped to [0, width])."""
-    return int(min(width, max(0, round(float(split) * width))))
-
-
-def blend(original: np.ndarray, result: np.ndarray, opacity: float) -> np.ndarray:
-    """``result`` over ``original`` at ``opacity`` (0..1), rounded, in their dtype."""
-    if original.shape != result.shape:
-        raise ValueError(f"result {result.shape} and original {original.shape} differ in shape")
-    a = float(min(1.0, max(0.0, opacity)))
-    if a >= 1.0:
-        return result.copy()
-    if a <= 0.0:
-        return original.copy()
-    mix = original.astype(np.float32) * (1.0 - a) + result.astype(np.float32) * a
-    if np.issubdtype(original.dtype, np.integer):
-        info = np.iinfo(original.dtype)
-        return np.clip(np.rint(mix), info.min, info.max).astype(original.dtype)
-    return mix.astype(original.dtype)
-
-
-def composite_view(original: np.ndarray, result: np.ndarray, opacity: float = 1.0,
-                   visible: bool = True, split: float = 0.0, peek: bool = False) -> np.ndarray:
-    """What the canvas shows: the original where the result is hidden/peeked/left of the
-    split, elsewhere the result blended over the original at ``opacity``."""
-    if not visible or peek:
-        return original.copy()
-    out = blend(original, result, opacity)
-    x = split_column(original.shape[1], split)
-    if x > 0:
-        out[:, :x] = original[:, :x]
-    return out
-
-
-def diff_bbox(a: np.ndarray, b: np.ndarray) -> Optional[BBox]:
-    """Smallest (x0, y0, x1, y1) containing every pixel where ``a`` and ``b`` differ."""
-    d = a != b
-    if d.ndim == 3:
-        d = d.any(axis=2)
-    ys = np.flatnonzero(d.any(axis=1))
-    if ys.size == 0:
-        return None
-    xs = np.flatnonzero(d.any(axis=0))
-    return int(xs[0]), int(ys[0]), int(xs[-1]) + 1, int(ys[-1]) + 1
-
-
-class ImagePatch:
-    """Undo data of an image edit: ``bbox`` = (x0, y0, x1, y1) and the old/new pixels there."""
-
-    __slots__ = ("bbox", "old", "new")
-
-    def __init__(self, bbox: BBox, old: np.ndarray, new: np.ndarray) -> None:
-        x0, y0, x1, y1 = (int(v) for v in bbox)
-        if old.shape != new.shape or old.shape[:2] != (y1 - y0, x1 - x0):
-            raise ValueError("patch arrays must match the bbox")
-        self.bbox = (x0, y0, x1, y1)
-        self.old = old
-        self.new = new
-
-    @property
-    def nbytes(self) -> int:
-        return int(self.old.nbytes + self.new.nbytes)
-
-    def _write(self, image: np.ndarray, values: np.ndarray, inplace: bool) -> np.ndarray:
-        out = image if inplace else image.copy()
-        x0, y0, x1, y1 = self.bbox
-        out[y0:y1, x0:x1] = values
-        return out
-
-    def apply(self, image: np.ndarray, inplace: bool = False) -> np.ndarray:
-        """``image`` with the new pixels (a copy unless ``inplace``): redo."""
-        return self._write(image, self.new, inplace)
-
-    def revert(self, image: np.ndarray, inplace: bool = False) -> np.ndarray:
-        """``image`` with the old pixels back (a copy unless ``inplace``): undo."""
-        return self._write(image, self.old, inplace)
-
-
-def accept_patch(image: np.ndarray, result: np.ndarray, opacity: float = 1.0,
-                 mask: Optional[np.ndarray] = None) -> Optional[ImagePatch]:
-    """Accept: the patch that turns ``image`` into the result blended at ``opacity``.
-
-    Only pixels that change are covered (the bbox of the differences, further limited to
-    ``mask > 0`` when a mask is given). Returns None when nothing would change. The result
-    must have the image's shape (an outpainting result changes the canvas size: accept it
-    with ``Document.accept_result`` instead)."""
-    if result.shape != image.shape:
-        raise ValueError(f"result {result.shape[1]}x{result.shape[0]} does not match the image "
-                         f"{image.shape[1]}x{image.shape[0]} (outpainting results replace the "
-                         "whole canvas)")
-    if result.dtype != image.dtype:
-        raise ValueError(f"result dtype {result.dtype} differs from the image's {image.dtype}")
-    new_full = blend(image, result, opacity)
-    if mask is not None:
-        sel = np.asarray(mask) > 0
-        if sel.shape != image.shape[:2]:
-            raise ValueError("mask shape does not match the image")
-        new_full = np.where(sel[..., None] if new_full.ndim == 3 else sel, new_full, image)
-    bbox = diff_bbox(image, new_full)
-    if bbox is None:
-        return None
-    x0, y0, x1, y1 = bbox
-    return ImagePatch(bbox, image[y0:y1, x0:x1].copy(), new_full[y0:y1, x0:x1].copy())
-
-
-def discard_patch(*_args, **_kwargs) -> None:
-    """Discard: the image does not change, so there is no undo patch (always None)."""
-    return None
-
-
-@dataclass
-class ResultLayer:
-    """State of the result shown above the original (no Qt)."""
-
-    original: np.ndarray
-    result: np.ndarray
-    opacity: float = 1.0
-    visible: bool = True
-    split: float = 0.0
-    peek: bool = False
-    name: str = "Result"
-
-    def __post_init__(self) -> None:
-        self.opacity = float(min(1.0, max(0.0, self.opacity)))
-        self.split = float(min(1.0, max(0.0, self.split)))
-
-    @property
-    def same_size(self) -> bool:
-        return self.original.shape == self.result.shape
-
-    @property
-    def showing_result(self) -> bool:
-        return self.visible and not self.peek and self.opacity > 0 and self.split < 1.0
-
-    def split_column(self) -> int:
-        return split_column(self.result.shape[1], self.split)
-
-    def composite(self) -> np.ndarray:
-        """The pixels the canvas shows (same-size results only)."""
-        return composite_view(self.original, self.result, self.opacity, self.visible,
-                              self.split, self.peek)
-
-    def accept(self, mask: Optional[np.ndarray] = None) -> Optional[ImagePatch]:
-        """Accept at the current opacity (visibility, split and peek do not matter)."""
-        return accept_patch(self.original, self.result, self.opacity, mask)
-
-    def discard(self) -> None:
-        return discard_patch()
-
-
-# ============================================================================ Qt part
-
-def rgb_to_qimage(rgb: np.ndarray, alpha: Optional[np.ndarray] = None) -> QImage:
-    """HxWx3 RGB (uint8/uint16/float [0,1]) → an owning QImage (8 bit per channel)."""
-    a = np.asarray(rgb)
-    if a.dtype == np.uint16:
-        a = (a >> 8).astype(np.uint8)
-    elif a.dtype != np.uint8:
-        a = np.clip(np.rint(a.astype(np.float32) * 255), 0, 255).astype(np.uint8)
-    h, w = a.shape[:2]
-    if alpha is not None:
-        al = np.asarray(alpha)
-        al = (al >> 8).astype(np.uint8) if al.dtype == np.uint16 else al.astype(np.uint8)
-        buf = np.ascontiguousarray(np.dstack([a[..., :3], al]))
-        img = QImage(buf.data, w, h, 4 * w, QImage.Format.Format_RGBA8888)
-    else:
-        buf = np.ascontiguousarray(a[..., :3])
-        img = QImage(buf.data, w, h, 3 * w, QImage.Format.Format_RGB888)
-    return img.copy()  # detach from the numpy buffer
+from .qimage import to_qimage
 
 
 class ResultItem(QGraphicsPixmapItem):
@@ -223,7 +44,7 @@ class ResultItem(QGraphicsPixmapItem):
 
     def set_layer(self, layer: ResultLayer) -> None:
         self.layer = layer
-        self.setPixmap(QPixmap.fromImage(rgb_to_qimage(layer.result)))
+        self.setPixmap(QPixmap.fromImage(to_qimage(layer.result)))
         self.setOpacity(layer.opacity)
         self.update()
 
@@ -235,7 +56,7 @@ class ResultItem(QGraphicsPixmapItem):
         self.layer.result = result
         if original is not None:
             self.layer.original = original
-        self.setPixmap(QPixmap.fromImage(rgb_to_qimage(result)))
+        self.setPixmap(QPixmap.fromImage(to_qimage(result)))
 
     # --- state -----------------------------------------------------------------------
     def set_result_opacity(self, opacity: float) -> None:
@@ -315,8 +136,7 @@ class ResultControls(QWidget):
     """Show / opacity / split / Accept / Discard for one :class:`ResultItem`.
 
     Signals: accept_requested(), discard_requested(), changed() (opacity/visibility/split).
-    The window turns accept into an undo item with :meth:`ResultLayer.accept` (or
-    ``Document.accept_result`` for outpainting)."""
+    The window turns accept into an undo item with ``Document.accept_result``."""
 
     accept_requested = Signal()
     discard_requested = Signal()

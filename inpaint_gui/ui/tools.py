@@ -8,11 +8,12 @@ from __future__ import annotations
 import math
 from typing import List, Optional, Tuple
 
+import numpy as np
 from PySide6.QtCore import QObject, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QPainterPath
 
-from . import brush as B
-from .margins import Margins
+from inpaint_gui.core import brush as B
+from inpaint_gui.core.margins import Margins, canvas_edges_at, dragged_margins
 
 MIN_BRUSH, MAX_BRUSH = 1, 5000
 
@@ -229,14 +230,7 @@ class _ShapeTool(Tool):
 
     def _commit(self, view, bbox, coverage) -> None:
         doc = view.document
-        h, w = doc.mask.shape
-        if bbox is not None:
-            cb = B.clip_bbox(bbox, w, h)
-            if cb is None:
-                bbox = coverage = None
-            elif coverage is not None:
-                coverage = coverage[cb[1] - bbox[1]:cb[3] - bbox[1], cb[0] - bbox[0]:cb[2] - bbox[0]]
-                bbox = cb
+        bbox, coverage = B.clip_shape(bbox, coverage, doc.mask.shape)
         mode = self._mode
         if mode in ("add", "subtract") and bbox is None:
             return
@@ -281,11 +275,10 @@ class RectTool(_ShapeTool):
     def release(self, view, pos, mods, pressure=1.0):
         if self._mode is None:
             return
-        bbox = B.rect_bbox(self._start.x(), self._start.y(), pos.x(), pos.y())
+        bbox = B.rect_bbox((self._start.x(), self._start.y()), (pos.x(), pos.y()))
         view.set_preview_path(None)
         if bbox[2] > bbox[0] and bbox[3] > bbox[1]:
-            import numpy as np
-            cov = np.full((bbox[3] - bbox[1], bbox[2] - bbox[0]), 255, np.uint8)
+            cov = np.full((bbox[2] - bbox[0], bbox[3] - bbox[1]), 255, np.uint8)
             self._commit(view, bbox, cov)
         self._mode = None
 
@@ -363,23 +356,8 @@ class ExtendTool(Tool):
         doc = view.document
         if doc.is_empty():
             return ""
-        m = doc.margins
-        x0, y0 = -m.left, -m.top
-        x1, y1 = doc.width + m.right, doc.height + m.bottom
-        tol = self.GRAB_PX / max(view.zoom(), 1e-6)
-        x, y = pos.x(), pos.y()
-        inside_x = x0 - tol <= x <= x1 + tol
-        inside_y = y0 - tol <= y <= y1 + tol
-        e = ""
-        if inside_x and abs(y - y0) <= tol:
-            e += "t"
-        elif inside_x and abs(y - y1) <= tol:
-            e += "b"
-        if inside_y and abs(x - x0) <= tol:
-            e += "l"
-        elif inside_y and abs(x - x1) <= tol:
-            e += "r"
-        return e
+        return canvas_edges_at(pos.x(), pos.y(), doc.height, doc.width, doc.margins,
+                               self.GRAB_PX / max(view.zoom(), 1e-6))
 
     @staticmethod
     def cursor_for(edges: str):
@@ -407,27 +385,8 @@ class ExtendTool(Tool):
 
     def margins_for(self, view, pos: QPointF, mods) -> Margins:
         doc = view.document
-        t, l, b, r = self._start
-        x, y = pos.x(), pos.y()
-        sym = bool(mods & Qt.ShiftModifier)
-        e = self._edges
-        if "t" in e:
-            t = max(0, int(round(-y)))
-            if sym:
-                b = t
-        if "b" in e:
-            b = max(0, int(round(y - doc.height)))
-            if sym:
-                t = b
-        if "l" in e:
-            l = max(0, int(round(-x)))
-            if sym:
-                r = l
-        if "r" in e:
-            r = max(0, int(round(x - doc.width)))
-            if sym:
-                l = r
-        return Margins(t, l, b, r)
+        return dragged_margins(self._start, self._edges, pos.x(), pos.y(), doc.height,
+                               doc.width, symmetric=bool(mods & Qt.ShiftModifier))
 
     def move(self, view, pos, mods, pressure=1.0):
         if self._edges is None:

@@ -200,7 +200,7 @@ class TorchAdapter(ModelAdapter):
     # prefixes under which a checkpoint may keep the network's keys, tried in order by
     # ``safe_unpickle.select_by_keys`` against the built network's keys (() = none)
     key_prefixes: tuple = ()
-    # the loader option ``fast`` (default True) switches the network's fast inference path
+    # the loader option ``fast_path`` (default True) switches the network's fast inference path
     fast_option = False
 
     # ------------------------------------------------------------------ the loading steps
@@ -251,7 +251,7 @@ class TorchAdapter(ModelAdapter):
     @classmethod
     def wrap(cls, spec: ModelSpec, net, device: str, precision: str, options: dict) -> InpaintModel:
         if cls.fast_option:
-            net.fast = bool(options.pop("fast", True))
+            net.fast_path = bool(options.pop("fast_path", True))
         return cls.model_class(spec, net, device=device, precision=precision)
 
     @classmethod

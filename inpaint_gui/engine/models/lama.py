@@ -107,7 +107,7 @@ class LaMa(TorchAdapter):
     """The authors' Lightning checkpoint (generator under ``state_dict['generator.*']``; the
     discriminator, loss and evaluator entries are ignored) or a TorchScript tree / bare dict
     (the prefix under which all the network's keys are found: ``''``, ``generator.``,
-    ``model.generator.`` ...). Option ``fast=False``: the module-by-module forward."""
+    ``model.generator.`` ...). Option ``fast_path=False``: the module-by-module forward."""
 
     specs = (SPEC,)
     net_options = NET_OPTIONS

@@ -103,7 +103,7 @@ class PENNetModel(TorchInpaintModel):
 @register_model
 class PENNet(TorchAdapter):
     """``{'netG': state_dict}`` (official), a bare state dict or other common wrappers.
-    Options: ``cnum`` (a smaller variant), ``fast=False`` (the official attention formulation
+    Options: ``cnum`` (a smaller variant), ``fast_path=False`` (the official attention formulation
     instead of the equivalent matrix-product one)."""
 
     specs = (SPEC,)

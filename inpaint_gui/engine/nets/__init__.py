@@ -3,7 +3,8 @@
 ``create(name, **kwargs)`` returns an ``nn.Module`` for ``name`` in
 ``rfr``, ``aot``, ``srn``, ``lama``, ``pennet``; each sub-module defines its own
 ``create(**kwargs)`` (keyword arguments select smaller variants; the defaults are
-the official configuration).
+the official configuration). ``kernels/``: the fast CPU kernels of their inference paths and
+the one switch over them (``fast_path`` per network, ``INPAINT_FAST_KERNELS=0`` for all).
 """
 from __future__ import annotations
 

@@ -13,16 +13,17 @@ Call convention (official): ``pred = net(x, mask)`` with
   composite is ``(1 - mask) * img + mask * pred``.
 
 The generator has no BatchNorm and no state; eval and train mode compute the same thing.
-Inference (no autograd) on CPU in float32 uses ``forward_winograd``: channels-last throughout,
-the 3x3 convolutions with >= 64 outputs (each block's rate-1 branch fused with its gate, the
-dilated branches, the fuse conv, the decoder convs) as Winograd F(4x4, 3x3) products in
-cache-sized bands (4x fewer multiplies), narrower ones (small variants) as direct channels-last
-convolutions, one reflection pad per block, the gate statistics with short sums. AOT's gate
-divides by the per-channel standard deviation of the gate features and multiplies by 10, which
-amplifies any change in rounding; the path stays within 5e-5 of the official output on the
-fixtures (tolerance 1e-4). ``net.winograd_m = 0`` selects ``forward_fast`` instead: the official
-NCHW convolutions with fewer copies, bit-for-bit the official output (also used on GPUs);
-under CPU autocast (bf16) ``forward_fast`` runs channels-last.
+Inference (no autograd) on CPU in float32 uses ``forward_winograd`` (the fast path): channels-last
+throughout, the 3x3 convolutions with >= ``AOTBlock.WINOGRAD_MIN_OUT`` outputs (each block's rate-1
+branch fused with its gate, the dilated branches, the fuse conv, the decoder convs) as Winograd
+F(4x4, 3x3) products in cache-sized bands (:mod:`.kernels.winograd`, 4x fewer multiplies),
+narrower ones (small variants) as direct channels-last convolutions, one reflection pad per
+block, the gate statistics with short sums. AOT's gate divides by the per-channel standard
+deviation of the gate features and multiplies by 10, which amplifies any change in rounding;
+the path stays within 5e-5 of the official output on the fixtures (tolerance 1e-4).
+``net.fast_path = False`` (or ``INPAINT_FAST_KERNELS=0``) selects ``forward_fast`` instead, the
+reference: the official NCHW convolutions with fewer copies, bit-for-bit the official output
+(also used on GPUs and under CPU autocast, where it runs channels-last).
 Training uses ``forward_plain`` (the official module graph).
 """
 from __future__ import annotations
@@ -33,7 +34,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import winograd as wg
+from .kernels import use_fast_path
+from .kernels import winograd as wg
 
 OFFICIAL = dict(channels=64, block_num=8, rates=(1, 2, 4, 8))
 
@@ -105,8 +107,9 @@ class AOTBlock(nn.Module):
     #: Winograd pays off when the product is wide: below this many output channels the
     #: input transform costs more than it saves and a direct channels-last convolution is used.
     #: 64 takes the official model's narrow dilated branches (256 -> 64) too: 8-14 % faster
-    #: forwards on an Intel Xeon VM (256^2..1024^2); on an AMD EPYC VM those branches had
-    #: measured slower as Winograd (threshold 128 then)
+    #: forwards on the Intel Xeon VM (Sapphire Rapids class, 2 threads, 256^2..1024^2,
+    #: 2026-12-05); on an AMD EPYC VM those branches had measured slower as Winograd
+    #: (threshold 128 then; README, Performance)
     WINOGRAD_MIN_OUT = 64
 
     def winograd_params(self, m: int) -> dict:
@@ -195,6 +198,7 @@ class InpaintGenerator(nn.Module):
         super().__init__()
         c = int(channels)
         self.config = dict(channels=c, block_num=int(block_num), rates=tuple(int(r) for r in rates))
+        self.fast_path = True  # forward_winograd for CPU float32 inference
         self.encoder = nn.Sequential(
             nn.ReflectionPad2d(3),
             nn.Conv2d(4, c, 7),
@@ -220,10 +224,11 @@ class InpaintGenerator(nn.Module):
         rmax = max(self.config["rates"])
         if min(hh, ww) // 4 <= rmax:
             raise ValueError(f"AOT-GAN needs sides >= {4 * (rmax + 1)}, got {hh}x{ww}")
-        fast = not (torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters()))
-        if fast and self._use_winograd(x):
+        inference = not (torch.is_grad_enabled()
+                         and any(p.requires_grad for p in self.parameters()))
+        if inference and self._use_winograd(x):
             return self.forward_winograd(x, mask)
-        if fast:
+        if inference:
             return self.forward_fast(x, mask)
         return self.forward_plain(x, mask)
 
@@ -238,16 +243,19 @@ class InpaintGenerator(nn.Module):
     #: the convolution rounding, which the gate normalisation amplifies)
     memory_format = torch.contiguous_format
 
-    #: Winograd tile size of the CPU fp32 inference path (4: F(4x4,3x3), 2: F(2x2,3x3),
-    #: 0: direct convolutions as in the official code)
+    #: Winograd tile size of the fast path: 4 (F(4x4,3x3), 4x fewer multiplies than direct)
+    #: or 2 (F(2x2,3x3), closer to direct rounding)
     winograd_m = 4
 
     def _use_winograd(self, x) -> bool:
-        return (self.winograd_m in wg.WINOGRAD_POINTS and x.device.type == "cpu"
-                and x.dtype == torch.float32 and not torch.is_autocast_enabled("cpu"))
+        return (use_fast_path(self) and x.device.type == "cpu" and x.dtype == torch.float32
+                and not torch.is_autocast_enabled("cpu"))
 
     def _winograd_cache(self):
         m = self.winograd_m
+        if m not in wg.WINOGRAD_POINTS:
+            raise ValueError(f"winograd_m must be one of {sorted(wg.WINOGRAD_POINTS)}, got {m} "
+                             "(fast_path = False turns the fast path off)")
         key = (m,) + tuple((t.data_ptr(), t._version) for t in self.parameters())
         cache = getattr(self, "_wino", None)
         if cache is None or cache[0] != key:

@@ -16,15 +16,16 @@ Official quirks kept on purpose:
 * Input ``cat([img01 * (1 - mask), mask])``, mask 1 = hole; sides must be multiples of 8
   (otherwise the output grows, exactly as the official network does).
 
-Inference speed: in eval mode without autograd, on CPU, ``forward`` runs a fused path that
-gives the same numbers (float rounding aside, <= 3e-6 on the conformance fixtures): BatchNorm
-folded into the convolutions, one reflect pad per FFC instead of three, the residual blocks' 3x3
-convolutions computed as Winograd F(4x4, 3x3) batched matmuls (4x fewer multiplies) on
-channels-last data, the Fourier unit's 1x1 convs as matmuls, channels-last transposed convs and
-the 3-channel 7x7 output conv recast as a 21-channel 1x7 conv plus row sums.
-``net.fast = False`` forces the module-by-module path; ``net.winograd_m = 2`` uses the smaller
-F(2x2, 3x3) tiles. The fused weights are cached on first use (about 600 MB for big-lama with
-F(4x4, 3x3)); ``net.release_fast_cache()`` frees them.
+Inference speed: in eval mode without autograd, on CPU in float32, ``forward`` runs a fused
+path that gives the same numbers (float rounding aside, <= 3e-6 on the conformance fixtures):
+BatchNorm folded into the convolutions (:mod:`.kernels.fold`), one reflect pad per FFC instead of
+three, the residual blocks' 3x3 convolutions computed as Winograd F(4x4, 3x3) batched matmuls
+(:mod:`.kernels.winograd`, 4x fewer multiplies) on channels-last data, the Fourier unit's 1x1
+convs as matmuls, channels-last transposed convs and the 3-channel 7x7 output conv recast as a
+21-channel 1x7 conv plus row sums (:mod:`.kernels.rows`). ``net.fast_path = False`` (or
+``INPAINT_FAST_KERNELS=0``) runs the module-by-module path; ``net.winograd_m = 2`` uses the
+smaller F(2x2, 3x3) tiles. The fused weights are cached on first use (about 600 MB for
+big-lama with F(4x4, 3x3)); ``net.release_fast_cache()`` frees them.
 """
 from __future__ import annotations
 
@@ -32,7 +33,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import winograd as wg
+from .kernels import use_fast_path
+from .kernels import winograd as wg
+from .kernels.fold import bn_affine
+from .kernels.rows import conv_by_rows, rows_weight
 
 __all__ = ["FourierUnit", "SpectralTransform", "FFC", "FFC_BN_ACT", "FFCResnetBlock",
            "ConcatTupleLayer", "FFCResNetGenerator", "create", "BIG_LAMA"]
@@ -218,7 +222,7 @@ class FFCResNetGenerator(nn.Module):
         self.model = nn.Sequential(*model)
         self.n_blocks = n_blocks
         self.add_out_act = add_out_act
-        self.fast = True          # use the fused CPU inference path when possible
+        self.fast_path = True     # the fused CPU inference path where it applies
         self.winograd_m = 4       # Winograd tile of the fused path: 4 (default) or 2
         self._fused = None        # cache: (key, fused parameters)
 
@@ -233,7 +237,8 @@ class FFCResNetGenerator(nn.Module):
         return self.model(input)
 
     def _use_fast(self, x) -> bool:
-        if not self.fast or self.training or x.device.type != "cpu" or x.dtype != torch.float32:
+        if not use_fast_path(self) or self.training or x.device.type != "cpu" \
+                or x.dtype != torch.float32:
             return False
         if torch.is_autocast_enabled("cpu"):
             return False
@@ -258,13 +263,8 @@ class FFCResNetGenerator(nn.Module):
 # --------------------------------------------------------------------------------------------
 # Fused inference path (CPU, fp32)
 # --------------------------------------------------------------------------------------------
-# Winograd F(m x m, 3 x 3): see .winograd (shared with AOT-GAN and RFR).
-
-
 def _bn_affine(bn: nn.BatchNorm2d):
-    scale = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
-    shift = bn.bias.double() - bn.running_mean.double() * scale
-    return scale, shift
+    return bn_affine(bn, torch.float64)
 
 
 def _nchw(x_nhwc: torch.Tensor) -> torch.Tensor:
@@ -350,12 +350,8 @@ class _FastLaMa:
             i += 3
         p["ups"] = ups
         last = seq[i + 1]                       # 7x7 conv to RGB after ReflectionPad2d(3)
-        co, ci, kh, kw = last.weight.shape
-        # as a (1, kw) conv with co*kh outputs (index c*kh + ky) + kh shifted row sums: the
-        # direct 7x7 conv with 3 output channels wastes most of the vector lanes
-        w_rows = last.weight.detach().permute(0, 2, 1, 3).reshape(co * kh, ci, 1, kw)
-        p["out"] = (w_rows.contiguous(memory_format=torch.channels_last), last.bias.detach().clone(),
-                    co, kh)
+        w_rows, co, kh = rows_weight(last.weight)
+        p["out"] = (w_rows, last.bias.detach().clone(), co, kh)
         return p
 
     @staticmethod
@@ -399,7 +395,6 @@ class _FastLaMa:
     @staticmethod
     def run(net, x):
         p = _FastLaMa.params(net)
-        b = x.shape[0]
         x = x.permute(0, 2, 3, 1).contiguous()                               # NHWC
         x = wg.reflect_pad(x, 3)
         for w, bias, stride, pad in p["stem"]:
@@ -415,13 +410,7 @@ class _FastLaMa:
         for w, bias, stride, pad, opad in p["ups"]:
             x = F.conv_transpose2d(x, w, bias, stride, pad, opad).relu_()
         w_rows, bias, co, kh = p["out"]
-        xp = wg.reflect_pad(_nhwc(x), kh // 2)
-        hh, ww = xp.shape[1] - 2 * (kh // 2), xp.shape[2] - 2 * (kh // 2)
-        t = _nhwc(F.conv2d(_nchw(xp), w_rows))                                # [B, H+6, W, co*kh]
-        t = t.view(b, hh + kh - 1, ww, co, kh)
-        out = t[:, 0:hh, :, :, 0] + bias
-        for ky in range(1, kh):
-            out += t[:, ky:ky + hh, :, :, ky]
+        out = conv_by_rows(wg.reflect_pad(_nhwc(x), kh // 2), w_rows, bias, co, kh)
         if net.add_out_act:
             out = torch.sigmoid_(out)
         return out.permute(0, 3, 1, 2).contiguous()

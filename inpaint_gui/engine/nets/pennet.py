@@ -15,20 +15,28 @@ stay in the softmax denominator), are then zeroed and clamped to 1e-8; the trans
 transposed conv divided by 4; the output replaces the whole feature map; fused dilated convs
 (rates 1, 2, 4, 8). Sides must be multiples of 64.
 
-Inference speed: in eval mode without autograd the attention runs as chunked matrix products
-over the usable patches only (unusable ones enter in closed form: their count in the softmax
-denominator and their constant 1e-8 weight in the transfer), which is the same arithmetic
-without the wasted work; ``net.fast = False`` forces the official formulation.
+Inference speed: without autograd the attention runs as chunked matrix products over the
+usable patches only (:mod:`.kernels.patch_attention`: unusable ones enter in closed form, their
+count in the softmax denominator and their constant 1e-8 weight in the transfer), which is the
+same arithmetic without the wasted work; ``net.fast_path = False`` (or
+``INPAINT_FAST_KERNELS=0``) runs the official formulation.
 """
 from __future__ import annotations
-
-import math
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .kernels import use_fast_path
+from .kernels.patch_attention import attend_usable_patches
+
 __all__ = ["AtnConv", "InpaintGenerator", "create", "extract_patches"]
+
+#: queries per block of the fast attention: the block's scores ([QUERY_CHUNK, usable patches])
+#: and its softmax stay in cache. Official network, one torch thread, CPU time per forward on
+#: the 2-core Intel Xeon VM (Sapphire Rapids class) of the kernels change: 256^2 299 ms with
+#: 256 or 512 (303 with 128, 330 from 2048), 512^2 3.77 s with 512 (3.78 s 256, 4.2 s 1024+)
+QUERY_CHUNK = 512
 
 
 def extract_patches(x, kernel: int = 3, stride: int = 1):
@@ -50,8 +58,6 @@ class AtnConv(nn.Module):
         self.softmax_scale = softmax_scale
         self.groups = groups
         self.fuse = fuse
-        self.fast = True
-        self.query_chunk = 512
         if self.fuse:
             for i in range(groups):
                 self.__setattr__(f"conv{i:02d}", nn.Sequential(
@@ -59,16 +65,19 @@ class AtnConv(nn.Module):
                               dilation=rates[i], padding=rates[i]),
                     nn.ReLU(inplace=True)))
 
-    def forward(self, x1, x2, mask=None):
-        """x1: low-level features [B, C1, 2h, 2w]; x2: high-level [B, C2, h, w]; mask 1 = hole."""
+    def forward(self, x1, x2, mask=None, fast: bool = True):
+        """x1: low-level features [B, C1, 2h, 2w]; x2: high-level [B, C2, h, w]; mask 1 = hole.
+        ``fast``: the matrix-product attention when no gradient is needed (the generator
+        passes its ``fast_path``)."""
         if mask is not None:
             mask = F.interpolate(mask.to(x2.dtype), size=x2.shape[2:4], mode="bilinear",
                                  align_corners=True)
         else:
             mask = x2.new_zeros((x2.shape[0], 1, x2.shape[2], x2.shape[3]))
-        if self.fast and self.stride == 1 and not (torch.is_grad_enabled() and (
+        if fast and self.stride == 1 and not (torch.is_grad_enabled() and (
                 x1.requires_grad or x2.requires_grad)):
-            y = self._attend_fast(x1, x2, mask)
+            y = attend_usable_patches(x1, x2, mask, self.ksize, self.rate, self.softmax_scale,
+                                      QUERY_CHUNK)
         else:
             y = self._attend_official(x1, x2, mask)
         if self.fuse:
@@ -103,65 +112,11 @@ class AtnConv(nn.Module):
             y.append(yi)
         return torch.cat(y, dim=0)
 
-    # -- same arithmetic, only over usable patches, as chunked matmuls -------------------------
-    def _attend_fast(self, x1, x2, mask):
-        bsz, c1, hh, ww = x1.shape
-        _, c2, h, w = x2.shape
-        k = self.ksize
-        kernel = 2 * self.rate
-        pad = 0 if k == 1 else 1
-        # unfold layouts: low patches [B, C1*16, L], high patches [B, C2*k*k, L] (L row-major)
-        raw = F.unfold(x1, kernel, padding=1, stride=self.rate)
-        pat = F.unfold(x2, k, padding=pad)
-        usable = F.unfold(mask, k, padding=pad).mean(1).eq(0.0)        # [B, L]
-        L = pat.shape[2]
-        in_place = x1.device.type == "cpu" and not torch.is_autocast_enabled("cpu")
-        out = []
-        for b in range(bsz):
-            idx = usable[b].nonzero().squeeze(1)
-            n_bad = L - idx.numel()
-            p_all = pat[b]                                              # [C2*k*k, L]
-            r_all = raw[b]                                              # [C1*16, L]
-            p_u = p_all.index_select(1, idx)
-            norm = p_u.square().sum(0, keepdim=True).sqrt_().clamp_(min=1e-4)
-            filt = p_u.div_(norm).mul_(self.softmax_scale)              # [C2*k*k, U]
-            r_u = r_all.index_select(1, idx)                            # [C1*16, U]
-            n_u = idx.numel()
-            cols = torch.empty((r_all.shape[0], L), dtype=x1.dtype, device=x1.device)
-            if n_bad:
-                # unusable patches keep weight clamp(0) = 1e-8 for every query, and their logit
-                # 0 counts n_bad times in the softmax denominator: one extra column log(n_bad)
-                r_bad = (r_all.sum(1) - r_u.sum(1)).mul_(1e-8).unsqueeze(1)
-                log_bad = math.log(n_bad)
-            for q0 in range(0, L, self.query_chunk):
-                q1 = min(L, q0 + self.query_chunk)
-                if n_u == 0:  # softmax of zeros, zeroed, clamped: 1e-8 everywhere
-                    cols[:, q0:q1] = r_bad
-                    continue
-                if in_place:   # scores written next to the extra column (no extra pass)
-                    logits = torch.empty((q1 - q0, n_u + (1 if n_bad else 0)), dtype=x1.dtype,
-                                         device=x1.device)
-                    torch.mm(p_all[:, q0:q1].t(), filt, out=logits[:, :n_u])
-                    if n_bad:
-                        logits[:, n_u] = log_bad
-                else:          # autocast / other devices: plain ops
-                    logits = torch.mm(p_all[:, q0:q1].t(), filt)
-                    if n_bad:
-                        logits = F.pad(logits, (0, 1), value=log_bad)
-                a = torch.softmax(logits, dim=1)[:, :n_u].clamp_(min=1e-8)
-                blk = torch.mm(r_u, a.t())                              # [C1*16, q]
-                if n_bad:
-                    blk.add_(r_bad)
-                cols[:, q0:q1] = blk
-            out.append(F.fold(cols.unsqueeze(0), (hh, ww), kernel, padding=1, stride=self.rate))
-        y = torch.cat(out, 0) if bsz > 1 else out[0]
-        return y.div_(4.0)
-
 
 class InpaintGenerator(nn.Module):
     def __init__(self, cnum: int = 32):
         super().__init__()
-        self.fast = True
+        self.fast_path = True  # the matrix-product attention (kernels.patch_attention)
 
         def down(cin, cout, act):
             return nn.Sequential(nn.Conv2d(cin, cout, kernel_size=3, stride=2, padding=1), act)
@@ -205,19 +160,18 @@ class InpaintGenerator(nn.Module):
         h, w = img.shape[-2:]
         if h % 64 or w % 64:
             raise ValueError(f"PEN-Net needs sides that are multiples of 64, got {h}x{w}")
-        for m in (self.at_conv05, self.at_conv04, self.at_conv03, self.at_conv02, self.at_conv01):
-            m.fast = self.fast
+        fast = use_fast_path(self)
         x1 = self.dw_conv01(img)
         x2 = self.dw_conv02(x1)
         x3 = self.dw_conv03(x2)
         x4 = self.dw_conv04(x3)
         x5 = self.dw_conv05(x4)
         x6 = self.dw_conv06(x5)
-        x5 = self.at_conv05(x5, x6, mask)
-        x4 = self.at_conv04(x4, x5, mask)
-        x3 = self.at_conv03(x3, x4, mask)
-        x2 = self.at_conv02(x2, x3, mask)
-        x1 = self.at_conv01(x1, x2, mask)
+        x5 = self.at_conv05(x5, x6, mask, fast)
+        x4 = self.at_conv04(x4, x5, mask, fast)
+        x3 = self.at_conv03(x3, x4, mask, fast)
+        x2 = self.at_conv02(x2, x3, mask, fast)
+        x1 = self.at_conv01(x1, x2, mask, fast)
 
         def up2(t):
             return F.interpolate(t, scale_factor=2, mode="bilinear", align_corners=True)

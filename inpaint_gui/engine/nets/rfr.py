@@ -33,18 +33,18 @@ Differences from the official code that do not change the outputs (beyond float 
   ``eval()`` mode (BatchNorm with running statistics, as the official test script does);
   ``model.eval()`` returns the module. ``set_finetune(True)`` mimics the official fine-tune
   stage (all BatchNorm layers stay in eval mode while training).
-* Inference path (eval mode, no gradient needed; ``_forward_plain`` is the autograd path used
-  for training and computes the same function): BatchNorm folded into the preceding bias-free
-  convolutions (cached, recomputed when the parameters change), channels-last layout, the
-  k >= 5 partial convolutions by overlap-save FFT on 32x32 tiles, the dilated 3x3
-  convolutions by banded Winograd F(4x4,3x3) over all dilation sub-grids at once
-  (engine/nets/winograd.py; float32 on CPU; F(2x2,3x3) up to 16x16 pixels), the transposed
-  convolutions of the recurrent U-Net as one 2x2 convolution over their four output phases
-  (banded Winograd F(4x4,2x2), F(2x2,2x2) up to 32x32 pixels; per-phase F(2x2,2x2) for the
-  deepest one up to 24x24),
-  the 1x1 combiner as matrix products, the attention in cache-sized blocks of queries with
-  weights below 1e-30 set to 0 (no subnormal numbers). All of these stay within float rounding
-  of the direct computation; on the conformance fixtures the result is <= 2.9 % of the
+* Inference path (``fast_path``, eval mode, no gradient needed; ``_forward_plain`` is the
+  reference: the autograd path used for training, the same function; ``net.fast_path = False``
+  or ``INPAINT_FAST_KERNELS=0`` selects it): BatchNorm folded into the preceding bias-free
+  convolutions (:mod:`.kernels.fold`; cached, recomputed when the parameters change),
+  channels-last layout, the k >= 5 partial convolutions by overlap-save FFT on 32x32 tiles
+  (:mod:`.kernels.fft`), the dilated 3x3 convolutions by banded Winograd F(4x4,3x3) over all
+  dilation sub-grids at once (:mod:`.kernels.winograd`; float32 on CPU; F(2x2,3x3) up to 16x16
+  pixels), the transposed convolutions of the recurrent U-Net as one 2x2 convolution over their
+  four output phases (:mod:`.kernels.phase`: banded Winograd F(4x4,2x2), F(2x2,2x2) up to 32x32
+  pixels), the 1x1 combiner as matrix products, the attention in cache-sized blocks of queries
+  with weights below 1e-30 set to 0 (no subnormal numbers). All of these stay within float
+  rounding of the direct computation; on the conformance fixtures the result is <= 2.9 % of the
   tolerance 1e-4 * max|output| away from the official output.
 * ``RFRNet.forward_official`` is the official arithmetic op for op (all-ones mask convolutions,
   attention over the full score volume): the benchmark's same-run stand-in for the official
@@ -58,7 +58,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import winograd as wg
+from .kernels import use_fast_path
+from .kernels import winograd as wg
+from .kernels.fft import fft_conv2d, fft_weight_spectrum
+from .kernels.fold import fold_bn
+from .kernels.phase import (deconv_phase, deconv_phase_winograd, deconv_phases_winograd,
+                            phase_weight, phases_winograd_weights)
 
 OFFICIAL = dict(kernel_size=7, channels=64, max_channels=512, recurrences=6, tail_channels=32,
                 tail_planes=8)
@@ -113,72 +118,42 @@ class PartialConv2d(nn.Conv2d):
         return (raw * ratio + b) * update, update
 
 
-def _fold_bn(weight: torch.Tensor, bn: nn.BatchNorm2d, transposed: bool = False):
-    """Weight and bias of ``bn(conv(x, weight))`` as one bias-carrying convolution."""
-    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-    bias = bn.bias - bn.running_mean * scale
-    if transposed:  # [in, out, kh, kw]
-        w = weight * scale.view(1, -1, 1, 1)
-    else:
-        w = weight * scale.view(-1, 1, 1, 1)
-    return w, bias
+# Kernel choices of the inference path by layer size. "Measured here": CPU time per call
+# (process_time, min of repeats, one torch thread) on the 2-core Intel Xeon VM (Sapphire
+# Rapids class, AVX-512 + AMX) of this change, whose other core was busy: the figures rank
+# the kernels, they are not wall times.
 
+#: the k x k partial convolutions (k >= FFT_MIN_KERNEL, stride 1: Pconv2/21/22, 64 -> 64, of
+#: the official 7x7 and smaller-hole 5x5 networks) go through the FFT kernel on FFT_TILE x
+#: FFT_TILE tiles from FFT_MIN_PIXELS pixels up. Set with the 2-thread runs on the quiet Intel
+#: Xeon VM of 2026-12-05 (README, Performance). Measured here: 7x7 at 128^2 (a 256^2 input)
+#: 17 ms FFT on 32^2 tiles (36 on 16^2, 38 on 64^2) against 28 ms direct, even at 64^2, direct
+#: faster below; 5x5 even at 128^2 and 192^2, direct faster at 256^2 (58 against 95 ms) --
+#: worth re-checking both thresholds on a quiet machine
+FFT_MIN_KERNEL = 5
+FFT_MIN_PIXELS = 1024
+FFT_TILE = 32
 
-def fft_weight_spectrum(weight: torch.Tensor, n: int) -> torch.Tensor:
-    """Real block form ``[n*(n//2+1), 2*Cin, 2*Cout]`` of the (conjugated) 2-D spectra of a
-    ``[Cout, Cin, k, k]`` kernel, for :func:`fft_conv2d` (cross-correlation)."""
-    cout, cin, kh, kw = weight.shape
-    wp = weight.new_zeros(cout, cin, n, n)
-    wp[:, :, :kh, :kw] = weight
-    spec = torch.fft.rfft2(wp.double()).conj().resolve_conj()               # [O, I, n, nb]
-    spec = spec.permute(2, 3, 1, 0).reshape(-1, cin, cout)                   # [bins, I, O]
-    wr, wi = spec.real, spec.imag
-    top = torch.stack([wr, wi], -1).reshape(-1, cin, 2 * cout)               # rows (i, re)
-    bot = torch.stack([-wi, wr], -1).reshape(-1, cin, 2 * cout)              # rows (i, im)
-    return torch.stack([top, bot], 2).reshape(-1, 2 * cin, 2 * cout).to(weight.dtype).contiguous()
-
-
-def fft_conv2d(x: torch.Tensor, wspec: torch.Tensor, k: int, pad: int, n: int) -> torch.Tensor:
-    """``F.conv2d(x, w, padding=pad)`` (stride 1, square kernel ``k``) by overlap-save FFT
-    convolution on ``n x n`` tiles; ``wspec = fft_weight_spectrum(w, n)``. Returns a
-    channels-last tensor. Rounding errors are below those of the direct convolution."""
-    b, c, h, w = x.shape
-    t = n - k + 1
-    nty, ntx = -(-h // t), -(-w // t)
-    nb = n // 2 + 1
-    xh = x.permute(0, 2, 3, 1)                                              # [B, H, W, C]
-    xp = F.pad(xh, (0, 0, pad, ntx * t + k - 1 - w - pad, pad, nty * t + k - 1 - h - pad))
-    tiles = xp.unfold(1, n, t).unfold(2, n, t).permute(0, 1, 2, 4, 5, 3)    # [B,ty,tx,n,n,C]
-    xf = torch.fft.rfft2(tiles, dim=(3, 4))                                  # [B,ty,tx,n,nb,C]
-    xr = torch.view_as_real(xf).reshape(b * nty * ntx, n * nb, 2 * c).transpose(0, 1)
-    y = torch.bmm(xr, wspec)                                                 # [bins, tiles, 2O]
-    cout = wspec.shape[2] // 2
-    yc = torch.view_as_complex(y.view(n, nb, b, nty, ntx, cout, 2))
-    yr = torch.fft.irfft2(yc, s=(n, n), dim=(0, 1))[:t, :t]                  # [t,t,B,ty,tx,O]
-    out = yr.permute(2, 3, 0, 4, 1, 5).reshape(b, nty * t, ntx * t, cout)[:, :h, :w]
-    return out.permute(0, 3, 1, 2)
-
-
-# Winograd minimal filtering F(2x2, 2x2) for the transposed convolutions (points 0, +-1, inf:
-# transform coefficients 0, +-1, so the rounding stays at the level of a direct convolution).
-_W2 = dict(bt=((1, -1, 0), (0, 1, 0), (0, -1, 1)),
-           g=((1, 0), (1, 1), (0, 1)),
-           at=((1, 1, 0), (0, 1, 1)))
-_DECONV_TAPS = {0: [3, 1], 1: [2, 0]}  # ConvTranspose2d(k4, s2, p1): kernel taps per output parity
-
-
-def _wmat(which: str, ref: torch.Tensor) -> torch.Tensor:
-    m = torch.tensor(_W2[which], dtype=torch.float64)
-    return torch.kron(m, m).to(device=ref.device, dtype=ref.dtype)
-
-
-#: tile of the banded Winograd path (engine/nets/winograd.py) for the 3x3 convolutions
+#: tile of the banded Winograd path (kernels/winograd.py) for the 3x3 convolutions and the
+#: transposed convolutions' phases: F(4x4, .) needs 4x (3x3) or 2.25x (2x2) fewer multiplies
 WINOGRAD_M = 4
-#: inputs up to this many pixels use F(2x2, .) instead: with few tiles the products are too
-#: short to pay for streaming F(4x4, .)'s larger transformed weights (36 or 25 matrices instead
-#: of 16 or 9; 200 MiB for dec_3's phase kernels). 3x3 layers (16^2 at 256^2 input) and the
-#: transposed convolutions' phase kernels (dec_3 at 32^2 at 512^2 input)
+#: dilated 3x3 layers up to this many pixels use F(2x2, 3x3): with few tiles the products are
+#: too short to pay for streaming F(4x4, .)'s larger transformed weights (36 matrices instead
+#: of 16). Measured here at 16^2 (a 256^2 input): F(2x2) 7.0 against 9.5 ms for the
+#: 1024 -> 512 layers (dec_5, dec_4), 4.4 against 2.9 ms for the 512 -> 512 ones (enc_4..6):
+#: even over a recurrence; from 24^2 up F(4x4) wins for all (32^2: 15.7 / 7.6 against 26.8 /
+#: 13.1 ms)
 WINO2_MAX_PIXELS = 256
+#: the two deepest transposed convolutions (dec_3 1024 -> 512, dec_2 768 -> 256) run phase by
+#: phase (kernels/phase.deconv_phases_winograd), with F(2x2, 2x2) up to this many input pixels.
+#: Measured here, dec_3: 16^2 (256^2 input) 16.8 ms with F(2x2) (27.6 with F(4x4); the joint
+#: phase form 41, the direct phase form 32, the removed hand-written per-phase F(2x2) 20),
+#: 24^2 33 / 33 ms, 32^2 63 / 44 ms (joint F(2x2) 67); dec_2: 32^2 28 / 19.5 ms (joint 27.5),
+#: 64^2 106 / 72 ms (joint F(4x4) 89)
+PHASES_WINO2_MAX_PIXELS = 576
+#: dec_1 (384 -> 64: few outputs per phase) keeps the joint phase form, F(2x2, 2x2) up to this
+#: many input pixels. Measured here: 64^2 12.8 ms with F(4x4) against 15.7 joint F(2x2), 15.7
+#: phase by phase, 15.4 as the transposed convolution
 PHASE_WINO2_MAX_PIXELS = 1024
 
 
@@ -187,39 +162,6 @@ def conv3x3_winograd_banded(x: torch.Tensor, u: torch.Tensor, bias: torch.Tensor
     """``F.conv2d(x, w, bias, padding=d, dilation=d)`` (3x3, stride 1) as banded Winograd
     F(m x m, 3 x 3) products; ``u = winograd.weight_transform(w, m)``. Returns channels-last."""
     out = wg.conv_zero_padded(x.permute(0, 2, 3, 1), u, bias, m, d, d)
-    return out.permute(0, 3, 1, 2)
-
-
-def winograd_weight_deconv(weight: torch.Tensor) -> torch.Tensor:
-    """ConvTranspose2d(k4, s2, p1) weight ``[Cin, Cout, 4, 4]`` -> ``[9 * 4, Cout, Cin]``: the
-    F(2x2,2x2) transforms of its four 2x2 output-phase kernels, ordered (xi, phase)."""
-    g = torch.tensor(_W2["g"], dtype=weight.dtype, device=weight.device)
-    us = []
-    for py in (0, 1):
-        for px in (0, 1):
-            k = weight[:, :, _DECONV_TAPS[py]][:, :, :, _DECONV_TAPS[px]].transpose(0, 1)
-            us.append(torch.einsum("xa,oiab,yb->xyoi", g, k, g).reshape(9, *k.shape[:2]))
-    return torch.stack(us, 1).reshape(36, weight.shape[1], weight.shape[0]).contiguous()
-
-
-def deconv_winograd(x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-    """ConvTranspose2d(k4, s2, p1) via F(2x2,2x2) on its four output phases;
-    ``u = winograd_weight_deconv(w)``. Returns channels-last."""
-    n, c, h, w = x.shape
-    cout = u.shape[1]
-    hq, wq = h + (h & 1), w + (w & 1)
-    ty, tx = hq // 2, wq // 2
-    xp = F.pad(x.contiguous(), (1, 1 + wq - w, 1, 1 + hq - h))
-    wp = wq + 2
-    sn, sc = xp.stride(0), xp.stride(1)
-    # tiles [j, i, py, px, C, n, ty, tx]: padded row py + 2*ty + j
-    dv = xp.as_strided((3, 3, 2, 2, c, n, ty, tx), (wp, 1, wp, 1, sc, sn, 2 * wp, 2))
-    t = n * ty * tx
-    v = (_wmat("bt", x) @ dv.reshape(9, -1)).view(36, c, t)
-    m = torch.bmm(u, v)                                                      # [36, Cout, T]
-    y = (_wmat("at", x) @ m.view(9, -1)).view(2, 2, 2, 2, cout, n, ty, tx)
-    # output row 2 * (2 * ty + oy) + py
-    out = y.permute(5, 6, 0, 2, 7, 1, 3, 4).reshape(n, 4 * ty, 4 * tx, cout)[:, :2 * h, :2 * w]
     return out.permute(0, 3, 1, 2)
 
 
@@ -340,48 +282,6 @@ class AttentionModule(nn.Module):
         return y.view(n, h, w, -1).permute(0, 3, 1, 2), state
 
 
-def deconv_phase_weight(weight: torch.Tensor) -> torch.Tensor:
-    """``[Cin, Cout, 4, 4]`` ConvTranspose2d(k4, s2, p1) weight -> ``[4*Cout, Cin, 2, 2]`` conv
-    weight of its four output phases (row parity, column parity)."""
-    taps = {0: [3, 1], 1: [2, 0]}
-    parts = []
-    for py in (0, 1):
-        for px in (0, 1):
-            parts.append(weight[:, :, taps[py]][:, :, :, taps[px]].transpose(0, 1))
-    return torch.cat(parts, 0).contiguous()
-
-
-def deconv_phase_winograd(x: torch.Tensor, u: torch.Tensor, bias: Optional[torch.Tensor],
-                          m: int = WINOGRAD_M) -> torch.Tensor:
-    """:func:`deconv_phase` with the 2x2 phase convolution as banded Winograd F(m x m, 2 x 2)
-    products; ``u = winograd.weight_transform(deconv_phase_weight(w), m)``. Channels-last."""
-    n, _c, h, w = x.shape
-    r = wg.conv_zero_padded(x.permute(0, 2, 3, 1), u, None, m, 1)            # [n,h+1,w+1,4Co]
-    return _interleave_phases(r.unflatten(-1, (2, 2, -1)), h, w, bias)
-
-
-def _interleave_phases(rv: torch.Tensor, h: int, w: int, bias: Optional[torch.Tensor]) -> torch.Tensor:
-    """``rv`` ``[n, >= h+1, >= w+1, 2, 2, Co]`` (phase convolution outputs) -> the transposed
-    convolution's channels-last ``[n, Co, 2h, 2w]``."""
-    n, cout = rv.shape[0], rv.shape[-1]
-    out = rv.new_empty(n, h, 2, w, 2, cout)
-    for py in (0, 1):
-        for px in (0, 1):
-            out[:, :, py, :, px] = rv[:, py:py + h, px:px + w, py, px]
-    if bias is not None:
-        out += bias
-    return out.view(n, 2 * h, 2 * w, cout).permute(0, 3, 1, 2)
-
-
-def deconv_phase(x: torch.Tensor, w4: torch.Tensor, bias: Optional[torch.Tensor]) -> torch.Tensor:
-    """ConvTranspose2d(k4, s2, p1) as one 2x2 convolution producing the four output phases,
-    then interleaved (same products and sums as the transposed convolution). Channels-last."""
-    n, _c, h, w = x.shape
-    cout = w4.shape[0] // 4
-    r = F.conv2d(F.pad(x, (1, 1, 1, 1)), w4)                                 # [n,4Co,h+1,w+1]
-    return _interleave_phases(r.permute(0, 2, 3, 1).reshape(n, h + 1, w + 1, 2, 2, cout), h, w, bias)
-
-
 # --------------------------------------------------------------------------------------------
 # recurrent U-Net
 
@@ -456,8 +356,9 @@ class RFRModule(nn.Module):
         wino = cpu and x.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
         if isinstance(conv, nn.ConvTranspose2d):
             pixels = x.shape[2] * x.shape[3]
-            if cpu and name in fused.dwino and pixels <= 576:
-                y = deconv_winograd(x, fused[name + ".dwino"]).add_(b.view(1, -1, 1, 1))
+            if wino and name in fused.phases:
+                m = 2 if pixels <= PHASES_WINO2_MAX_PIXELS else WINOGRAD_M
+                y = deconv_phases_winograd(x, fused[f"{name}.phases{m}"], b, m)
             elif wino and name in fused.pwino:
                 m = 2 if pixels <= PHASE_WINO2_MAX_PIXELS else WINOGRAD_M
                 y = deconv_phase_winograd(x, fused[f"{name}.pwino{m}"], b, m)
@@ -505,10 +406,10 @@ class _FusedWeights(dict):
     """Lazily built inference weights of an :class:`RFRNet` (eval mode).
 
     ``fz[name]`` -> ``(weight, bias)`` with the following BatchNorm folded in;
-    ``fz[name + ".wino2"]`` / ``".wino4"`` / ``".dwino"`` / ``".pwino2"`` / ``".pwino4"`` /
-    ``".phase"`` -> Winograd / phase forms;
+    ``fz[name + ".wino2"]`` / ``".wino4"`` / ``".phases2"`` / ``".phases4"`` / ``".pwino2"`` /
+    ``".pwino4"`` / ``".phase"`` -> Winograd / phase forms;
     ``fz["combiner"]`` -> (W_att^T, W_feat^T, bias); ``fz[("fft", name, n)]`` -> FFT spectra.
-    ``wino3`` / ``dwino`` / ``pwino`` / ``phase``: the layers that use those forms."""
+    ``wino3`` / ``phases`` / ``pwino`` / ``phase``: the layers that use those forms."""
 
     def __init__(self, net: "RFRNet"):
         super().__init__()
@@ -532,12 +433,13 @@ class _FusedWeights(dict):
                 if (not isinstance(conv, nn.ConvTranspose2d) and conv.kernel_size == (3, 3)
                         and conv.stride == (1, 1) and conv.dilation[0] == conv.padding[0]):
                     self.wino3.add(name)
-        # transposed convolutions as 2x2 convolutions over their output phases: Winograd
-        # (float32) for all three, direct for the deepest two (dec_1's direct phase form is
-        # slower than the transposed convolution), per-phase F(2x2,2x2) for dec_3 when small
-        self.pwino = {n for n in ("dec_3", "dec_2", "dec_1") if n in self.bn_pairs}
+        # transposed convolutions as 2x2 convolutions over their output phases, in float32 as
+        # Winograd: the two deepest phase by phase, dec_1 (few outputs) as one joint product
+        # (PHASES_WINO2_MAX_PIXELS); otherwise direct for the deepest two (dec_1's direct
+        # phase form is slower than the transposed convolution)
+        self.phases = {n for n in ("dec_3", "dec_2") if n in self.bn_pairs}
+        self.pwino = {n for n in ("dec_1",) if n in self.bn_pairs}
         self.phase = {n for n in ("dec_3", "dec_2") if n in self.bn_pairs}
-        self.dwino = {n for n in ("dec_3",) if n in self.bn_pairs}
 
     def __missing__(self, key):
         with torch.no_grad():
@@ -559,17 +461,17 @@ class _FusedWeights(dict):
         name, _, form = key.partition(".")
         if form == "" or key in self.bn_pairs:
             weight, bn, transposed = self.bn_pairs[key]
-            w, b = _fold_bn(weight.detach(), bn, transposed=transposed)
+            w, b = fold_bn(weight.detach(), bn, transposed=transposed)
             return w.contiguous(memory_format=cl), b.contiguous()
         base = self[name][0]
         if form in ("wino2", "wino4"):
             return wg.weight_transform(base, int(form[-1]))
-        if form == "dwino":
-            return winograd_weight_deconv(base)
+        if form in ("phases2", "phases4"):
+            return phases_winograd_weights(base, int(form[-1]))
         if form in ("pwino2", "pwino4"):
-            return wg.weight_transform(deconv_phase_weight(base), int(form[-1]))
+            return wg.weight_transform(phase_weight(base), int(form[-1]))
         if form == "phase":
-            return deconv_phase_weight(base).contiguous(memory_format=cl)
+            return phase_weight(base).contiguous(memory_format=cl)
         raise KeyError(key)
 
 
@@ -604,6 +506,7 @@ class RFRNet(nn.Module):
         self.tail1 = PartialConv2d(3 + channels, tail_channels, 3, 1, 1, bias=False)
         self.tail2 = Bottleneck(tail_channels, tail_planes)
         self.out = nn.Conv2d(2 * tail_channels, 3, 3, 1, 1, bias=False)
+        self.fast_path = True  # eval, no autograd: the fused inference path (_forward_fused)
         self._finetune = False
         self._fused = None
         self._fused_version = None
@@ -668,9 +571,9 @@ class RFRNet(nn.Module):
         n, _, hh, ww = in_image.shape
         if hh % 16 or ww % 16:
             raise ValueError(f"RFR-Net needs sides that are multiples of 16, got {hh}x{ww}")
-        fast = not self.training and not (torch.is_grad_enabled() and any(
+        inference = not self.training and not (torch.is_grad_enabled() and any(
             p.requires_grad for p in self.parameters()))
-        if fast:
+        if inference and use_fast_path(self):
             return self._forward_fused(in_image, mask), None
         return self._forward_plain(in_image, mask), None
 
@@ -759,9 +662,9 @@ class RFRNet(nn.Module):
             ratio, update = layer.mask_terms(msum)
             w, b = fz[key] if key else (layer.weight, None)
             k = layer.kernel_size[0]
-            if (k >= 5 and layer.stride[0] == 1 and x.device.type == "cpu"
-                    and x.shape[2] * x.shape[3] >= 1024):
-                n = 32
+            if (k >= FFT_MIN_KERNEL and layer.stride[0] == 1 and x.device.type == "cpu"
+                    and x.shape[2] * x.shape[3] >= FFT_MIN_PIXELS):
+                n = FFT_TILE
                 y = fft_conv2d(x * m, fz[("fft", key or lname, n)], k, layer.padding[0], n)
             else:
                 y = F.conv2d(x * m, w, None, layer.stride, layer.padding)

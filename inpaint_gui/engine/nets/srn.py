@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Mapping, Optional, Tuple
@@ -328,6 +327,7 @@ def convert_srn_checkpoint(ckpt_prefix: "str | os.PathLike", out_path: "str | os
     generator variables, checks every shape by loading them into :class:`SRNGenerator` with
     strict=True, and writes ``out_path`` atomically. Returns a summary dict
     (``out``, ``prefix``, ``tensors``, ``skipped``, ``options``, ``parameters``)."""
+    from ..fsutil import atomic_torch_save
     from ..tfckpt import CheckpointReader, TFCheckpointError
     from ..weights import ArchitectureMismatchError, load_into
 
@@ -347,18 +347,7 @@ def convert_srn_checkpoint(ckpt_prefix: "str | os.PathLike", out_path: "str | os
         load_into(net, sd, model_name="SRN")
     except ArchitectureMismatchError as exc:
         raise ArchitectureMismatchError(f"{reader.prefix}: {exc}") from exc
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=out_path.name + ".", suffix=".tmp", dir=str(out_path.parent))
-    os.close(fd)
-    try:
-        torch.save(OrderedDict((k, v.contiguous()) for k, v in sd.items()), tmp)
-        os.replace(tmp, out_path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_torch_save(OrderedDict((k, v.contiguous()) for k, v in sd.items()), out_path)
     return {
         "out": str(out_path),
         "prefix": reader.prefix,

@@ -137,14 +137,14 @@ def conv3x3_extent(h: int, w: int, rate: int, m: int, r: int = 3) -> "tuple[int,
     return rate * (m * (ky - 1) + m + r - 1), rate * (m * (kx - 1) + m + r - 1)
 
 
-def _band(xp: torch.Tensor, offset: int, h: int, w: int, rate: int, products,
+def _band(xp: torch.Tensor, offset: "tuple[int, int]", h: int, w: int, rate: int, products,
           bb: torch.Tensor, aa: torch.Tensor, m: int, ws: dict):
     """One band of :func:`conv3x3_multi`: yields each product as a strided
     ``[B, ky, m, rate, kx, m, rate, Co]`` view (output row ``rate * (m * ky + qy) + phy``)."""
     n = _side(bb)
     b, hp, wp, c = xp.shape
     ky, kx, _, _ = conv3x3_plan(h, w, rate, m)
-    need_h, need_w = (offset + e for e in conv3x3_extent(h, w, rate, m, n - m + 1))
+    need_h, need_w = (o + e for o, e in zip(offset, conv3x3_extent(h, w, rate, m, n - m + 1)))
     s_b, s_row, s_col, s_c = xp.stride()
     if need_h > hp or need_w > wp or s_c != 1 or s_col != c or s_row != wp * c:
         raise ValueError(f"padded buffer {hp}x{wp} too small for rate {rate} (needs "
@@ -153,7 +153,7 @@ def _band(xp: torch.Tensor, offset: int, h: int, w: int, rate: int, products,
     tiles = xp.as_strided(
         (b, ky, rate, kx, rate, n, n, c),
         (s_b, rate * m * s_row, s_row, rate * m * s_col, s_col, rate * s_row, rate * s_col, 1),
-        xp.storage_offset() + offset * (s_row + s_col))
+        xp.storage_offset() + offset[0] * s_row + offset[1] * s_col)
     t = b * ky * rate * kx * rate
     d = _scratch(ws, "d", t * n * n * c, xp).view(b, ky, rate, kx, rate, n, n, c)
     d.copy_(tiles)
@@ -184,19 +184,25 @@ def _scratch(ws: dict, name: str, numel: int, like: torch.Tensor) -> torch.Tenso
 
 
 #: bytes of transformed input per band (tiles x n*n x C floats): small enough that a band's
-#: tiles, transforms and products stay in cache, large enough for efficient products
+#: tiles, transforms and products stay in cache, large enough for efficient products. F(4x4,3x3)
+#: CPU time, one torch thread, 2-core Intel Xeon VM (Sapphire Rapids class; 2 MiB L2 per core):
+#: LaMa's 512 channels at 64^2 31 ms with 2 to 9 MiB bands, 38 ms with 18 or 36 MiB; AOT-GAN's
+#: 256 channels at 128^2 34-35 ms with 4 to 18 MiB, 40 ms with 2, 66 ms with 36
 BAND_BYTES = 9 << 20
-#: ... but at least the transformed weights' bytes divided by this
+#: ... but at least the transformed weights' bytes divided by this: every band streams all
+#: transformed weights once, and RFR's 1024-channel layers have up to 200 MiB of them (set
+#: with the RFR runs on the Intel Xeon VM of 2026-12-05, commit 5ffbbf5)
 WEIGHT_BYTES_PER_BAND = 4
 
 
-def conv3x3_multi(xp: torch.Tensor, offset: int, h: int, w: int, rate: int, bb: torch.Tensor,
-                  aa: torch.Tensor, m: int, products) -> None:
+def conv3x3_multi(xp: torch.Tensor, offset: "int | tuple[int, int]", h: int, w: int, rate: int,
+                  bb: torch.Tensor, aa: torch.Tensor, m: int, products) -> None:
     """Valid 3x3 convolutions at dilation ``rate`` of one padded channels-last buffer,
     sharing its input transform (2x2 kernels with the ``r = 2`` transforms and weights).
 
     ``xp`` ``[B, Hp, Wp, C]`` (rows contiguous) holds the input padded by ``rate`` on each
-    side starting at row/column ``offset`` (padding done by the caller: reflect, zeros, ...),
+    side starting at row/column ``offset`` (or row ``offset[0]``, column ``offset[1]``; the
+    padding done by the caller: reflect, zeros, ...),
     with finite values (zeros) in the rows and columns past it that the tiles overrun (size
     them with :func:`conv3x3_extent`). ``products``: ``[(u, input channels, outs)]`` with
     ``u`` = :func:`weight_transform` ``[n*n, Cin, Co]`` of the kernel over the ``input
@@ -205,10 +211,9 @@ def conv3x3_multi(xp: torch.Tensor, offset: int, h: int, w: int, rate: int, bb: 
     (``[k]`` or None). Rows and columns past ``h x w`` hold garbage to crop. Runs in bands
     of tile rows so that each band's data stay in cache."""
     b = xp.shape[0]
+    offsets = (offset, offset) if isinstance(offset, int) else tuple(offset)
     ky, kx, _, _ = conv3x3_plan(h, w, rate, m)
     n = _side(bb)
-    # every band streams all transformed weights once: with large weights (RFR's 1024-channel
-    # layers, up to 200 MiB) bands of a quarter of their size keep that traffic in check
     weight_bytes = sum(u.numel() * u.element_size() for u, _cin, _outs in products)
     band_bytes = max(BAND_BYTES, weight_bytes // WEIGHT_BYTES_PER_BAND)
     tiles = max(1, band_bytes // (n * n * xp.shape[-1] * xp.element_size()))
@@ -217,7 +222,7 @@ def conv3x3_multi(xp: torch.Tensor, offset: int, h: int, w: int, rate: int, bb: 
     ws: dict = {}
     for k0 in range(0, ky, band):
         k1 = min(ky, k0 + band)
-        ys = _band(xp[:, step * k0:], offset, (k1 - k0) * step, w, rate, products, bb, aa, m, ws)
+        ys = _band(xp[:, step * k0:], offsets, (k1 - k0) * step, w, rate, products, bb, aa, m, ws)
         for y, (_u, _cin, outs) in zip(ys, products):
             for out, channels, bias in outs:
                 dst = out[:, step * k0:step * k1, :kx * step]
@@ -228,7 +233,8 @@ def conv3x3_multi(xp: torch.Tensor, offset: int, h: int, w: int, rate: int, bb: 
                     torch.add(y[..., channels], bias, out=dst)
 
 
-def conv3x3_padded(xp: torch.Tensor, offset: int, h: int, w: int, rate: int, u: torch.Tensor,
+def conv3x3_padded(xp: torch.Tensor, offset: "int | tuple[int, int]", h: int, w: int, rate: int,
+                   u: torch.Tensor,
                    bb: torch.Tensor, aa: torch.Tensor, m: int, outs) -> None:
     """:func:`conv3x3_multi` with one product over all input channels."""
     conv3x3_multi(xp, offset, h, w, rate, bb, aa, m, [(u, slice(None), outs)])

@@ -1,8 +1,9 @@
 """Qt-free mask rasterisation: brush dabs, stroke interpolation, rectangles and lassos.
 
-Coordinates are continuous image coordinates: pixel ``(col, row)`` covers
-``[col, col+1) x [row, row+1)``, its centre is ``(col+0.5, row+0.5)``. A bounding box
-``bbox = (x0, y0, x1, y1)`` is half-open in pixels. Masks are uint8 HxW, 255 = fill.
+Points are continuous image coordinates ``(x, y)``: pixel ``(col, row)`` covers
+``[col, col+1) x [row, row+1)``, its centre is ``(col+0.5, row+0.5)``. Boxes are the engine's
+``(y0, x0, y1, x1)`` (:mod:`inpaint_gui.engine.maskops`), half-open: ``mask[y0:y1, x0:x1]``.
+Masks are uint8 HxW, 255 = fill.
 """
 from __future__ import annotations
 
@@ -11,9 +12,16 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-BBox = Tuple[int, int, int, int]
+from inpaint_gui.engine.maskops import diff_bbox
+
+BBox = Tuple[int, int, int, int]  # (y0, x0, y1, x1)
+Dab = Tuple[float, float, float]  # (x, y, radius)
 
 MODES = ("replace", "add", "subtract", "intersect")
+
+__all__ = ["BBox", "MODES", "union_bbox", "clip_bbox", "diff_bbox", "dab_values", "dab_bbox",
+           "stamp", "stamp_many", "StrokeInterpolator", "rect_bbox", "polygon_coverage",
+           "polygon_bbox", "clip_shape", "combine"]
 
 
 def union_bbox(a: Optional[BBox], b: Optional[BBox]) -> Optional[BBox]:
@@ -24,21 +32,13 @@ def union_bbox(a: Optional[BBox], b: Optional[BBox]) -> Optional[BBox]:
     return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
 
 
-def clip_bbox(b: BBox, w: int, h: int) -> Optional[BBox]:
-    x0, y0, x1, y1 = max(0, b[0]), max(0, b[1]), min(w, b[2]), min(h, b[3])
-    if x0 >= x1 or y0 >= y1:
+def clip_bbox(b: BBox, shape: Tuple[int, int]) -> Optional[BBox]:
+    """``b`` limited to an array of ``shape`` (h, w); None when nothing is left."""
+    h, w = shape[:2]
+    y0, x0, y1, x1 = max(0, b[0]), max(0, b[1]), min(h, b[2]), min(w, b[3])
+    if y0 >= y1 or x0 >= x1:
         return None
-    return (x0, y0, x1, y1)
-
-
-def diff_bbox(a: np.ndarray, b: np.ndarray) -> Optional[BBox]:
-    """Smallest bbox containing every pixel where ``a`` and ``b`` differ (None if equal)."""
-    diff = a != b
-    rows = np.flatnonzero(diff.any(axis=1))
-    if rows.size == 0:
-        return None
-    cols = np.flatnonzero(diff[rows[0]:rows[-1] + 1].any(axis=0))
-    return (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
+    return (y0, x0, y1, x1)
 
 
 def dab_values(cx: float, cy: float, radius: float, hardness: float, bbox: BBox) -> np.ndarray:
@@ -46,7 +46,7 @@ def dab_values(cx: float, cy: float, radius: float, hardness: float, bbox: BBox)
 
     ``hardness`` 1 gives a binary disc (pixel centres within ``radius``); lower values fade
     from ``hardness*radius`` to ``radius`` with a smoothstep."""
-    x0, y0, x1, y1 = bbox
+    y0, x0, y1, x1 = bbox
     xs = (np.arange(x0, x1, dtype=np.float32) + np.float32(0.5 - cx))
     ys = (np.arange(y0, y1, dtype=np.float32) + np.float32(0.5 - cy))
     d2 = ys[:, None] * ys[:, None] + xs[None, :] * xs[None, :]
@@ -68,8 +68,8 @@ def dab_values(cx: float, cy: float, radius: float, hardness: float, bbox: BBox)
 
 def dab_bbox(cx: float, cy: float, radius: float) -> BBox:
     r = max(float(radius), 0.5)
-    return (int(math.floor(cx - r)), int(math.floor(cy - r)),
-            int(math.floor(cx + r)) + 1, int(math.floor(cy + r)) + 1)
+    return (int(math.floor(cy - r)), int(math.floor(cx - r)),
+            int(math.floor(cy + r)) + 1, int(math.floor(cx + r)) + 1)
 
 
 def stamp(mask: np.ndarray, cx: float, cy: float, radius: float, hardness: float = 1.0,
@@ -77,17 +77,24 @@ def stamp(mask: np.ndarray, cx: float, cy: float, radius: float, hardness: float
     """Stamp one dab into ``mask`` in place (max for paint, min for erase).
 
     Returns the clipped bbox that was touched, or None when the dab is off the mask."""
-    h, w = mask.shape
-    b = clip_bbox(dab_bbox(cx, cy, radius), w, h)
+    b = clip_bbox(dab_bbox(cx, cy, radius), mask.shape)
     if b is None:
         return None
     v = dab_values(cx, cy, radius, hardness, b)
-    region = mask[b[1]:b[3], b[0]:b[2]]
+    region = mask[b[0]:b[2], b[1]:b[3]]
     if erase:
         np.minimum(region, 255 - v, out=region)
     else:
         np.maximum(region, v, out=region)
     return b
+
+
+def stamp_many(mask: np.ndarray, dabs: Iterable[Dab], hardness: float,
+               erase: bool) -> Optional[BBox]:
+    bbox = None
+    for cx, cy, r in dabs:
+        bbox = union_bbox(bbox, stamp(mask, cx, cy, r, hardness, erase))
+    return bbox
 
 
 class StrokeInterpolator:
@@ -115,19 +122,18 @@ class StrokeInterpolator:
     def _step(self, pressure: float) -> float:
         return max(2.0 * self.radius_at(pressure) * self.spacing, 0.5)
 
-    def start(self, x: float, y: float, pressure: float = 1.0) -> List[Tuple[float, float, float]]:
+    def start(self, x: float, y: float, pressure: float = 1.0) -> List[Dab]:
         self._last = (x, y, pressure)
         self._travel = 0.0
         return [(x, y, self.radius_at(pressure))]
 
-    def move_to(self, x: float, y: float, pressure: float = 1.0
-                ) -> List[Tuple[float, float, float]]:
+    def move_to(self, x: float, y: float, pressure: float = 1.0) -> List[Dab]:
         if self._last is None:
             return self.start(x, y, pressure)
         x0, y0, p0 = self._last
         dx, dy = x - x0, y - y0
         length = math.hypot(dx, dy)
-        dabs: List[Tuple[float, float, float]] = []
+        dabs: List[Dab] = []
         if length <= 0:
             return dabs
         pos = 0.0
@@ -147,8 +153,7 @@ class StrokeInterpolator:
         self._last = (x, y, pressure)
         return dabs
 
-    def finish(self, x: float, y: float, pressure: float = 1.0
-               ) -> List[Tuple[float, float, float]]:
+    def finish(self, x: float, y: float, pressure: float = 1.0) -> List[Dab]:
         """Dabs up to the release point, plus one exactly at it (strokes end where you let go)."""
         dabs = self.move_to(x, y, pressure)
         if self._travel > 0:
@@ -157,25 +162,18 @@ class StrokeInterpolator:
         return dabs
 
 
-def stamp_many(mask: np.ndarray, dabs: Iterable[Tuple[float, float, float]], hardness: float,
-               erase: bool) -> Optional[BBox]:
-    bbox = None
-    for cx, cy, r in dabs:
-        bbox = union_bbox(bbox, stamp(mask, cx, cy, r, hardness, erase))
-    return bbox
-
-
-def rect_bbox(x0: float, y0: float, x1: float, y1: float) -> BBox:
-    """Pixel bbox covered by a rectangle dragged between two points (snapped to the grid)."""
-    ax, bx = sorted((x0, x1))
-    ay, by = sorted((y0, y1))
-    return (int(round(ax)), int(round(ay)), int(round(bx)), int(round(by)))
+def rect_bbox(a: Tuple[float, float], b: Tuple[float, float]) -> BBox:
+    """Pixel box covered by a rectangle dragged between the points ``a`` and ``b`` (x, y),
+    snapped to the pixel grid."""
+    ax, bx = sorted((a[0], b[0]))
+    ay, by = sorted((a[1], b[1]))
+    return (int(round(ay)), int(round(ax)), int(round(by)), int(round(bx)))
 
 
 def polygon_coverage(points: Sequence[Tuple[float, float]], bbox: BBox) -> np.ndarray:
     """uint8 0/255 image over ``bbox``: pixels whose centre lies inside the polygon."""
     import cv2
-    x0, y0, x1, y1 = bbox
+    y0, x0, y1, x1 = bbox
     out = np.zeros((y1 - y0, x1 - x0), np.uint8)
     if len(points) < 3 or out.size == 0:
         return out
@@ -188,8 +186,22 @@ def polygon_coverage(points: Sequence[Tuple[float, float]], bbox: BBox) -> np.nd
 
 def polygon_bbox(points: Sequence[Tuple[float, float]]) -> BBox:
     arr = np.asarray(points, dtype=np.float64)
-    return (int(math.floor(arr[:, 0].min())), int(math.floor(arr[:, 1].min())),
-            int(math.ceil(arr[:, 0].max())) + 1, int(math.ceil(arr[:, 1].max())) + 1)
+    return (int(math.floor(arr[:, 1].min())), int(math.floor(arr[:, 0].min())),
+            int(math.ceil(arr[:, 1].max())) + 1, int(math.ceil(arr[:, 0].max())) + 1)
+
+
+def clip_shape(bbox: Optional[BBox], coverage: Optional[np.ndarray], shape: Tuple[int, int]
+               ) -> Tuple[Optional[BBox], Optional[np.ndarray]]:
+    """A shape's ``coverage`` over ``bbox`` cut to an array of ``shape`` (h, w):
+    ``(bbox, coverage)`` inside it, or ``(None, None)`` when the shape lies outside."""
+    if bbox is None:
+        return None, None
+    cb = clip_bbox(bbox, shape)
+    if cb is None:
+        return None, None
+    if coverage is not None:
+        coverage = coverage[cb[0] - bbox[0]:cb[2] - bbox[0], cb[1] - bbox[1]:cb[3] - bbox[1]]
+    return cb, coverage
 
 
 def combine(mask: np.ndarray, shape_bbox: Optional[BBox], coverage: Optional[np.ndarray],
@@ -200,11 +212,10 @@ def combine(mask: np.ndarray, shape_bbox: Optional[BBox], coverage: Optional[np.
     (without modifying ``mask``), or ``(None, None)`` when nothing changes."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}")
-    h, w = mask.shape
     if mode in ("add", "subtract"):
         if shape_bbox is None or coverage is None:
             return None, None
-        x0, y0, x1, y1 = shape_bbox
+        y0, x0, y1, x1 = shape_bbox
         old = mask[y0:y1, x0:x1]
         if mode == "add":
             new = np.maximum(old, coverage)
@@ -213,12 +224,12 @@ def combine(mask: np.ndarray, shape_bbox: Optional[BBox], coverage: Optional[np.
         sub = diff_bbox(old, new)
         if sub is None:
             return None, None
-        return ((x0 + sub[0], y0 + sub[1], x0 + sub[2], y0 + sub[3]),
-                np.ascontiguousarray(new[sub[1]:sub[3], sub[0]:sub[2]]))
+        return ((y0 + sub[0], x0 + sub[1], y0 + sub[2], x0 + sub[3]),
+                np.ascontiguousarray(new[sub[0]:sub[2], sub[1]:sub[3]]))
     # replace / intersect touch the whole mask
     full = np.zeros_like(mask)
     if shape_bbox is not None and coverage is not None:
-        x0, y0, x1, y1 = shape_bbox
+        y0, x0, y1, x1 = shape_bbox
         if mode == "replace":
             full[y0:y1, x0:x1] = coverage
         else:
@@ -226,4 +237,4 @@ def combine(mask: np.ndarray, shape_bbox: Optional[BBox], coverage: Optional[np.
     b = diff_bbox(mask, full)
     if b is None:
         return None, None
-    return b, np.ascontiguousarray(full[b[1]:b[3], b[0]:b[2]])
+    return b, np.ascontiguousarray(full[b[0]:b[2], b[1]:b[3]])
