@@ -272,7 +272,7 @@ def harmonize(pred: np.ndarray, known: np.ndarray, origin: Tuple[int, int], stre
 
 
 def _run_step(model, cur: np.ndarray, step: Step, detail: float, detail_decay: float,
-              scale_tolerance: float = 2.0, harmonize_strength: float = 1.0) -> np.ndarray:
+              scale_tolerance: float = 1.0, harmonize_strength: float = 1.0) -> np.ndarray:
     Hf, Wf = cur.shape[:2]
     ts, ls, bs, rs = step.ext
     cy, cx, ch, cw = step.crop
@@ -280,8 +280,10 @@ def _run_step(model, cur: np.ndarray, step: Step, detail: float, detail_decay: f
     wh, ww = model.window_size
     mult = int(getattr(model, "multiple", 4))
     s_nat = math.sqrt((wh * ww) / float(ch * cw))
-    # run unscaled when the context is within `scale_tolerance` of the native window size
-    # (the official geometry is then reproduced exactly), else get as close as allowed
+    # a network extends best at the scale it was trained at: the context is resampled to the
+    # native window area (an image of the native window size runs unscaled: the official
+    # geometry is reproduced exactly); `scale_tolerance` > 1 lets contexts within that linear
+    # factor run unscaled instead (measured on the SRN starter at 2x: 0.3-1.7 dB lower)
     tol = max(1.0, float(scale_tolerance))
     s = min(max(1.0, s_nat / tol), s_nat * tol)
     hm = max(mult, int(round(ch * s / mult)) * mult)
@@ -339,7 +341,7 @@ def _add_border_detail(canvas: np.ndarray, cur: np.ndarray, ext: Margins, scale,
 
 def outpaint_float(model, image01: np.ndarray, margins: Sequence[int], reporter=None,
                    detail: float = 1.0, detail_decay: float = 8.0, band: float = 0.5,
-                   context: str = "auto", scale_tolerance: float = 2.0, harmonize: float = 1.0,
+                   context: str = "auto", scale_tolerance: float = 1.0, harmonize: float = 1.0,
                    **_ignored) -> np.ndarray:
     """Outpaint a float32 HxWxC [0,1] image with an SRN-style model (``outpaint_window``,
     ``geometry``, ``window_size``). Returns the float canvas (original values kept).
@@ -489,7 +491,7 @@ def extend(image: np.ndarray, margins: Sequence[int], model, progress=None, canc
     opts (SRN): ``detail`` (0..1+, border detail strength, default 1), ``detail_decay`` (model
     pixels, default 8), ``band`` (min context band / other side, default 0.5), ``context``
     ("auto" | "full"), ``scale_tolerance`` (contexts within this linear factor of the native
-    window run unscaled, default 2; 1 = always resample to the native window), ``harmonize``
+    window run unscaled; default 1: always resample to the native window area), ``harmonize``
     (colour match to the known window, default 1; 0 = the network's raw output). Classical:
     ``radius``, ``grain``, ``seed``. ``quantize``: "truncate" (the official SRN uint8
     conversion, default for SRN) or "round"."""
