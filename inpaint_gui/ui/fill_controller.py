@@ -677,27 +677,27 @@ class FillController(QObject):
     def open_model_manager(self):
         """Show the model manager (non-modal); importing/removing weights refreshes the dock."""
         from .model_manager import ModelManagerDialog
-        dlg = self.manager_dialog
-        if dlg is None:
-            dlg = self.manager_dialog = ModelManagerDialog(self.window)
-            dlg.weights_changed.connect(self._on_weights_changed)
-            dlg.official_requested.connect(self.open_official_weights)
-        else:
-            dlg.refresh()
-        dlg.show()
-        dlg.raise_()
-        dlg.activateWindow()
-        return dlg
+        created = self.manager_dialog is None
+        if created:
+            self.manager_dialog = ModelManagerDialog(self.window)
+            self.manager_dialog.weights_changed.connect(self._on_weights_changed)
+            self.manager_dialog.official_requested.connect(self.open_official_weights)
+        return self._present(self.manager_dialog, created)
 
     def open_official_weights(self):
         """Show *Get official weights* (non-modal); an import refreshes the dock and the
         model manager."""
         from .official_weights import OfficialWeightsDialog
-        dlg = self.official_dialog
-        if dlg is None:
-            dlg = self.official_dialog = OfficialWeightsDialog(self.window)
-            dlg.weights_changed.connect(self._on_weights_changed)
-        else:
+        created = self.official_dialog is None
+        if created:
+            self.official_dialog = OfficialWeightsDialog(self.window)
+            self.official_dialog.weights_changed.connect(self._on_weights_changed)
+        return self._present(self.official_dialog, created)
+
+    @staticmethod
+    def _present(dlg, created: bool):
+        """Show a non-modal dialog in front, re-read unless it was just made."""
+        if not created:
             dlg.refresh()
         dlg.show()
         dlg.raise_()

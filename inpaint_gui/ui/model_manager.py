@@ -10,8 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Optional
 
-from PySide6.QtCore import Qt, QUrl, Signal, Slot
-from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QHBoxLayout,
                                QHeaderView, QLabel, QMessageBox, QPushButton, QTreeWidget,
                                QTreeWidgetItem, QVBoxLayout, QWidget)
@@ -19,7 +18,7 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog
 from inpaint_gui.engine import registry, weights as W
 from inpaint_gui.engine import weight_store as S
 
-from .official_weights import ask_over_wait_cursor
+from .official_weights import import_with_feedback, reveal_models_folder
 
 
 # ============================================================================ dialog
@@ -171,30 +170,15 @@ class ModelManagerDialog(QDialog):
 
     def import_file(self, path, model: Optional[str] = None) -> bool:
         """Validate and import ``path`` (for ``model`` or detected); shows the outcome."""
-        QGuiApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-        try:
-            try:
-                check = S.inspect_weight_file(path, model)
-            except S.ImportWeightsError as exc:
-                self._show(f"Not imported: {exc}", error=True)
-                return False
-            try:
-                installed = S.install_unless_kept(check, lambda c: ask_over_wait_cursor(
-                    self.confirm, "Replace weights?", f"{c.target.name} already exists in the models folder. "
-                    "Replace it with the imported file?"))
-            except S.ImportWeightsError as exc:
-                self._show(f"Not imported: {exc}", error=True)
-                return False
-            if installed is None:
-                self._show("Not imported: kept the existing file.", error=True)
-                return False
-            check = installed
-        finally:
-            QGuiApplication.restoreOverrideCursor()
-        self._show(f"Imported {check.message}.")
-        self.refresh()
-        self.weights_changed.emit()
-        return True
+        ok = import_with_feedback(
+            lambda: S.inspect_weight_file(path, model), self.confirm,
+            lambda c: (f"{c.target.name} already exists in the models folder. Replace it with the "
+                       "imported file?"),
+            lambda text, error: self._show(text, error=error))
+        if ok:
+            self.refresh()
+            self.weights_changed.emit()
+        return ok
 
     @Slot()
     def remove_selected(self) -> bool:
@@ -227,13 +211,4 @@ class ModelManagerDialog(QDialog):
 
     @Slot()
     def reveal_folder(self) -> bool:
-        d = W.user_models_dir()
-        try:
-            d.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            self._show(f"Cannot create {d}: {exc}", error=True)
-            return False
-        ok = QDesktopServices.openUrl(QUrl.fromLocalFile(str(d)))
-        if not ok:
-            self._show(f"Could not open a file manager; the folder is {d}", error=True)
-        return ok
+        return reveal_models_folder(lambda text: self._show(text, error=True))

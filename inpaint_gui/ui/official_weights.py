@@ -41,6 +41,46 @@ def ask_over_wait_cursor(confirm: Callable[[str, str], bool], title: str, text: 
         QGuiApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
 
 
+def import_with_feedback(inspect: Callable[[], "S.WeightCheck"], confirm: Callable[[str, str], bool],
+                         replace_question: Callable[["S.WeightCheck"], str],
+                         report: Callable[[str, bool], None]) -> bool:
+    """The import flow both weight dialogs run: ``inspect()`` checks the file (the store's
+    inspect call), an existing different file is replaced only if ``confirm`` agrees to
+    ``replace_question(check)``, and ``report(text, error)`` hears the outcome in plain words.
+    Returns whether the file was installed; the wait cursor shows meanwhile."""
+    QGuiApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+    try:
+        try:
+            check = inspect()
+            installed = S.install_unless_kept(check, lambda c: ask_over_wait_cursor(
+                confirm, "Replace weights?", replace_question(c)))
+        except S.ImportWeightsError as exc:
+            report(f"Not imported: {exc}", True)
+            return False
+        if installed is None:
+            report(f"Not imported: kept the existing {check.target.name}.", True)
+            return False
+    finally:
+        QGuiApplication.restoreOverrideCursor()
+    report(f"Imported {installed.message}.", False)
+    return True
+
+
+def reveal_models_folder(report: Callable[[str], None]) -> bool:
+    """Open the user model folder in the file manager (created first); ``report`` hears why
+    not, in plain words. Returns whether a file manager opened."""
+    d = W.user_models_dir()
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        report(f"Cannot create {d}: {exc}")
+        return False
+    ok = QDesktopServices.openUrl(QUrl.fromLocalFile(str(d)))
+    if not ok:
+        report(f"Could not open a file manager; the folder is {d}")
+    return ok
+
+
 class _Row:
     """The widgets of one official weight set."""
 
@@ -245,31 +285,15 @@ class OfficialWeightsDialog(QDialog):
             path = self.choose_file(row.info)
             if not path:
                 return False
-        QGuiApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-        check = None
-        try:
-            try:
-                check = S.inspect_for_weight_set(path, model, weight_set)
-            except S.ImportWeightsError as exc:
-                self._show(f"Not imported: {exc}", error=True)
-                return False
-            try:
-                installed = S.install_unless_kept(check, lambda c: ask_over_wait_cursor(
-                    self.confirm, "Replace weights?", f"{c.target.name} already exists in {c.target.parent} "
-                    f"and is a different file.\n\nReplace it with {Path(path).name}?"))
-            except S.ImportWeightsError as exc:
-                self._show(f"Not imported: {exc}", error=True)
-                return False
-            if installed is None:
-                self._show(f"Not imported: kept the existing {check.target.name}.", error=True)
-                return False
-            check = installed
-        finally:
-            QGuiApplication.restoreOverrideCursor()
-        self._show(f"Imported {check.message}.")
-        self.refresh()
-        self.weights_changed.emit()
-        return True
+        ok = import_with_feedback(
+            lambda: S.inspect_for_weight_set(path, model, weight_set), self.confirm,
+            lambda c: (f"{c.target.name} already exists in {c.target.parent} and is a different "
+                       f"file.\n\nReplace it with {Path(path).name}?"),
+            lambda text, error: self._show(text, error=error))
+        if ok:
+            self.refresh()
+            self.weights_changed.emit()
+        return ok
 
     def show_card(self, path: Path, title: str = "") -> Optional[QDialog]:
         """The model card (Markdown, with its pictures) in a window of its own."""
@@ -296,13 +320,4 @@ class OfficialWeightsDialog(QDialog):
         return dlg
 
     def reveal_folder(self) -> bool:
-        d = W.user_models_dir()
-        try:
-            d.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            self._show(f"Cannot create {d}: {exc}", error=True)
-            return False
-        ok = QDesktopServices.openUrl(QUrl.fromLocalFile(str(d)))
-        if not ok:
-            self._show(f"Could not open a file manager; the folder is {d}", error=True)
-        return ok
+        return reveal_models_folder(lambda text: self._show(text, error=True))
