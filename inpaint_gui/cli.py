@@ -767,7 +767,11 @@ def _print_official(official) -> None:
           "expected name.")
     for o in official:
         ws = o.weight_set
-        state = f"installed: {o.installed}" if o.installed else "not installed"
+        state = "not installed"
+        if o.installed:
+            from .engine.weights import check_weight_file, tolerant_reader
+            problem = check_weight_file(o.installed, ws, tolerant_reader(o.spec))
+            state = f"installed: {o.installed}" + (f"; broken: {problem}" if problem else "")
         print(f"\n{o.tag}  ({ws.training_data})  [{state}]")
         names = ws.filename + (f" (also accepted: {', '.join(o.also_accepted)})"
                                if o.also_accepted else "")

@@ -196,6 +196,9 @@ def test_cli_models_lists_the_broken_file(_isolated_user_models, capsys):
     rc, out, _ = _cli(["models"], capsys)
     line = next(ln for ln in out.splitlines() if "aot_places2.pt" in ln)
     assert "broken:" in line and "incomplete" in line
+    # the list of official sources says it too, not only "installed"
+    src = next(ln for ln in out.splitlines() if ln.startswith("aot:places2 "))
+    assert "installed:" in src and "broken: the file is incomplete" in src
 
 
 def test_file_that_fails_at_load_is_marked_broken_and_skipped(_isolated_user_models):
