@@ -185,3 +185,18 @@ def test_evaluation_failure_does_not_stop_training(tmp_path):
     lines = []
     assert P.evaluate_in_subprocess(tmp_path / "nowhere", "aot", str(tmp_path), log=lines.append) is False
     assert lines and lines[-1].startswith("[eval] failed:") and "no programme state" in lines[-1]
+
+
+def test_status_lists_plan_position_and_curve(photos, tmp_path, capsys):
+    state = _start(photos, tmp_path)
+    st = P.read_state(P.state_path(state, "aot"))
+    st["evals"] = [{"step": 3, "cpu_hours": 0.5, "baseline": "telea",
+                    "bins": {"20-30": {"psnr": 25.0, "ssim": 0.9, "texture": 0.41,
+                                       "dpsnr_vs_telea": 0.73, "dssim_vs_telea": 0.002}}}]
+    text = P.status_markdown(st)
+    assert "step 0, phase small" in text and "small until 4" in text and "large until 7" in text
+    assert "| 3 | 0.50 | +0.73 / +0.0020 / 0.41 |" in text
+    from inpaint_gui.training.cli_train import main_train
+    assert main_train(["--status", "aot", "--state-dir", str(state)]) == 0
+    assert "aot / tiny" in capsys.readouterr().out
+    assert main_train(["--status", "aot", "--state-dir", str(tmp_path / "none")]) == 2

@@ -81,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue the programme of ARCH kept in --state-dir (phase after phase; "
                         "snapshot at every checkpoint)")
     g.add_argument("--state-dir", default=None, help="programme state folder (default models/train_state)")
+    g.add_argument("--status", choices=ARCHS, metavar="ARCH",
+                   help="print ARCH's programme: plan, step, time spent, evaluations (markdown)")
     g.add_argument("--minutes", type=float, default=None, help="--programme: train this long (default 60)")
     g.add_argument("--eval-every", type=int, default=None,
                    help="--programme: per-bin evaluation against Telea every N steps (default: at the end)")
@@ -100,7 +102,7 @@ def _config_from_args(args):
     from .trainer import TrainConfig, read_checkpoint_config
     given = {k: v for k, v in vars(args).items() if v is not None}
     for k in ("resume", "export_only", "arch", "out", "programme", "state_dir", "minutes", "eval_every",
-              "snapshot_to", "plan", "init_weights", "init_step"):
+              "snapshot_to", "plan", "init_weights", "init_step", "status"):
         given.pop(k, None)
     prev = read_checkpoint_config(args.out) if (args.resume or args.export_only or args.snapshot_to) else None
     if prev is not None:
@@ -150,6 +152,14 @@ def _load_plan(text: str) -> list:
 
 def main_train(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.status:
+        from .programme import DEFAULT_STATE_DIR, read_state, state_path, status_markdown
+        try:
+            print(status_markdown(read_state(state_path(args.state_dir or DEFAULT_STATE_DIR, args.status))))
+        except (FileNotFoundError, ValueError) as exc:
+            print(f"inpaint train: {exc}", file=sys.stderr)
+            return 2
+        return 0
     if args.programme:
         try:
             return _main_programme(args)

@@ -235,6 +235,36 @@ def evaluate_in_subprocess(state_dir: "str | Path", arch: str, data: str,
     return res.returncode == 0
 
 
+def status_markdown(state: dict) -> str:
+    """A programme's state for people: plan, position, time spent, the evaluation curve
+    against its baseline per bin/case (markdown)."""
+    plan = state.get("plan") or []
+    ph = phase_at(plan, int(state["step"]))
+    lines = [f"**{state['arch']} / {state['variant']}** ({state.get('params_G', 0) / 1e6:.2f} M parameters): "
+             f"step {state['step']}, phase {ph.get('name') if ph else 'plan complete'}; "
+             f"{state.get('cpu_hours', 0):.2f} CPU-hours, {state.get('gpu_hours', 0):.2f} GPU-hours "
+             f"in {len(state.get('sessions') or [])} session(s)",
+             "",
+             "Plan: " + "; ".join(f"{p.get('name')} until {p['until']}"
+                                  + (f" ({', '.join(f'{k} {v}' for k, v in p.items() if k in PHASE_KEYS)})")
+                                  for p in plan)]
+    evals = state.get("evals") or []
+    if evals:
+        cases = list(evals[-1]["bins"])
+        base = evals[-1].get("baseline", "telea")
+        lines += ["", f"| step | CPU-h | " + " | ".join(f"{c}: dB vs {base} / SSIM / texture" for c in cases) + " |",
+                  "|---|---|" + "---|" * len(cases)]
+        for e in evals:
+            cells = []
+            for c in cases:
+                m = e["bins"].get(c)
+                cells.append("-" if not m else f"{m['dpsnr_vs_telea']:+.2f} / {m['dssim_vs_telea']:+.4f} / "
+                                               f"{m.get('texture', math.nan):.2f}")
+            lines.append(f"| {e['step']} | {e.get('cpu_hours', 0):.2f} | " + " | ".join(cells) + " |"
+                         + (f" {e['note']}" if e.get("note") else ""))
+    return "\n".join(lines) + "\n"
+
+
 def format_eval(rec: dict) -> str:
     cells = [f"{b}: {m['dpsnr_vs_telea']:+.2f} dB, SSIM {m['dssim_vs_telea']:+.4f}, tex {m.get('texture', math.nan):.2f}"
              for b, m in rec["bins"].items()]
