@@ -188,8 +188,11 @@ def evaluate_snapshot(state_dir: "str | Path", arch: str, data: str, n: int = EV
     if key not in ref:
         t = evaluate(base, data, bins=bins, n=n, size=size, images=images, outpaint=outpaint, cases=cases)
         ref[key] = {base: t["cases"], "images": [Path(x).name for x in images[0]]}
-    # SRN runs on windows of the size it is being trained at (half its canvas)
-    opts = {"window": [st["config"]["size"] // 2] * 2} if outpaint else None
+    # the variant's constructor options: not all of them can be read off the tensors (RFR's
+    # recurrence count shares its weights; a bare state dict would run the official 6)
+    opts = {k: (list(v) if isinstance(v, tuple) else v) for k, v in (st.get("net_kwargs") or {}).items()}
+    if outpaint:  # SRN runs on windows of the size it is being trained at (half its canvas)
+        opts["window"] = [st["config"]["size"] // 2] * 2
     r = evaluate(arch, data, bins=bins, n=n, size=size, weights=snap["G"], images=images, outpaint=outpaint,
                  cases=cases, model_options=opts)
     baseline = ref[key][base]
