@@ -200,3 +200,25 @@ def test_status_lists_plan_position_and_curve(photos, tmp_path, capsys):
     assert main_train(["--status", "aot", "--state-dir", str(state)]) == 0
     assert "aot / tiny" in capsys.readouterr().out
     assert main_train(["--status", "aot", "--state-dir", str(tmp_path / "none")]) == 2
+
+
+def test_evaluation_runs_the_variant_it_trains(photos, tmp_path, monkeypatch):
+    """A bare state dict cannot say everything about its variant (RFR's recurrence count
+    shares its weights): the evaluation passes the programme's constructor options."""
+    tr = T.Trainer(_cfg(photos, tmp_path / "rfr_init", arch="rfr", size=48), log=None)
+    try:
+        P.new_programme(tr, tmp_path / "state", [{"name": "a", "until": 10}])
+    finally:
+        tr.close()
+    seen = []
+
+    def fake_evaluate(model, data, **kw):
+        seen.append((model, kw.get("model_options")))
+        return {"cases": {"20-30": {"psnr": 20.0, "ssim": 0.8}}, "errors": {}}
+
+    import inpaint_gui.training.evaluate as E
+    monkeypatch.setattr(E, "evaluate", fake_evaluate)
+    monkeypatch.setattr(E, "load_eval_images", lambda data, n, size: (["a.png"], [None]))
+    P.evaluate_snapshot(tmp_path / "state", "rfr", str(photos), bins="20-30")
+    opts = dict(seen[-1][1])
+    assert seen[-1][0] == "rfr" and opts["recurrences"] == 4 and opts["kernel_size"] == 5
