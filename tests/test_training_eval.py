@@ -83,3 +83,22 @@ def test_cli_contact_sheet(evaldir, tmp_path):
         expect = engine.inpaint(img, E.M.to_engine(hole), model="ns")
         np.testing.assert_array_equal(sheet[y:y + 64, 4 + 3 * 68:4 + 3 * 68 + 64], expect)
     assert "samples" not in json.loads((tmp_path / "r.json").read_text())["results"][0]
+
+
+def test_cli_eval_blend(evaldir, tmp_path, capsys):
+    """--blend evaluates the fills with a seam treatment (recorded in the JSON); the inpainting
+    fills change, the same masks are used; with --outpaint it is refused."""
+    from inpaint_gui.training.cli_eval import main_eval
+    res = {}
+    for blend in ("none", "poisson"):
+        out = tmp_path / f"{blend}.json"
+        assert main_eval(["--model", "telea", "--data", str(evaldir), "--bins", "30-40", "--n", "2",
+                          "--size", "64", "--blend", blend, "--json", str(out), "--quiet"]) == 0
+        res[blend] = json.loads(out.read_text())["results"][0]
+        assert res[blend]["blend"] == blend
+    a, b = res["none"]["cases"]["30-40"], res["poisson"]["cases"]["30-40"]
+    assert a["hole_ratio"] == b["hole_ratio"] and a["psnr"] != b["psnr"]
+    capsys.readouterr()
+    assert main_eval(["--model", "telea", "--data", str(evaldir), "--outpaint", "--blend", "poisson",
+                      "--json", str(tmp_path / "o.json"), "--quiet"]) == 2
+    assert "--blend" in capsys.readouterr().err

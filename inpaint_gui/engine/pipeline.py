@@ -277,9 +277,27 @@ def predict_window(model, image01: np.ndarray, mask01: np.ndarray, limit: Option
     img_p, msk_p = _pad_to_constraints(img, msk, spec, getattr(model, "pad_mode", "symmetric"))
     pred = model.predict(np.ascontiguousarray(img_p, dtype=np.float32),
                          np.ascontiguousarray(msk_p, dtype=np.float32))[:ph, :pw]
+    if getattr(model, "seam_match", False):
+        pred = seam_matched(pred, img, msk > 0.5)
     if (ph, pw) != (h, w):
         pred = cv2.resize(pred, (w, h), interpolation=cv2.INTER_CUBIC)
     return np.clip(pred, 0.0, 1.0).astype(np.float32, copy=False)
+
+
+def seam_matched(pred01: np.ndarray, image01: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """``pred01`` (float32 HxWx3 [0,1]) with its fill in ``hole`` (bool HxW) corrected by the
+    smooth (harmonic) function that makes it meet ``image01`` at the hole's edge, its own
+    gradients kept (Poisson, :func:`.blending.poisson_correction`), at the model's resolution.
+    A small network's fill can carry a colour or brightness bias (our RFR starter darkens deep
+    holes); this removes it where the photo says what the colour is, and costs milliseconds."""
+    if not hole.any() or hole.all():
+        return pred01
+    from .blending import poisson_correction
+    g = np.where(hole[..., None], pred01, image01).astype(np.float32)
+    corr = poisson_correction(g, image01.astype(np.float32), hole, (True, True, True, True))
+    out = pred01.copy()
+    out[hole] = np.clip(g[hole] + corr[hole], 0.0, 1.0)
+    return out
 
 
 def composite_window(out: np.ndarray, box, pred01: np.ndarray, mask: np.ndarray) -> None:

@@ -40,6 +40,10 @@ class WeightSet:
     auto_reason: str = ""
     # the download's size in words ("about 410 MB"), "" when unknown (shown to the user)
     size: str = ""
+    # True: the pipeline matches this set's fills to the photo at the hole's edge (Poisson at
+    # the model's resolution, :func:`.pipeline.seam_matched`): our small starters carry a colour
+    # bias the official networks do not (loader option ``seam_match`` overrides it)
+    seam_match: bool = False
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 :class:`RunSettings` says *what* to run (model, weights) and *how* (HD strategy, seam
 blending, device, precision). It reuses :class:`~.pipeline.HDStrategy` for the strategy
 fields; seam blending is stored as ``blend`` (mode) + ``blend_radius`` and turned into the
-engine's ``blending.BlendSettings`` by :meth:`RunSettings.engine_blend` when that module exists.
+engine's ``blending.BlendSettings`` by :meth:`RunSettings.blend_settings`.
 
 ``to_dict()`` gives a flat, JSON/QSettings-friendly dict; ``from_dict()`` accepts it back,
 coercing the strings QSettings may return ("512", "true"); ``strict=False`` replaces invalid

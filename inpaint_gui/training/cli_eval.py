@@ -24,6 +24,7 @@ import json
 import sys
 from typing import List, Optional
 
+from inpaint_gui.engine.blending import BLEND_MODES
 from inpaint_gui.engine.registry import ModelUnavailableError
 
 from .evaluate import DEFAULT_BINS, compare, save_json
@@ -54,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=256,
                    help="image side in px (default 256; not used with --masks)")
     p.add_argument("--strategy", default=None, help="HD strategy (default: the model's)")
+    p.add_argument("--blend", default=None, choices=BLEND_MODES,
+                   help="seam treatment of every inpainting fill (default none: the model's own fill)")
     p.add_argument("--device", default="auto",
                    help="auto | cpu | cuda | mps (default auto: cuda, then mps, then cpu, as for 'inpaint run')")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
@@ -105,6 +108,10 @@ def main_eval(argv: Optional[List[str]] = None) -> int:
         print("inpaint eval: --masks gives inpainting cases; it cannot be combined with --outpaint",
               file=sys.stderr)
         return 2
+    if args.outpaint and args.blend:
+        print("inpaint eval: --blend is the seam treatment of inpainting fills; outpainting has no seam "
+              "inside a hole to treat", file=sys.stderr)
+        return 2
     log = None if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
     try:
         if args.cases:
@@ -116,7 +123,7 @@ def main_eval(argv: Optional[List[str]] = None) -> int:
                       cases=args.cases.split(",") if args.cases else None,
                       strategy=args.strategy, device=args.device,
                       seed=M.EVAL_SEED if args.seed is None else args.seed, log=log,
-                      keep=args.sheet_rows if args.sheet else 0, masks=args.masks)
+                      keep=args.sheet_rows if args.sheet else 0, masks=args.masks, blend=args.blend)
     except (FileNotFoundError, ValueError, KeyError) as exc:
         print(f"inpaint eval: {exc}", file=sys.stderr)
         return 2

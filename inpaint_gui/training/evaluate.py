@@ -140,14 +140,16 @@ def evaluate(model: str, data: "str | Path", bins: "str | Sequence" = DEFAULT_BI
              images: "Optional[tuple]" = None, log: Optional[Callable[[str], None]] = None,
              cases: Optional[Iterable[str]] = None, keep: int = 0,
              masks: "Optional[str | Path]" = None,
-             mask_cases: "Optional[dict]" = None) -> dict:
+             mask_cases: "Optional[dict]" = None, blend=None) -> dict:
     """Evaluate one model; returns {"model", "cases": {case: metrics}, "mean": ...,
     "per_image": {case: [metrics of each image]}, ...}.
 
     ``keep``: keep the uint8 results (and the hole masks, bool HxW, True = unknown) of the first
     ``keep`` images per case under ``result["samples"][case]`` for contact sheets.
     ``masks``: a folder of the user's own masks (:func:`load_mask_cases`; images at their own
-    size unless ``images`` are given); ``mask_cases``: the same already loaded."""
+    size unless ``images`` are given); ``mask_cases``: the same already loaded. ``blend``: the
+    seam treatment of inpainting cases (a :data:`~inpaint_gui.engine.blending.BLEND_MODES` name;
+    default none, the model's own fill)."""
     from inpaint_gui.engine.model_cache import ModelCache
     from inpaint_gui.engine.service import RunRequest, RunService
 
@@ -165,7 +167,8 @@ def evaluate(model: str, data: "str | Path", bins: "str | Sequence" = DEFAULT_BI
               "size": None if user_masks else size,
               "n_images": len(imgs), "task": "outpaint" if outpaint else "inpaint",
               "seed": None if user_masks else seed, "masks": str(masks) if masks is not None else None,
-              "strategy": str(strategy) if strategy else None, "device": device, "cases": {}, "errors": {},
+              "strategy": str(strategy) if strategy else None, "blend": None if outpaint else (blend or "none"),
+              "device": device, "cases": {}, "errors": {},
               "per_image": {}, "samples": {}}
     t_all = time.time()
     # a model cache of its own: the model lives as long as this evaluation (training
@@ -185,7 +188,7 @@ def evaluate(model: str, data: "str | Path", bins: "str | Sequence" = DEFAULT_BI
             for key, hole_of in _hole_cases(mask_cases, bins, seed):
                 _run_case(service, result, key, imgs, names, keep, log,
                           lambda i, img, hole_of=hole_of: _inpaint_input(
-                              img, hole_of(i, img), request, strategy))
+                              img, hole_of(i, img), request, strategy, blend))
     finally:
         service.cache.clear()
     result["mean"] = _mean_metrics(list(result["cases"].values()))
@@ -211,8 +214,8 @@ def _outpaint_input(img: np.ndarray, case: str, request):
     return request(known, margins=(t, l, b, r)), M.outpaint_mask(h, w, (t, l, b, r))
 
 
-def _inpaint_input(img: np.ndarray, hole: np.ndarray, request, strategy):
-    return request(img, mask=M.to_engine(hole), strategy=strategy), hole
+def _inpaint_input(img: np.ndarray, hole: np.ndarray, request, strategy, blend=None):
+    return request(img, mask=M.to_engine(hole), strategy=strategy, blend=blend), hole
 
 
 def _run_case(service, result: dict, key: str, imgs, names, keep: int, log, input_of,
@@ -306,7 +309,7 @@ def compare(models: Sequence, data: "str | Path", bins: "str | Sequence" = DEFAU
             n: Optional[int] = None, size: int = 256, outpaint: bool = False, strategy=None,
             device: str = "cpu", seed: int = M.EVAL_SEED, log: Optional[Callable[[str], None]] = None,
             keep: int = 0, masks: "Optional[str | Path]" = None,
-            cases: Optional[Sequence[str]] = None) -> dict:
+            cases: Optional[Sequence[str]] = None, blend=None) -> dict:
     """Evaluate several models on identical images and masks.
 
     ``models``: names ("telea"), "name:weights_path" strings, or dicts with model / weights /
@@ -331,7 +334,7 @@ def compare(models: Sequence, data: "str | Path", bins: "str | Sequence" = DEFAU
                                 outpaint=outpaint, strategy=strategy, device=device,
                                 model_options=e.get("model_options"), seed=seed, label=e.get("label"),
                                 images=images, log=log, keep=keep, masks=masks, mask_cases=mask_cases,
-                                cases=cases))
+                                cases=cases, blend=e.get("blend", blend)))
     return {"results": results, "images": images[1], "rows": table_rows(results), "markdown": markdown_tables(results)}
 
 

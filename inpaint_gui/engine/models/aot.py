@@ -80,7 +80,7 @@ SPEC = ModelSpec(
                   licence="same as this project", training_data="project training photo pool",
                   resolution=128, card="models/aot_starter.md", variant="tiny",
                   sha256="3a60ed66aebafe2ac6ca1c92ee2307a534a6cf89e249d5b19f52b9a9766e5abf",
-                  options=STARTER_OPTIONS),
+                  options=STARTER_OPTIONS, seam_match=True),
     ),
 )
 

@@ -30,6 +30,9 @@ class InpaintModel:
     # Deepest hole (px from the nearest known pixel, at the model's input scale) the model can
     # fill; the pipeline shrinks windows with deeper holes to fit (None = no limit).
     hole_reach: "int | None" = None
+    # True: the pipeline matches the fill to the photo at the hole's edge at the model's
+    # resolution (:func:`~inpaint_gui.engine.pipeline.seam_matched`); set from the weight set
+    seam_match: bool = False
 
     def __init__(self, spec: ModelSpec, device: str = "cpu") -> None:
         self.spec = spec
@@ -260,10 +263,13 @@ class TorchAdapter(ModelAdapter):
         from ..weights import load_into, read_weights
         spec = spec or cls.specs[0]
         obj, ws = read_weights(spec, weights)
+        seam = options.pop("seam_match", ws.seam_match if ws is not None else False)
         sd = cls.extract(obj, spec)
         net = cls.build_net(spec, **cls.net_kwargs(ws, cls.detected_options(obj, sd), options))
         load_into(net, cls.fit(sd, net), model_name=spec.title)
-        return cls.wrap(spec, net, device, precision, options)
+        model = cls.wrap(spec, net, device, precision, options)
+        model.seam_match = _as_flag(seam)
+        return model
 
     # ------------------------------------------------------------------ whose weights are these
     @classmethod
@@ -277,6 +283,14 @@ class TorchAdapter(ModelAdapter):
         """What :meth:`recognises` says of the family's own generator weights."""
         spec = cls.specs[0]
         return spec.title, f"Choose the model '{spec.name}' for this file."
+
+
+def _as_flag(value) -> bool:
+    """A loader option's truth value ("0", "false", "no", "off" are false, as typed on the
+    command line's ``--option KEY=VALUE``)."""
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "0", "false", "no", "off")
+    return bool(value)
 
 
 def check_architecture(sd: Mapping, spec: ModelSpec) -> None:

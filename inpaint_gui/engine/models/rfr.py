@@ -75,7 +75,7 @@ SPEC = ModelSpec(
                   licence="same as this project", training_data="project training photo pool",
                   resolution=128, card="models/rfr_starter.md", variant="tiny",
                   sha256="dd8b934c192e6e7ca9dd4b22c0e10fe4781353a3d967f1abda581a93b366d2da",
-                  options=STARTER_OPTIONS, auto_ok=False),
+                  options=STARTER_OPTIONS, auto_ok=False, seam_match=True),
     ),
 )
 
