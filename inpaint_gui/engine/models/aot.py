@@ -37,8 +37,8 @@ _SIZE = "about 61 MB (estimated)"
 
 NET_OPTIONS = ("channels", "block_num", "rates")
 
-# Tiny variant of the CPU-trained starter weights (inpaint_gui.training, ``--variant tiny``).
-STARTER_OPTIONS = (("channels", 16), ("block_num", 4), ("rates", (1, 2, 4, 8)))
+# Small variant of the CPU-trained starter weights (inpaint_gui.training, ``--variant small``).
+STARTER_OPTIONS = (("channels", 32), ("block_num", 4), ("rates", (1, 2, 4, 8)))
 
 SPEC = ModelSpec(
     name="aot",
@@ -73,13 +73,13 @@ SPEC = ModelSpec(
         # the user's own training of the starter variant (``inpaint train`` + model manager)
         WeightSet(name="mine", kind="imported", filename="aot_mine.pt",
                   source="your own file, installed with the model manager",
-                  licence="yours", training_data="see your training run", variant="tiny",
+                  licence="yours", training_data="see your training run", variant="small",
                   options=STARTER_OPTIONS),
         WeightSet(name="starter", kind="starter", filename="aot_starter.pt",
                   source="trained by this project (inpaint_gui.training) on CPU",
                   licence="same as this project", training_data="project training photo pool",
-                  resolution=128, card="models/aot_starter.md", variant="tiny",
-                  sha256="3a60ed66aebafe2ac6ca1c92ee2307a534a6cf89e249d5b19f52b9a9766e5abf",
+                  resolution=256, card="models/aot_starter.md", variant="small",
+                  sha256="2ceb334189e7e93f2588eb12abc35a87d7080380692b20c85f672b0ca2f8ca60",
                   options=STARTER_OPTIONS, seam_match=True),
     ),
 )
