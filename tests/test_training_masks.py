@@ -73,3 +73,24 @@ def test_outpaint_geometry():
         mm = M.random_outpaint_mask(128, 128, rng, mode="mixed")
         assert 0 < mm.mean() < 1
     assert np.array_equal(M.to_engine(m), m * 255)
+
+
+def test_object_family_is_one_compact_hole():
+    """object_mask: one connected rectangle or ellipse in the ratio range, deep for its area
+    (its largest inscribed distance is far above a stroke mask's of the same area)."""
+    import cv2
+    depth_obj, depth_free = [], []
+    for seed in range(12):
+        m = M.object_mask(128, 96, seed)
+        assert 0.03 <= m.mean() < 0.3
+        n, _ = cv2.connectedComponents(m.astype(np.uint8))
+        assert n == 2  # background + one hole
+        d = cv2.distanceTransform(m.astype(np.uint8), cv2.DIST_L2, 3).max()
+        f = M.free_form_mask(128, 96, seed, ratio=(m.mean(), m.mean() + 0.05))
+        depth_obj.append(d)
+        depth_free.append(cv2.distanceTransform(f.astype(np.uint8), cv2.DIST_L2, 3).max())
+    assert np.median(depth_obj) > 1.5 * np.median(depth_free)
+    assert np.array_equal(M.object_mask(64, 64, 5), M.object_mask(64, 64, 5))
+    s = M.MaskSampler("rfr_objects")
+    assert "object" in s.names
+    assert np.array_equal(s(64, 64, 3), s(64, 64, 3))

@@ -222,3 +222,26 @@ def test_evaluation_runs_the_variant_it_trains(photos, tmp_path, monkeypatch):
     P.evaluate_snapshot(tmp_path / "state", "rfr", str(photos), bins="20-30")
     opts = dict(seen[-1][1])
     assert seen[-1][0] == "rfr" and opts["recurrences"] == 4 and opts["kernel_size"] == 5
+
+
+def test_a_phase_can_change_the_training_masks(photos, tmp_path):
+    """``mask_mix`` in a phase: the trainer draws that mix (here RFR's with compact object
+    holes); an unknown mix is refused by name before anything trains."""
+    state = _start(photos, tmp_path)
+    st = P.read_state(P.state_path(state, "aot"))
+    phase = {"name": "objects", "until": 9, "size": 48, "batch": 2, "mask_mix": "rfr_objects"}
+    cfg = P.phase_config(st, phase, str(photos), str(tmp_path / "o"), threads=1, workers=0, val_every=0,
+                         val_count=2, cache_mb=64)
+    assert cfg.mask_mix == "rfr_objects"
+    tr = T.Trainer(cfg, log=None)
+    try:
+        assert "object" in tr.batches.mask_fn.names
+    finally:
+        tr.close()
+    plain = T.Trainer(_cfg(photos, tmp_path / "plain"), log=None)
+    try:
+        assert "object" not in plain.batches.mask_fn.names
+    finally:
+        plain.close()
+    with pytest.raises(ValueError, match="unknown mask_mix 'blobs'"):
+        P.phase_config(st, dict(phase, mask_mix="blobs"), str(photos), str(tmp_path / "o"))

@@ -35,7 +35,7 @@ SNAPSHOT_FORMAT = "inpaint_gui.snapshot/1"
 DEFAULT_STATE_DIR = "models/train_state"
 # TrainConfig fields a phase of the plan may set
 PHASE_KEYS = ("size", "batch", "lr", "d_lr", "adv_weight", "schedule", "warmup", "min_lr_factor", "jitter",
-              "ema_decay", "finetune_at", "pretrain_steps", "d_steps", "rewarm", "srn_canvas")
+              "ema_decay", "finetune_at", "pretrain_steps", "d_steps", "rewarm", "srn_canvas", "mask_mix")
 # per-bin evaluation of the programme's snapshots (the goal is stated on these bins)
 EVAL_BINS = "20-30,30-40,40-50,50-60"
 EVAL_N = 20
@@ -154,6 +154,11 @@ def phase_config(state: dict, phase: dict, data: str, out: str, **session):
     bad = [k for k in phase if k not in PHASE_KEYS + ("name", "until", "note")]
     if bad:
         raise ValueError(f"phase {phase.get('name')!r}: unknown setting(s) {', '.join(bad)}")
+    if phase.get("mask_mix") is not None:
+        from .masks import TRAIN_MIXES
+        if phase["mask_mix"] not in TRAIN_MIXES:
+            raise ValueError(f"phase {phase.get('name')!r}: unknown mask_mix {phase['mask_mix']!r}; "
+                             f"choose one of {', '.join(TRAIN_MIXES)}")
     d = dict(state["config"])
     d.update({k: v for k, v in phase.items() if k in PHASE_KEYS})
     d.update({k: v for k, v in session.items() if v is not None})

@@ -144,6 +144,7 @@ class TrainConfig:
     srn_canvas: str = "fixed"            # SRN reconstruction stage: "fixed" (the official square
     #                                      canvas, half-size window) | "random" (see SRNTrainer)
     rewarm: int = 200                    # steps of linear lr re-warm after a snapshot resume
+    mask_mix: Optional[str] = None       # training-mask mix (masks.TRAIN_MIXES; default: the arch's)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -699,7 +700,7 @@ class Trainer:
         if outpaint:
             mask_fn = lambda h, w, rng: M.random_outpaint_mask(h, w, rng, mode="srn")  # noqa: E731
         else:
-            sampler = M.MaskSampler(self.arch.mask_mix)
+            sampler = M.MaskSampler(cfg.mask_mix or self.arch.mask_mix)
             mask_fn = sampler
         jitter = cfg.jitter if cfg.jitter is not None else arch_cls.jitter
         self.batches = D.BatchSource(self.train_files, cfg.size, cfg.batch, cfg.seed, mask_fn,
