@@ -147,9 +147,8 @@ def evaluate(model: str, data: "str | Path", bins: "str | Sequence" = DEFAULT_BI
     ``keep``: keep the uint8 results (and the hole masks, bool HxW, True = unknown) of the first
     ``keep`` images per case under ``result["samples"][case]`` for contact sheets.
     ``masks``: a folder of the user's own masks (:func:`load_mask_cases`; images at their own
-    size unless ``images`` are given); ``mask_cases``: the same already loaded. ``blend``: the
-    seam treatment of inpainting cases (a :data:`~inpaint_gui.engine.blending.BLEND_MODES` name;
-    default none, the model's own fill)."""
+    size unless ``images`` are given); ``mask_cases``: the same already loaded. ``blend``:
+    inpainting fills' seam treatment (a ``blending.BLEND_MODES`` name; default none)."""
     from inpaint_gui.engine.model_cache import ModelCache
     from inpaint_gui.engine.service import RunRequest, RunService
 
