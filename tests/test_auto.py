@@ -173,7 +173,7 @@ def test_weight_sets_are_named_by_tags_and_a_path_is_a_path():
 
 
 def test_auto_skips_weight_sets_measured_worse_than_telea(_isolated_user_models):
-    """A weight set marked auto_ok=False (RFR's starter: its card shows it loses to Telea) is
+    """A weight set marked auto_ok=False (RFR's starter: its card shows it only ties Telea) is
     not offered to Auto; the user's own file for the same variant is."""
     from inpaint_gui.engine import registry, weights
     spec = registry.get_spec("rfr")
@@ -185,7 +185,7 @@ def test_auto_skips_weight_sets_measured_worse_than_telea(_isolated_user_models)
         choice = choose_model((256, 256), big)
         assert choice.model != "rfr"
         # the reason says why truthfully: the starter is installed, it is not "missing"
-        assert "missing" not in choice.reason and "below Telea" in choice.reason, choice.reason
+        assert "missing" not in choice.reason and ws.auto_reason in choice.reason, choice.reason
     mine = next(w for w in spec.weight_sets if w.kind == "imported")
     import torch  # a real (tiny) checkpoint: a placeholder text file is reported as broken
     torch.save({"x": torch.zeros(2)}, _isolated_user_models / mine.filename)

@@ -73,9 +73,11 @@ SPEC = ModelSpec(
         WeightSet(name="starter", kind="starter", filename="rfr_starter.pt",
                   source="trained by this project (inpaint_gui.training) on CPU",
                   licence="same as this project", training_data="project training photo pool",
-                  resolution=128, card="models/rfr_starter.md", variant="tiny",
-                  sha256="dd8b934c192e6e7ca9dd4b22c0e10fe4781353a3d967f1abda581a93b366d2da",
-                  options=STARTER_OPTIONS, auto_ok=False, seam_match=True),
+                  resolution=256, card="models/rfr_starter.md", variant="tiny",
+                  sha256="f1782bffff4a443860675923d5b070f0bbd6800227950623a8fcf2f90871ea75",
+                  options=STARTER_OPTIONS, auto_ok=False, seam_match=True,
+                  auto_reason=("RFR-Net's starter only equals Telea in SSIM (AOT-GAN's starter "
+                               "beats both), so Auto does not use it")),
     ),
 )
 
