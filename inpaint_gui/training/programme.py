@@ -16,7 +16,9 @@ and the same mask sequence on any machine.
 ``plan`` is a list of phases, each ``{"name", "until": step, <TrainConfig overrides>}`` (for
 example 128-px crops, then 256 px, then an adversarial fine-tune); :func:`run_programme` trains
 the current phase until its ``until`` step or the time limit, writes the snapshot at every
-checkpoint, and moves on to the next phase.
+checkpoint, and moves on to the next phase. A phase's overrides are kept in the state's config
+for the phases after it: a phase that needs the default back (a constant schedule after a
+cosine one) says so.
 """
 from __future__ import annotations
 
