@@ -245,3 +245,15 @@ def test_a_phase_can_change_the_training_masks(photos, tmp_path):
         plain.close()
     with pytest.raises(ValueError, match="unknown mask_mix 'blobs'"):
         P.phase_config(st, dict(phase, mask_mix="blobs"), str(photos), str(tmp_path / "o"))
+
+
+def test_a_snapshot_is_evaluated_once(photos, tmp_path, monkeypatch):
+    """A phase whose last checkpoint is also an evaluation step is not evaluated again at the
+    end of the run (the same snapshot)."""
+    state = _start(photos, tmp_path)
+    evals = []
+    monkeypatch.setattr(P, "evaluate_in_subprocess",
+                        lambda *a, **k: evals.append(P.read_state(P.state_path(state, "aot"))["step"]))
+    P.run_programme("aot", str(photos), state_dir=state, minutes=5, run_root=tmp_path / "runs", log=None,
+                    eval_every=2, threads=1, workers=0, val_every=0, val_count=2, ckpt_every=2, cache_mb=64)
+    assert evals == sorted(set(evals)) and evals[-1] == 7, evals

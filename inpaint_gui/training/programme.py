@@ -364,8 +364,10 @@ def run_programme(arch: str, data: str, state_dir: "str | Path" = DEFAULT_STATE_
             gpu_h = sum(s["wall_s"] for s in sessions if s["device"] != "cpu") / 3600.0
             write_snapshot(trainer, state_dir, extra={"sessions": sessions, "cpu_hours": round(cpu_h, 6),
                                                       "gpu_hours": round(gpu_h, 6)})
-            if final or (eval_every and trainer.step - last_eval["step"] >= eval_every):
-                last_eval["step"] = trainer.step
+            due = eval_every and trainer.step - last_eval["step"] >= eval_every
+            if (final and last_eval.get("done") != trainer.step) or due:
+                # the last checkpoint of a run and the run's end are the same snapshot: once
+                last_eval.update(step=trainer.step, done=trainer.step)
                 evaluate_in_subprocess(state_dir, arch, data, log=log)
 
         tr.on_checkpoint = account

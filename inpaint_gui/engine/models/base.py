@@ -268,7 +268,8 @@ class TorchAdapter(ModelAdapter):
         net = cls.build_net(spec, **cls.net_kwargs(ws, cls.detected_options(obj, sd), options))
         load_into(net, cls.fit(sd, net), model_name=spec.title)
         model = cls.wrap(spec, net, device, precision, options)
-        model.seam_match = _as_flag(seam)
+        from ..settings import _as_bool  # the one reader of on/off values ("0", "false", ...)
+        model.seam_match = _as_bool(seam, "seam_match")
         return model
 
     # ------------------------------------------------------------------ whose weights are these
@@ -283,14 +284,6 @@ class TorchAdapter(ModelAdapter):
         """What :meth:`recognises` says of the family's own generator weights."""
         spec = cls.specs[0]
         return spec.title, f"Choose the model '{spec.name}' for this file."
-
-
-def _as_flag(value) -> bool:
-    """A loader option's truth value ("0", "false", "no", "off" are false, as typed on the
-    command line's ``--option KEY=VALUE``)."""
-    if isinstance(value, str):
-        return value.strip().lower() not in ("", "0", "false", "no", "off")
-    return bool(value)
 
 
 def check_architecture(sd: Mapping, spec: ModelSpec) -> None:
