@@ -505,3 +505,29 @@ def test_bad_arguments():
         outpaint(img, (1, -2, 3, 0))
     with pytest.raises(ValueError):
         outpaint(np.zeros((4, 4, 5), np.uint8), (1, 1, 1, 1), model="classical")
+
+
+def test_weight_set_context_default_and_user_override():
+    """Our starters take the whole picture as context by default (measured better on one-sided
+    extensions); a band next to the side otherwise; what the caller passes wins."""
+    img = _photo(64, 200)
+    m = (0, 0, 0, 40)
+
+    def known_aspect(model, **opts):
+        outpaint(img, m, model=model, **opts)
+        (h, w), _ = model.calls[0]
+        return w / h
+
+    assert known_aspect(MirrorModel()) < 1.2  # a band about as wide as the image is tall
+    full = MirrorModel()
+    full.outpaint_defaults = (("context", "full"),)
+    assert known_aspect(full) > 2.5  # the whole 200 x 64 picture
+    over = MirrorModel()
+    over.outpaint_defaults = (("context", "full"),)
+    assert known_aspect(over, context="auto") < 1.2
+    from inpaint_gui.engine.models import srn as adapter
+    for name in ("starter", "mine"):
+        assert dict(adapter.SPEC.weight_set(name).outpaint_options) == {"context": "full"}
+    assert all(not ws.outpaint_options for ws in adapter.SPEC.weight_sets if ws.kind == "official")
+    sd = srn_net.convert_tf_variables(_small_tf_weights())
+    assert adapter.SRN.load(adapter.SPEC, weights=sd).outpaint_defaults == ()

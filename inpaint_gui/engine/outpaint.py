@@ -339,14 +339,23 @@ def _add_border_detail(canvas: np.ndarray, cur: np.ndarray, ext: Margins, scale,
     canvas[ts:ts + Hf, ls:ls + Wf] = cur
 
 
+#: :func:`outpaint_float`'s settings when neither the caller nor the model's weight set
+#: (``model.outpaint_defaults``, :attr:`.registry.WeightSet.outpaint_options`) gives them
+SRN_DEFAULTS = dict(detail=1.0, detail_decay=8.0, band=0.5, context="auto", scale_tolerance=1.0,
+                    harmonize=1.0)
+
+
 def outpaint_float(model, image01: np.ndarray, margins: Sequence[int], reporter=None,
-                   detail: float = 1.0, detail_decay: float = 8.0, band: float = 0.5,
-                   context: str = "auto", scale_tolerance: float = 1.0, harmonize: float = 1.0,
-                   **_ignored) -> np.ndarray:
+                   **opts) -> np.ndarray:
     """Outpaint a float32 HxWxC [0,1] image with an SRN-style model (``outpaint_window``,
     ``geometry``, ``window_size``). Returns the float canvas (original values kept).
-    ``harmonize``: strength of the colour match of each prediction to its known window
-    (:func:`harmonize`; 0 = the network's raw output, as the official test graph)."""
+    ``opts``: the keys of :data:`SRN_DEFAULTS` (others are ignored); ``harmonize``: strength
+    of the colour match of each prediction to its known window (:func:`harmonize`; 0 = the
+    network's raw output, as the official test graph)."""
+    o = {**SRN_DEFAULTS, **dict(getattr(model, "outpaint_defaults", ())),
+         **{k: v for k, v in opts.items() if k in SRN_DEFAULTS and v is not None}}
+    detail, detail_decay, band, context, scale_tolerance, harmonize = (
+        o[k] for k in ("detail", "detail_decay", "band", "context", "scale_tolerance", "harmonize"))
     reporter = as_reporter(reporter) if not hasattr(reporter, "stage") else reporter
     m = check_margins(margins)
     cur = np.ascontiguousarray(image01, dtype=np.float32)
@@ -519,8 +528,7 @@ def extend(image: np.ndarray, margins: Sequence[int], model, progress=None, canc
                                        if k in opts})
         q = quantize or "round"
     elif hasattr(model, "outpaint_window"):
-        sopts = {k: opts[k] for k in ("detail", "detail_decay", "band", "context",
-                                      "scale_tolerance", "harmonize") if k in opts}
+        sopts = {k: opts[k] for k in SRN_DEFAULTS if k in opts}
         canvas = outpaint_float(model, f01, m, reporter, **sopts)
         q = quantize or "truncate"
     elif isinstance(model, InpaintModel):

@@ -44,6 +44,13 @@ class WeightSet:
     # the model's resolution, :func:`.pipeline.seam_matched`): our small starters carry a colour
     # bias the official networks do not (loader option ``seam_match`` overrides it)
     seam_match: bool = False
+    # the deepest hole (model pixels from the nearest known one) these weights fill without
+    # drifting in colour; the pipeline shrinks windows with deeper holes to fit
+    # (:func:`.pipeline.predict_window`; loader option ``hole_reach``, 0 = no limit)
+    hole_reach: Optional[int] = None
+    # (key, value) defaults of the extension settings with these weights
+    # (:data:`.outpaint.SRN_DEFAULTS`; what the user sets overrides them)
+    outpaint_options: tuple = ()
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,9 @@ class InpaintModel:
     # True: the pipeline matches the fill to the photo at the hole's edge at the model's
     # resolution (:func:`~inpaint_gui.engine.pipeline.seam_matched`); set from the weight set
     seam_match: bool = False
+    # (key, value) defaults of :func:`~inpaint_gui.engine.outpaint.outpaint_float` for these
+    # weights; set from the weight set
+    outpaint_defaults: tuple = ()
 
     def __init__(self, spec: ModelSpec, device: str = "cpu") -> None:
         self.spec = spec
@@ -264,12 +267,17 @@ class TorchAdapter(ModelAdapter):
         spec = spec or cls.specs[0]
         obj, ws = read_weights(spec, weights)
         seam = options.pop("seam_match", ws.seam_match if ws is not None else False)
+        reach = options.pop("hole_reach", ws.hole_reach if ws is not None else None)
         sd = cls.extract(obj, spec)
         net = cls.build_net(spec, **cls.net_kwargs(ws, cls.detected_options(obj, sd), options))
         load_into(net, cls.fit(sd, net), model_name=spec.title)
         model = cls.wrap(spec, net, device, precision, options)
-        from ..settings import _as_bool  # the one reader of on/off values ("0", "false", ...)
+        from ..settings import _as_bool, _as_int  # the settings' readers ("0", "false", "48.0", ...)
         model.seam_match = _as_bool(seam, "seam_match")
+        model.outpaint_defaults = tuple(ws.outpaint_options) if ws is not None else ()
+        reach = _as_int(reach, "hole_reach") if reach is not None else 0
+        if reach > 0:  # the weights' reach and the network's own (RFR's recurrences): the smaller
+            model.hole_reach = min(reach, model.hole_reach or reach)
         return model
 
     # ------------------------------------------------------------------ whose weights are these
