@@ -135,3 +135,21 @@ def test_missing_weights_are_found_before_any_work(_isolated_user_models, monkey
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert check_model("telea").name == "telea" and check_model("auto") is None
+
+
+def test_outpaint_quantize_among_the_model_options():
+    """``--option quantize=...`` (a model option) and the request's own ``quantize`` both reach
+    the extension; the request's wins. Truncation is floor(x * 255), rounding round(x * 255)."""
+    img = np.full((32, 40, 3), 200, np.uint8)
+    img[:, :20] = 100  # Telea blends the two halves across the new margin: in-between values
+    svc = RunService(ModelCache())
+
+    def margin(**kw):
+        return svc.run(RunRequest(img, None, margins=(0, 0, 0, 12), model="telea", **kw)).image[:, 40:]
+
+    rounded = margin(model_options={"quantize": "round"})
+    truncated = margin(model_options={"quantize": "truncate"})
+    assert rounded.shape == (32, 12, 3)
+    d = rounded.astype(int) - truncated.astype(int)
+    assert set(np.unique(d)) <= {0, 1} and d.any()
+    assert np.array_equal(margin(model_options={"quantize": "round"}, quantize="truncate"), truncated)

@@ -527,7 +527,25 @@ def test_weight_set_context_default_and_user_override():
     assert known_aspect(over, context="auto") < 1.2
     from inpaint_gui.engine.models import srn as adapter
     for name in ("starter", "mine"):
-        assert dict(adapter.SPEC.weight_set(name).outpaint_options) == {"context": "full"}
+        assert dict(adapter.SPEC.weight_set(name).outpaint_options) == {"context": "full",
+                                                                        "quantize": "round"}
     assert all(not ws.outpaint_options for ws in adapter.SPEC.weight_sets if ws.kind == "official")
     sd = srn_net.convert_tf_variables(_small_tf_weights())
     assert adapter.SRN.load(adapter.SPEC, weights=sd).outpaint_defaults == ()
+
+
+def test_weight_set_quantize_default(small_model):
+    """Official weights keep the official truncation; a set may ask for rounding; the caller's
+    choice wins over both."""
+    img = _photo(48, 40)
+    m = (0, 0, 0, 16)
+    trunc = outpaint(img, m, model=small_model)
+    assert np.array_equal(trunc, outpaint(img, m, model=small_model, quantize="truncate"))
+    rnd = outpaint(img, m, model=small_model, quantize="round")
+    assert not np.array_equal(trunc, rnd)
+    small_model.outpaint_defaults = (("quantize", "round"),)
+    try:
+        assert np.array_equal(outpaint(img, m, model=small_model), rnd)
+        assert np.array_equal(outpaint(img, m, model=small_model, quantize="truncate"), trunc)
+    finally:
+        small_model.outpaint_defaults = ()

@@ -503,7 +503,7 @@ def extend(image: np.ndarray, margins: Sequence[int], model, progress=None, canc
     window run unscaled; default 1: always resample to the native window area), ``harmonize``
     (colour match to the known window, default 1; 0 = the network's raw output). Classical:
     ``radius``, ``grain``, ``seed``. ``quantize``: "truncate" (the official SRN uint8
-    conversion, default for SRN) or "round"."""
+    conversion, default for SRN unless the weight set says otherwise) or "round"."""
     img = np.asarray(image)
     m = check_margins(margins)
     if img.size == 0:
@@ -530,7 +530,7 @@ def extend(image: np.ndarray, margins: Sequence[int], model, progress=None, canc
     elif hasattr(model, "outpaint_window"):
         sopts = {k: opts[k] for k in SRN_DEFAULTS if k in opts}
         canvas = outpaint_float(model, f01, m, reporter, **sopts)
-        q = quantize or "truncate"
+        q = quantize or dict(getattr(model, "outpaint_defaults", ())).get("quantize", "truncate")
     elif isinstance(model, InpaintModel):
         canvas = _inpaint_model_outpaint(f01, m, model, reporter, strategy, blend)
         q = quantize or "round"
