@@ -44,7 +44,7 @@ def test_convert_srn_says_when_the_app_will_not_find_the_file(tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 0
     assert "warning: the app looks for srn_celebahq256.pt" in err
-    assert weights.weight_status(registry.get_spec("srn"))[0] == "missing"
+    assert weights.weight_status(registry.get_spec("srn"))[0] == "starter"  # not the official set
 
     rc = cli.main(["models", "convert-srn", prefix, "-o", str(user / "srn_celebahq256.pt")])
     err = capsys.readouterr().err
