@@ -18,10 +18,13 @@ def test_loader_takes_the_weight_sets_reach_and_the_users():
     assert engine.load_model("aot", weights="aot:starter", hole_reach=0).hole_reach is None
     with pytest.raises(SettingsError, match="hole_reach must be a whole number"):
         engine.load_model("aot", weights="aot:starter", hole_reach="deep")
-    # RFR's own reach (its recurrences) stays the limit when the user's is larger
-    rfr = engine.load_model("rfr", weights="rfr:starter")
-    own = rfr.hole_reach
-    assert own and engine.load_model("rfr", weights="rfr:starter", hole_reach=own + 50).hole_reach == own
+    # RFR: the weight set's reach is below the network's own (its recurrences); 0 turns the
+    # weight set's off and the network's stays; a larger one than the network's changes nothing
+    from inpaint_gui.engine.models.rfr import STARTER_REACH as RFR_REACH
+    assert engine.load_model("rfr", weights="rfr:starter").hole_reach == RFR_REACH
+    own = engine.load_model("rfr", weights="rfr:starter", hole_reach=0).hole_reach
+    assert own > RFR_REACH
+    assert engine.load_model("rfr", weights="rfr:starter", hole_reach=own + 50).hole_reach == own
     assert engine.load_model("rfr", weights="rfr:starter", hole_reach=20).hole_reach == 20
 
 
