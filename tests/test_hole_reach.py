@@ -43,8 +43,8 @@ def _worst_block(colour, reach=None):
 
 @pytest.mark.parametrize("colour", [(230, 99, 29), (120, 170, 230)], ids=["orange", "sky"])
 def test_a_large_hole_in_a_flat_field_keeps_its_colour(colour):
-    # 25 levels (about 10 % of the range): within its reach the starter's own bias on flat
-    # fields is 7-20 levels over five colours (grey, lilac, orange, green, sky); beyond it the
-    # fill drifts 62-87 levels, a patch anyone sees
-    assert _worst_block(colour) <= 25
-    assert _worst_block(colour, reach=0) > 25  # the whole 512-px window: the drift comes back
+    # 30 levels (about 12 % of the range): within its reach the starter's own bias on flat
+    # fields is 10-25 levels over five colours (grey, lilac, orange, green, sky; 22 797-step
+    # weights); beyond it the fill drifts 23-92 levels (orange 92, sky 63), a patch anyone sees
+    assert _worst_block(colour) <= 30
+    assert _worst_block(colour, reach=0) > 30  # the whole 512-px window: the drift comes back
