@@ -290,10 +290,10 @@ class RunService:
                                    plan.loader_options, notice=heard)
         if plan.outpainting:  # the request's quantize, else the one among the model options
             opts = dict(plan.extend_options)
-            quantize = req.quantize or opts.pop("quantize", None)
-            opts.pop("quantize", None)
-            return extend(req.image, plan.margins, model, progress=rep, quantize=quantize,
-                          strategy=strategy, blend=req.blend, **opts)
+            quantize = opts.pop("quantize", None)
+            return extend(req.image, plan.margins, model, progress=rep,
+                          quantize=req.quantize or quantize, strategy=strategy, blend=req.blend,
+                          **opts)
         return fill(req.image, req.mask, model, strategy, req.blend, rep)
 
     def run(self, request: RunRequest, progress: Optional[ProgressCallback] = None,

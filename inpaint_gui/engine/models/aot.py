@@ -42,9 +42,10 @@ STARTER_OPTIONS = (("channels", 32), ("block_num", 4), ("rates", (1, 2, 4, 8)))
 
 # Holes deeper than this (model pixels) are filled on a smaller window: beyond it the starter's
 # fill drifts in colour (a uniform field with a 256-px square hole at 512 px came back 62-87
-# levels off, within it 7-20, with the 17 500-step weights; 23-92 against 10-25 with 22 797). On 30 training-pool photos with one object-shaped hole each it
-# gave +0.79 dB (25.83 -> 26.62), on 512-px free-form holes -0.04 dB (30-40 %) and +0.36 dB
-# (50-60 %); 32 cost 0.31 dB on the 30-40 % holes.
+# levels off, within it 7-20, with the 17 500-step weights; 23-92 against 10-25 with 22 797).
+# On 30 training-pool photos with one object-shaped hole each it gave +0.79 dB (25.83 -> 26.62),
+# on 512-px free-form holes -0.04 dB (30-40 %) and +0.36 dB (50-60 %); 32 cost 0.31 dB on the
+# 30-40 % holes.
 STARTER_REACH = 48
 
 SPEC = ModelSpec(

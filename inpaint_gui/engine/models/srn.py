@@ -38,9 +38,9 @@ STARTER_OPTIONS = (("cnum", 16), ("expand_ratio", 4))
 # 30 training-pool photos (256 px, the 42000-step snapshot) +0.48 dB on right 25 % and +0.31 dB
 # on bottom 25 % (19 and 17 of 30 photos better; +0.14 / +0.17 dB without the one white-backed
 # product photo whose uniform background a band misses; two- and all-sided extensions take the
-# whole picture either way). Rounding to
-# uint8: the official graph truncates, which our float-trained starter's output does not need
-# (truncation darkens every pixel by half a level: 46.3 -> 49.0 dB on a white-backed product photo)
+# whole picture either way). Rounding to uint8: the official graph truncates, which our
+# float-trained starter's output does not need (truncation darkens every pixel by half a level:
+# 46.3 -> 49.0 dB on a white-backed product photo).
 STARTER_OUTPAINT = (("context", "full"), ("quantize", "round"))
 
 SPEC = ModelSpec(
