@@ -257,3 +257,43 @@ def test_a_snapshot_is_evaluated_once(photos, tmp_path, monkeypatch):
     P.run_programme("aot", str(photos), state_dir=state, minutes=5, run_root=tmp_path / "runs", log=None,
                     eval_every=2, threads=1, workers=0, val_every=0, val_count=2, ckpt_every=2, cache_mb=64)
     assert evals == sorted(set(evals)) and evals[-1] == 7, evals
+
+
+def test_growing_a_programme_keeps_its_function_and_continues(photos, tmp_path, monkeypatch):
+    """A programme that flattens for lack of capacity moves to a deeper AOT variant: the grown
+    generator computes the same fill, the step and schedule stay, training goes on from there."""
+    monkeypatch.setitem(T.VARIANTS["aot"], "tiny8", dict(channels=16, block_num=8))
+    monkeypatch.setitem(T.D_CNUM, "tiny8", T.D_CNUM["tiny"])
+    state = _start(photos, tmp_path)
+    _continue(photos, state, tmp_path / "r1", until=2)
+    before = (state / "aot_g.pt").read_bytes()
+    small_file = tmp_path / "small_g.pt"
+    small_file.write_bytes(before)
+    P.grow_programme(state, "aot", "tiny8", note="capacity")
+    st = P.read_snapshot(P.state_path(state, "aot"))["state"]  # checksums verified
+    assert (st["variant"], st["config"]["variant"], st["step"]) == ("tiny8", "tiny8", 2)
+    assert st["net_kwargs"] == {"channels": 16, "block_num": 8}
+    assert st["growth"][-1]["from"] == "tiny" and st["growth"][-1]["note"] == "capacity"
+    sd = torch.load(state / "aot_g.pt", weights_only=True)
+    small_sd = torch.load(small_file, weights_only=True)
+    assert st["params_G"] == sum(v.numel() for v in sd.values()) > sum(v.numel() for v in small_sd.values())
+    # same fill from the 4-block and the grown 8-block weights, as the app loads them
+    from inpaint_gui import engine
+    rng = np.random.default_rng(1)
+    img = rng.integers(0, 256, (96, 96, 3)).astype(np.uint8)
+    mask = np.zeros((96, 96), np.uint8)
+    mask[20:70, 30:60] = 255
+    m_small = engine.load_model("aot", weights=str(small_file))
+    m_big = engine.load_model("aot", weights=str(state / "aot_g.pt"))
+    assert m_big.net.config["block_num"] == 8 and m_small.net.config["block_num"] == 4
+    a = engine.inpaint(img, mask, model=m_small).astype(int)
+    b = engine.inpaint(img, mask, model=m_big).astype(int)
+    assert np.abs(a - b).max() <= 1 and (a != img).any()
+    # the grown programme trains on at the same step
+    tr, res = _continue(photos, state, tmp_path / "r2")
+    assert res["status"] == "finished" and tr.step == 4
+    assert P.read_state(P.state_path(state, "aot"))["variant"] == "tiny8"
+    # a growth that cannot keep the function is refused in words
+    with pytest.raises(ValueError, match="no function-preserving growth"):
+        P.grow_programme(state, "aot", "small")
+

@@ -38,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "RUN_DIR/export/<arch>_starter.pt (+ model card draft).")
     p.add_argument("--arch", choices=ARCHS, help="architecture (required unless --programme)")
     p.add_argument("--variant", default=None,
-                   help="official | small | tiny (width/depth presets of the same architecture; default official)")
+                   help="official | base | medium | small | tiny: width/depth presets of the same "
+                        "architecture (trainer.VARIANTS says which each architecture has; default official)")
     p.add_argument("--data", help="folder of images (recursive); train/ and val/ sub-folders are used if present")
     p.add_argument("--out", help="run directory (required unless --programme)")
     p.add_argument("--size", type=int, default=None, help="training crop side in px (default 256)")
@@ -93,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--init-weights", default=None, metavar="PT",
                    help="--snapshot-to: start the programme from these generator weights (e.g. the "
                         "shipped starter) instead of the run's")
+    g.add_argument("--grow", default=None, metavar="VARIANT",
+                   help="with --programme: move the programme to this larger variant, keeping what it "
+                        "learned (function-preserving growth: aot small -> medium -> base, srn small -> "
+                        "medium), and exit")
+    g.add_argument("--grow-note", default="", help="--grow: why (kept in the programme's state)")
     g.add_argument("--init-step", type=int, default=0,
                    help="--init-weights: the step those weights were trained to")
     return p
@@ -102,7 +108,7 @@ def _config_from_args(args):
     from .trainer import TrainConfig, read_checkpoint_config
     given = {k: v for k, v in vars(args).items() if v is not None}
     for k in ("resume", "export_only", "arch", "out", "programme", "state_dir", "minutes", "eval_every",
-              "snapshot_to", "plan", "init_weights", "init_step", "status"):
+              "snapshot_to", "plan", "init_weights", "init_step", "status", "grow", "grow_note"):
         given.pop(k, None)
     prev = read_checkpoint_config(args.out) if (args.resume or args.export_only or args.snapshot_to) else None
     if prev is not None:
@@ -159,6 +165,15 @@ def main_train(argv: Optional[List[str]] = None) -> int:
         except (FileNotFoundError, ValueError) as exc:
             print(f"inpaint train: {exc}", file=sys.stderr)
             return 2
+        return 0
+    if args.programme and args.grow:
+        from .programme import DEFAULT_STATE_DIR, grow_programme
+        try:
+            path = grow_programme(args.state_dir or DEFAULT_STATE_DIR, args.programme, args.grow, args.grow_note)
+        except (FileNotFoundError, ValueError) as exc:
+            print(f"inpaint train: {exc}", file=sys.stderr)
+            return 2
+        print(f"programme {args.programme}: grown to the {args.grow} variant ({path})")
         return 0
     if args.programme:
         try:

@@ -258,6 +258,8 @@ def status_markdown(state: dict) -> str:
              "Plan: " + "; ".join(f"{p.get('name')} until {p['until']}"
                                   + (f" ({', '.join(f'{k} {v}' for k, v in p.items() if k in PHASE_KEYS)})")
                                   for p in plan)]
+    for gr in state.get("growth") or []:
+        lines.append(f"Grown at step {gr['step']}: {gr['from']} -> {gr['to']}" + (f" ({gr['note']})" if gr.get("note") else ""))
     evals = state.get("evals") or []
     if evals:
         cases = list(evals[-1]["bins"])
@@ -280,6 +282,39 @@ def format_eval(rec: dict) -> str:
              for b, m in rec["bins"].items()]
     return (f"[eval] step {rec['step']} ({rec['cpu_hours']:.2f} CPU-h) vs {rec.get('baseline', 'telea')}: "
             + "; ".join(cells))
+
+
+def grow_programme(state_dir: "str | Path", arch: str, variant: str, note: str = "") -> Path:
+    """Move the programme of ``arch`` to the larger ``variant`` without losing what it learned:
+    the generator is grown function-preservingly (:mod:`.grow`), step, schedule, curve and
+    evaluations stay, and a ``growth`` record says when and why. Training continues with the
+    plan's next phase at the same step."""
+    from inpaint_gui.engine.fsutil import atomic_torch_save, atomic_write_text
+    from inpaint_gui.engine.weights import sha256_file
+    from inpaint_gui.engine import nets
+    from .grow import grow_state_dict
+    from .trainer import D_CNUM, _json_default, variant_kwargs
+    p = state_path(state_dir, arch)
+    snap = read_snapshot(p)
+    st = snap["state"]
+    g = grow_state_dict(arch, st.get("net_kwargs") or variant_kwargs(arch, st["variant"]),
+                        variant_kwargs(arch, variant), snap["G"])
+    net = nets.create(arch, **variant_kwargs(arch, variant))
+    net.load_state_dict({k: v.float() for k, v in g.items()}, strict=True)  # the variant's exact layout
+    g_file = Path(state_dir) / f"{arch}_g.pt"
+    atomic_torch_save(_fp16(g), g_file)
+    st.setdefault("growth", []).append({"step": st["step"], "from": st["variant"], "to": variant,
+                                        "params_from": st.get("params_G"), "time": _now(), "note": note})
+    st["variant"] = variant
+    st["config"]["variant"] = variant
+    st["net_kwargs"] = variant_kwargs(arch, variant)
+    st["params_G"] = sum(q.numel() for q in net.parameters())
+    st["files"]["G"] = {"file": g_file.name, "sha256": sha256_file(g_file)}
+    if D_CNUM.get(st["growth"][-1]["from"]) != D_CNUM.get(variant):
+        st["files"].pop("D", None)  # a critic of another width: the next session starts a fresh one
+    st["updated"] = _now()
+    atomic_write_text(p, json.dumps(st, indent=1, default=_json_default), parents=True)
+    return p
 
 
 # ----------------------------------------------------------------------------------------------

@@ -63,17 +63,22 @@ VARIANTS: Dict[str, Dict[str, dict]] = {
     "aot": {
         "official": {},
         "base": dict(channels=32, block_num=8),
+        # small grown by two blocks (training.grow): the capacity step a session's repository
+        # budget allows (2.9 M parameters, 5.8 MB fp16)
+        "medium": dict(channels=32, block_num=6),
         "small": dict(channels=32, block_num=4),
         "tiny": dict(channels=16, block_num=4),
     },
     "srn": {
         "official": {},
+        # small widened (training.grow): 2.8 M parameters, 5.6 MB fp16
+        "medium": dict(cnum=32),
         "small": dict(cnum=16),
         "tiny": dict(cnum=8),
     },
 }
 # Discriminator base width per variant (official 64).
-D_CNUM = {"official": 64, "base": 32, "small": 32, "tiny": 16}
+D_CNUM = {"official": 64, "base": 32, "medium": 32, "small": 32, "tiny": 16}
 
 # Official optimiser settings.
 ARCH_DEFAULTS = {
