@@ -292,7 +292,8 @@ def test_growing_a_programme_keeps_its_function_and_continues(photos, tmp_path, 
     # the grown programme trains on at the same step
     tr, res = _continue(photos, state, tmp_path / "r2")
     assert res["status"] == "finished" and tr.step == 4
-    assert P.read_state(P.state_path(state, "aot"))["variant"] == "tiny8"
+    st = P.read_state(P.state_path(state, "aot"))
+    assert st["variant"] == "tiny8" and st["growth"][-1]["to"] == "tiny8"  # the record outlives checkpoints
     # a growth that cannot keep the function is refused in words
     with pytest.raises(ValueError, match="no function-preserving growth"):
         P.grow_programme(state, "aot", "small")

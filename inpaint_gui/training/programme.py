@@ -135,6 +135,8 @@ def write_snapshot(tr, state_dir: "str | Path", plan: Optional[List[dict]] = Non
         "updated": _now(),
         "hardware": hardware_info(tr.device),
     }
+    for k, v in prev.items():  # records this writer does not own (growth, experiments, notes) stay
+        st.setdefault(k, v)
     if extra:
         st.update(extra)
     atomic_write_text(p, json.dumps(st, indent=1, default=_json_default), parents=True)

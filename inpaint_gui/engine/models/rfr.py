@@ -82,7 +82,7 @@ SPEC = ModelSpec(
                   source="trained by this project (inpaint_gui.training) on CPU",
                   licence="same as this project", training_data="project training photo pool",
                   resolution=256, card="models/rfr_starter.md", variant="tiny",
-                  sha256="7786d2b4ea5f0d6359ee1a8eec99ddf3defd2fddae6d0c06edea518d9ac0e84d",
+                  sha256="b16c29bc9f74bca71da5e0c4ea1ad7478da7fb2134089267b93d3a3498dd2ec7",
                   options=STARTER_OPTIONS, auto_ok=False, seam_match=True,
                   hole_reach=STARTER_REACH,
                   auto_reason=("RFR-Net's starter only equals Telea in SSIM (AOT-GAN's starter "
