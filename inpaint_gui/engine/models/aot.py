@@ -37,8 +37,8 @@ _SIZE = "about 61 MB (estimated)"
 
 NET_OPTIONS = ("channels", "block_num", "rates")
 
-# Small variant of the CPU-trained starter weights (inpaint_gui.training, ``--variant small``).
-STARTER_OPTIONS = (("channels", 32), ("block_num", 4), ("rates", (1, 2, 4, 8)))
+# Medium variant of the CPU-trained starter weights (inpaint_gui.training, ``--variant medium``: the small one grown by two blocks).
+STARTER_OPTIONS = (("channels", 32), ("block_num", 6), ("rates", (1, 2, 4, 8)))
 
 # Holes deeper than this (model pixels) are filled on a smaller window: beyond it the starter's
 # fill drifts in colour (a uniform field with a 256-px square hole at 512 px came back 62-87
@@ -81,13 +81,13 @@ SPEC = ModelSpec(
         # the user's own training of the starter variant (``inpaint train`` + model manager)
         WeightSet(name="mine", kind="imported", filename="aot_mine.pt",
                   source="your own file, installed with the model manager",
-                  licence="yours", training_data="see your training run", variant="small",
+                  licence="yours", training_data="see your training run", variant="medium",
                   options=STARTER_OPTIONS),
         WeightSet(name="starter", kind="starter", filename="aot_starter.pt",
                   source="trained by this project (inpaint_gui.training) on CPU",
                   licence="same as this project", training_data="project training photo pool",
-                  resolution=256, card="models/aot_starter.md", variant="small",
-                  sha256="cbf6bd9268fafbb706b2f2d5b3d97ff175bf3173edddd44dd531673510453041",
+                  resolution=256, card="models/aot_starter.md", variant="medium",
+                  sha256="f89c47eca9157d75903b7664b8337160e753e23172b39a92bc43ac285f952ba7",
                   options=STARTER_OPTIONS, seam_match=True, hole_reach=STARTER_REACH),
     ),
 )
