@@ -26,19 +26,14 @@ import torch
 _MIDDLE = re.compile(r"^middle\.(\d+)\.(.+)$")
 
 
-def aot_block_count(sd: Dict[str, torch.Tensor]) -> int:
-    """Number of AOT blocks in an AOT-GAN generator state dict."""
-    idx = {int(m.group(1)) for k in sd for m in [_MIDDLE.match(k)] if m}
-    return max(idx) + 1 if idx else 0
-
-
 def deepen_aot(sd: Dict[str, torch.Tensor], block_num: int, rates=(1, 2, 4, 8),
                seed: int = 0) -> Dict[str, torch.Tensor]:
     """Return an AOT-GAN state dict with ``block_num`` blocks computing the same function as
     ``sd``: ``block_num - n`` identity blocks first, then ``sd``'s blocks renumbered. The new
     blocks' gates get the default convolution initialisation (seeded), which the identity makes
     irrelevant until the branches move. Tensors keep ``sd``'s dtype."""
-    n = aot_block_count(sd)
+    from inpaint_gui.engine.models.aot import AOT
+    n = AOT.detected_options(sd, sd).get("block_num", 0)  # the loader's own reading of the tensors
     if n == 0:
         raise ValueError("not an AOT-GAN generator state dict (no middle.* blocks)")
     if block_num < n:
@@ -95,9 +90,10 @@ def widen_srn(sd: Dict[str, torch.Tensor], cnum: int, seed: int = 0) -> Dict[str
         return getattr(m, m._conv_name) if isinstance(m, srn.UpConv) else m
 
     out: Dict[str, torch.Tensor] = {}
-    prefix = {}
 
     def copy(name, in_map, out_map):
+        """Weights of layer ``name``: old channel ``i`` in / ``o`` out sit at ``in_map[i]`` /
+        ``out_map[o]`` of the new layer; returns ``out_map`` (the next layer's ``in_map``)."""
         a, b = conv(old, name), conv(new, name)
         w, bias = b.weight.detach().clone(), b.bias.detach().clone()
         w[out_map] = 0.0
@@ -105,21 +101,19 @@ def widen_srn(sd: Dict[str, torch.Tensor], cnum: int, seed: int = 0) -> Dict[str
         bias[out_map] = a.bias.detach()
         key = next(k for k, mod in new.named_modules() if mod is b)
         out[key + ".weight"], out[key + ".bias"] = w.to(dtype), bias.to(dtype)
-        prefix[name] = out_map
+        return out_map
 
     rgb = torch.arange(3)
     in_map = rgb
     for name in old._fen:
-        copy(name, in_map, torch.arange(conv(old, name).out_channels))
-        in_map = prefix[name]
+        in_map = copy(name, in_map, torch.arange(conv(old, name).out_channels))
     c_old, c_new, r = old._fe_channels, new._fe_channels, old.expand_ratio
     # reshape of NHWC (h, w, c*r) -> (H, W, c): fe channel s*c + k lands in slot s as channel k
     fe_map = torch.cat([s_ * c_new + torch.arange(c_old) for s_ in range(r)])
     copy("feat_expansion_subpixel", in_map, fe_map)
     in_map = torch.cat([torch.arange(c_old), c_new + torch.arange(4)])  # [x_fe, rgb, unknown]
     for name in old._enc + old._dec:
-        copy(name, in_map, torch.arange(conv(old, name).out_channels))
-        in_map = prefix[name]
+        in_map = copy(name, in_map, torch.arange(conv(old, name).out_channels))
     copy("allconv17", in_map, rgb)
     missing = set(new.state_dict()) - set(out)
     if missing:
@@ -139,8 +133,7 @@ def grow_state_dict(arch: str, src: dict, dst: dict, sd: Dict[str, torch.Tensor]
             return deepen_aot(sd, int(b["block_num"]), rates=tuple(a["rates"]))
     if arch == "srn":
         a, b = dict(cnum=64, expand_ratio=4, **src), dict(cnum=64, expand_ratio=4, **dst)
-        if a["expand_ratio"] == b["expand_ratio"] and b["cnum"] >= a["cnum"] \
-                and {k: v for k, v in a.items() if k != "cnum"} == {k: v for k, v in b.items() if k != "cnum"}:
+        if b["cnum"] >= a["cnum"] and dict(a, cnum=0) == dict(b, cnum=0):
             return widen_srn(sd, int(b["cnum"]))
     raise ValueError(f"no function-preserving growth of {arch} from {src} to {dst} "
                      "(supported: AOT-GAN with the same width and more blocks; SRN wider)")

@@ -299,20 +299,20 @@ def grow_programme(state_dir: "str | Path", arch: str, variant: str, note: str =
     p = state_path(state_dir, arch)
     snap = read_snapshot(p)
     st = snap["state"]
-    g = grow_state_dict(arch, st.get("net_kwargs") or variant_kwargs(arch, st["variant"]),
-                        variant_kwargs(arch, variant), snap["G"])
-    net = nets.create(arch, **variant_kwargs(arch, variant))
+    old_variant, kw = st["variant"], variant_kwargs(arch, variant)
+    g = grow_state_dict(arch, st.get("net_kwargs") or variant_kwargs(arch, old_variant), kw, snap["G"])
+    net = nets.create(arch, **kw)
     net.load_state_dict({k: v.float() for k, v in g.items()}, strict=True)  # the variant's exact layout
     g_file = Path(state_dir) / f"{arch}_g.pt"
     atomic_torch_save(_fp16(g), g_file)
-    st.setdefault("growth", []).append({"step": st["step"], "from": st["variant"], "to": variant,
+    st.setdefault("growth", []).append({"step": st["step"], "from": old_variant, "to": variant,
                                         "params_from": st.get("params_G"), "time": _now(), "note": note})
     st["variant"] = variant
     st["config"]["variant"] = variant
-    st["net_kwargs"] = variant_kwargs(arch, variant)
+    st["net_kwargs"] = kw
     st["params_G"] = sum(q.numel() for q in net.parameters())
     st["files"]["G"] = {"file": g_file.name, "sha256": sha256_file(g_file)}
-    if D_CNUM.get(st["growth"][-1]["from"]) != D_CNUM.get(variant):
+    if D_CNUM.get(old_variant) != D_CNUM.get(variant):
         st["files"].pop("D", None)  # a critic of another width: the next session starts a fresh one
     st["updated"] = _now()
     atomic_write_text(p, json.dumps(st, indent=1, default=_json_default), parents=True)
