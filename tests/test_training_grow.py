@@ -55,3 +55,21 @@ def test_growth_that_cannot_keep_the_function_is_refused():
         grow_state_dict("aot", {"channels": 16, "block_num": 4}, {"channels": 32, "block_num": 4}, sd)
     with pytest.raises(ValueError, match="no function-preserving growth"):
         grow_state_dict("rfr", {}, {}, sd)
+
+
+def test_srn_growth_through_the_variant_options_keeps_the_function():
+    """The dispatcher the programme uses (constructor options in, state dict out), at a width
+    that is not a multiple of the old one."""
+    torch.manual_seed(2)
+    small = _trained_looking(srn.create(cnum=8))
+    sd = {k: v.half() for k, v in small.state_dict().items()}
+    small.load_state_dict({k: v.float() for k, v in sd.items()})
+    wide = srn.create(cnum=12).eval()
+    wide.load_state_dict({k: v.float() for k, v in grow_state_dict("srn", {"cnum": 8}, {"cnum": 12}, sd).items()},
+                         strict=True)
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        ya, yb = small(x, (8, 0, 24, 32)), wide(x, (8, 0, 24, 32))
+    assert (ya - yb).abs().max() < 1e-5 and ya.abs().mean() > 0.01
+    with pytest.raises(ValueError, match="no function-preserving growth"):
+        grow_state_dict("srn", {"cnum": 12}, {"cnum": 8}, sd)

@@ -132,7 +132,8 @@ def grow_state_dict(arch: str, src: dict, dst: dict, sd: Dict[str, torch.Tensor]
                 and b["block_num"] >= a["block_num"]:
             return deepen_aot(sd, int(b["block_num"]), rates=tuple(a["rates"]))
     if arch == "srn":
-        a, b = dict(cnum=64, expand_ratio=4, **src), dict(cnum=64, expand_ratio=4, **dst)
+        official = {"cnum": 64, "expand_ratio": 4}
+        a, b = dict(official, **src), dict(official, **dst)
         if b["cnum"] >= a["cnum"] and dict(a, cnum=0) == dict(b, cnum=0):
             return widen_srn(sd, int(b["cnum"]))
     raise ValueError(f"no function-preserving growth of {arch} from {src} to {dst} "
