@@ -39,3 +39,27 @@ def test_fit_finds_the_region_where_patchmatch_wins():
     res = S.fit([_sample(s["hole_ratio"], s["context_texture"], True) for s in samples])
     assert res["min_context_texture"] == 0.0 and res["selected"] == len(samples)
     assert res["max_hole_ratio"] == pytest.approx(max(s["hole_ratio"] for s in samples), abs=1e-4)
+
+
+def test_merge_takes_the_remeasured_model_and_keeps_the_others():
+    old = [{"part": "bins256", "case": c, "image": f"{i}.jpg", "hole_ratio": 0.1,
+            "telea": {"psnr_hole": 20.0 + i}, "patchmatch": {"psnr_hole": 21.0}, "aot": {"psnr_hole": 22.0}}
+           for c in ("10-20", "20-30") for i in range(3)]
+    new = [{"part": r["part"], "case": r["case"], "image": r["image"], "hole_ratio": 0.1,
+            "aot": {"psnr_hole": 23.0 + i}} for i, r in enumerate(reversed(old))]
+    merged = S.merge_samples(old, new, ["aot"])
+    assert [(r["case"], r["image"]) for r in merged] == [(r["case"], r["image"]) for r in old]
+    assert [r["telea"] for r in merged] == [r["telea"] for r in old]
+    assert [r["aot"]["psnr_hole"] for r in merged] == [23.0 + i for i in reversed(range(6))]
+    assert all(r["aot"]["psnr_hole"] == 22.0 for r in old)  # the old study is not changed in place
+    with pytest.raises(ValueError, match="not of the same fills"):
+        S.merge_samples(old, new[:-1], ["aot"])
+    with pytest.raises(ValueError, match="not of the same fills"):
+        S.merge_samples(old, [dict(new[0], image="other.jpg")] + new[1:], ["aot"])
+
+
+def test_collect_refuses_to_update_a_study_that_is_not_there(tmp_path):
+    with pytest.raises(ValueError, match="no study to update"):
+        S.collect("unused", tmp_path, models=("aot",))
+    with pytest.raises(ValueError, match="the study measures"):
+        S.collect("unused", tmp_path, models=("lama",))

@@ -125,27 +125,56 @@ def _weights_info() -> dict:
     return out
 
 
+def merge_samples(old: Sequence[dict], new: Sequence[dict], models: Sequence[str]) -> List[dict]:
+    """``old``'s samples with the metrics of ``models`` taken from ``new`` (the same fills
+    measured again, e.g. after new AOT weights). Samples match by (part, case, image); a study
+    whose fills are not the same ones is refused."""
+    key = lambda r: (r["part"], r["case"], r["image"])  # noqa: E731
+    fresh = {key(r): r for r in new}
+    if len(fresh) != len(new) or set(fresh) != {key(r) for r in old} or len(old) != len(new):
+        raise ValueError("the new measurements are not of the same fills as the study's "
+                         "(other photos, masks or parts): collect the whole study again")
+    out = []
+    for r in old:
+        row = dict(r)
+        for mdl in models:
+            row.pop(mdl, None)
+            if mdl in fresh[key(r)]:
+                row[mdl] = fresh[key(r)][mdl]
+        out.append(row)
+    return out
+
+
 def collect(data: str, out: "str | Path", n: Optional[int] = None, parts=("bins256", "own_size"),
-            sheet_rows: int = 4, log=None) -> dict:
+            sheet_rows: int = 4, log=None, models: Sequence[str] = MODELS) -> dict:
     from inpaint_gui.engine.imageio import save_image
 
     from . import masks as M
     from .evaluate import compare, contact_sheet, load_eval_images, load_mask_cases, save_json
+    models = tuple(models)
+    if set(models) - set(MODELS):
+        raise ValueError(f"the study measures {', '.join(MODELS)}")
     out = Path(out)
+    previous = None
+    if set(models) != set(MODELS):  # measure only these again: the others' fills have not changed
+        if not (out / "samples.json").is_file():
+            raise ValueError(f"{out} has no study to update: collect all of {', '.join(MODELS)} first")
+        previous = json.loads((out / "samples.json").read_text())
+        out = out / "update"
     out.mkdir(parents=True, exist_ok=True)
     samples: List[dict] = []
     raw: Dict[str, dict] = {}
     for part in parts:
         if part == "bins256":
             names, imgs = load_eval_images(data, n if n is not None else 10 ** 6, 256)
-            res = compare(list(MODELS), data, bins=BINS_256, n=len(names), size=256, log=log,
+            res = compare(list(models), data, bins=BINS_256, n=len(names), size=256, log=log,
                           keep=sheet_rows)
             holes = {M.bin_name(bn): [M.eval_mask((256, 256), bn, i) > 0 for i in range(len(imgs))]
                      for bn in M.parse_bins(BINS_256)}
         else:
             names, imgs = load_eval_images(data, n, None)
             cases = write_own_size_masks(names, imgs, out / "masks")
-            res = compare(list(MODELS), data, n=len(names), log=log, keep=sheet_rows,
+            res = compare(list(models), data, n=len(names), log=log, keep=sheet_rows,
                           masks=out / "masks")
             holes = load_mask_cases(out / "masks", names, [im.shape for im in imgs])
             holes = {c: holes[c] for c in cases}
@@ -163,16 +192,22 @@ def collect(data: str, out: "str | Path", n: Optional[int] = None, parts=("bins2
             for i, hole in enumerate(hs):
                 row = {"part": part, "case": case, "image": Path(names[i]).name,
                        **features(imgs[i], hole)}
-                for mdl in MODELS:
+                for mdl in models:
                     per = by_model.get(mdl, {}).get(case)
                     if per:
                         row[mdl] = {k: per[i].get(k) for k in ("psnr", "ssim", "texture", "psnr_hole", "l1_hole")}
                 samples.append(row)
         save_json({"samples": samples}, out / "samples.json")
-    meta = {"date_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M"),
-            "data": str(data), "weights": _weights_info(), "models": list(MODELS)}
-    save_json({"meta": meta, "samples": samples}, out / "samples.json")
+    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+    meta = {"date_utc": now, "data": str(data), "weights": _weights_info(), "models": list(MODELS)}
     save_json(raw, out / "eval.json")
+    if previous is not None:
+        samples = merge_samples(previous["samples"], samples, models)
+        old_meta = previous.get("meta") or {}
+        meta = dict(meta, date_utc=old_meta.get("date_utc"),
+                    remeasured=[*old_meta.get("remeasured", []), {"date_utc": now, "models": list(models)}])
+        out = out.parent
+    save_json({"meta": meta, "samples": samples}, out / "samples.json")
     return {"meta": meta, "samples": samples}
 
 
@@ -391,6 +426,9 @@ def main(argv=None) -> int:
     c.add_argument("--out", required=True)
     c.add_argument("--n", type=int, default=None)
     c.add_argument("--parts", default="bins256,own_size")
+    c.add_argument("--models", default=",".join(MODELS),
+                   help="measure only these again in the study at --out (after new weights of one "
+                        "model the others' fills are the same)")
     r = sub.add_parser("features", help="recompute the samples' features (no model runs)")
     r.add_argument("--data", required=True)
     r.add_argument("--study", required=True)
@@ -408,7 +446,8 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
     if a.cmd == "collect":
-        collect(a.data, a.out, a.n, tuple(p for p in a.parts.split(",") if p), log=log)
+        collect(a.data, a.out, a.n, tuple(p for p in a.parts.split(",") if p), log=log,
+                models=tuple(m for m in a.models.split(",") if m))
         return 0
     if a.cmd == "features":
         refresh_features(a.data, a.study)
