@@ -1,10 +1,12 @@
 """Regenerate ``docs/screenshot.png``: the main window on the harbour sample after a fill.
 
     QT_QPA_PLATFORM=offscreen python docs/make_screenshot.py [--model aot] [--out docs/screenshot.png]
+        [--image cows.jpg --extend 0,0,0,300]
 
-Opens ``resources/samples/harbour.jpg``, imports ``harbour_mask.png`` (255 = fill), runs the
-chosen model through the same dock action a user clicks, and grabs the window once the result
-layer is shown. Exits non-zero if the fill fails or takes longer than ``--timeout`` seconds.
+Opens ``resources/samples/harbour.jpg`` (or ``--image``), imports ``harbour_mask.png`` (255 =
+fill) or, with ``--extend TOP,LEFT,BOTTOM,RIGHT``, drags the canvas borders out by those pixels,
+runs the chosen model through the same dock action a user clicks, and grabs the window once the
+result layer is shown. Exits non-zero if the fill fails or takes longer than ``--timeout`` seconds.
 """
 from __future__ import annotations
 
@@ -24,6 +26,9 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(ROOT / "docs" / "screenshot.png"))
     ap.add_argument("--size", default="1400x900", help="window size WxH")
     ap.add_argument("--timeout", type=float, default=300.0)
+    ap.add_argument("--image", default="harbour.jpg", help="a photo in resources/samples")
+    ap.add_argument("--extend", default=None, metavar="T,L,B,R",
+                    help="extend the canvas by these margins (px) instead of filling the mask")
     a = ap.parse_args(argv)
 
     from PySide6.QtCore import QCoreApplication, QSettings, QTimer
@@ -59,11 +64,15 @@ def main(argv=None) -> int:
         qapp.quit()
 
     def start():
-        if not win.open_path(str(samples / "harbour.jpg"), check_modified=False):
+        if not win.open_path(str(samples / a.image), check_modified=False):
             print("cannot open the sample", file=sys.stderr)
             qapp.quit()
             return
-        win.document.import_mask(str(samples / "harbour_mask.png"))
+        if a.extend:
+            from inpaint_gui.core.margins import Margins
+            win.document.set_margins(Margins(*(int(v) for v in a.extend.split(","))))
+        else:
+            win.document.import_mask(str(samples / "harbour_mask.png"))
         ctl = win.fill_controller
         ctl.runner.finished.connect(on_finished)
         ctl.runner.failed.connect(on_failed)
