@@ -297,7 +297,9 @@ def test_small_and_r2_variants():
     from inpaint_gui.engine.models import srn as adapter
     assert adapter.geometry_for_ratio(4) == (2, 2) and adapter.geometry_for_ratio(2) == (1, 2)
     starter = adapter.SPEC.weight_set("starter")
-    assert sum(p.numel() for p in create("srn", **dict(starter.options)).parameters()) < 1_000_000
+    from inpaint_gui.training.trainer import VARIANTS
+    assert dict(starter.options)["cnum"] == VARIANTS["srn"][starter.variant]["cnum"]  # the programme's variant
+    assert sum(p.numel() for p in create("srn", **dict(starter.options)).parameters()) < 2_000_000
 
 
 def test_spec():

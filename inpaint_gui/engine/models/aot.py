@@ -87,7 +87,7 @@ SPEC = ModelSpec(
                   source="trained by this project (inpaint_gui.training) on CPU",
                   licence="same as this project", training_data="project training photo pool",
                   resolution=256, card="models/aot_starter.md", variant="medium",
-                  sha256="f89c47eca9157d75903b7664b8337160e753e23172b39a92bc43ac285f952ba7",
+                  sha256="a599be6161c393a7096fdd45c7a126829b86bf101ddb7ee605361fe3a088a3a4",
                   options=STARTER_OPTIONS, seam_match=True, hole_reach=STARTER_REACH),
     ),
 )
