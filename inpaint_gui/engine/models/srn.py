@@ -32,7 +32,7 @@ _OFFICIAL_AUTO = dict(auto_ok=False, auto_reason=(
     "SRN's official weights are trained on faces or street scenes and not measured on general "
     "photos, so Auto does not use them (pick SRN to use them)"))
 
-# Small variant for CPU training (≈0.7 M parameters instead of 11.2 M); same geometry.
+# The programme's medium variant for CPU training (1.6 M parameters instead of 11.2 M); same geometry.
 STARTER_OPTIONS = (("cnum", 24), ("expand_ratio", 4))
 # The whole picture as each step's context, not a band next to the extended side: measured on
 # 30 training-pool photos (256 px, the 42000-step snapshot) +0.48 dB on right 25 % and +0.31 dB
