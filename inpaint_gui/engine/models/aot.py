@@ -87,7 +87,7 @@ SPEC = ModelSpec(
                   source="trained by this project (inpaint_gui.training) on CPU",
                   licence="same as this project", training_data="project training photo pool",
                   resolution=256, card="models/aot_starter.md", variant="medium",
-                  sha256="a599be6161c393a7096fdd45c7a126829b86bf101ddb7ee605361fe3a088a3a4",
+                  sha256="225e7afcc5ebe18338dacfe60e8aab97c84b265ab9e690266c740623658a1c48",
                   options=STARTER_OPTIONS, seam_match=True, hole_reach=STARTER_REACH),
     ),
 )

@@ -86,11 +86,11 @@ SPEC = ModelSpec(
                   source="trained by this project (inpaint_gui.training) on CPU",
                   licence="same as this project", training_data="project training photo pool",
                   resolution=256, card="models/srn_starter.md", variant="medium",
-                  sha256="e9726f751b8022c93e62d7a1a8d8f2c4e48a6487c006344d1b5804b913f53f82",
+                  sha256="f8c2b438294951da3256bd02bc2a6e898b9148af4608309035bc7acab57a32c5",
                   options=STARTER_OPTIONS, outpaint_options=STARTER_OUTPAINT, auto_ok=False,
                   auto_reason="the SRN starter is closer to the photo than Telea on the new "
-                              "margin by PSNR (+0.16 to +0.99 dB) but not by SSIM (-0.003 to "
-                              "-0.021) and is softer, so Auto extends with Telea "
+                              "margin by PSNR (+0.10 to +0.92 dB) but not by SSIM (-0.002 to "
+                              "-0.020) and is softer, so Auto extends with Telea "
                               "(pick SRN to use it)"),
     ),
 )
