@@ -54,19 +54,21 @@ def main(argv=None) -> int:
         win.grab().save(a.out)
         print(f"wrote {a.out}")
         state["rc"] = 0
-        qapp.quit()
+        # exit(), not quit(): Qt 6's quit() closes the windows first, and the window asks
+        # to save the unsaved work (mask, result) in a modal dialog that nobody answers here
+        qapp.exit(0)
 
     def on_finished(_result):
         QTimer.singleShot(500, grab_and_quit)  # let the result layer and docks repaint
 
     def on_failed(title, msg):
         print(f"fill failed: {title}: {msg}", file=sys.stderr)
-        qapp.quit()
+        qapp.exit(1)
 
     def start():
         if not win.open_path(str(samples / a.image), check_modified=False):
             print("cannot open the sample", file=sys.stderr)
-            qapp.quit()
+            qapp.exit(1)
             return
         if a.extend:
             from inpaint_gui.core.margins import Margins
@@ -78,12 +80,12 @@ def main(argv=None) -> int:
         ctl.runner.failed.connect(on_failed)
         if not ctl.dock.select_model(a.model):
             print(f"model {a.model!r} is not selectable", file=sys.stderr)
-            qapp.quit()
+            qapp.exit(1)
             return
         ctl.dock.request_run()
 
     QTimer.singleShot(100, start)
-    QTimer.singleShot(int(a.timeout * 1000), qapp.quit)
+    QTimer.singleShot(int(a.timeout * 1000), lambda: qapp.exit(1))
     qapp.exec()
     return state["rc"]
 
