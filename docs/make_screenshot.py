@@ -48,12 +48,10 @@ def main(argv=None) -> int:
     win.resize(w, h)
     win.show()
     samples = ROOT / "resources" / "samples"
-    state = {"rc": 1}
 
     def grab_and_quit():
         win.grab().save(a.out)
         print(f"wrote {a.out}")
-        state["rc"] = 0
         # exit(), not quit(): Qt 6's quit() closes the windows first, and the window asks
         # to save the unsaved work (mask, result) in a modal dialog that nobody answers here
         qapp.exit(0)
@@ -86,8 +84,7 @@ def main(argv=None) -> int:
 
     QTimer.singleShot(100, start)
     QTimer.singleShot(int(a.timeout * 1000), lambda: qapp.exit(1))
-    qapp.exec()
-    return state["rc"]
+    return qapp.exec()
 
 
 if __name__ == "__main__":
