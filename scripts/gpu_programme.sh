@@ -34,6 +34,14 @@ for job in "$@"; do
     if [ ! -f "$STATE/$ARCH.json" ]; then
         echo "no snapshot $STATE/$ARCH.json" >&2; status=2; continue
     fi
+    # a phase planned for a grown variant: grow first, as the plan says (keeps the function)
+    WANT=$("$PY" -c "import sys; from inpaint_gui.training import programme as P
+st = P.read_state(P.state_path(sys.argv[1], sys.argv[2])); ph = P.phase_at(st['plan'], st['step']) or {}
+print(ph.get('variant') if ph.get('variant') not in (None, st['variant']) else '')" "$STATE" "$ARCH")
+    if [ -n "$WANT" ]; then
+        "$PY" -m inpaint_gui.cli train --programme "$ARCH" --state-dir "$STATE" --grow "$WANT" \
+            --grow-note "grown by the one-call GPU run, as the plan's next phase says" || { status=1; continue; }
+    fi
     "$PY" -m inpaint_gui.cli train --programme "$ARCH" --data "$DATA" --minutes "$MINUTES" \
         --device "$DEVICE" --state-dir "$STATE" --amp --threads "$(nproc)" --workers 8 \
         --ckpt-every 1000 --val-every 1000 --log-every 200 2>&1 | tee "$OUT/${ARCH}_train.log" || status=1

@@ -298,3 +298,28 @@ def test_growing_a_programme_keeps_its_function_and_continues(photos, tmp_path, 
     with pytest.raises(ValueError, match="no function-preserving growth"):
         P.grow_programme(state, "aot", "small")
 
+
+
+def test_a_phase_planned_for_a_grown_variant_waits_for_the_growth(photos, tmp_path, monkeypatch):
+    """A phase that names a variant refuses, in words and before training a step, to train a
+    snapshot that has not been grown to it; once grown, the programme goes on at the same step."""
+    monkeypatch.setitem(T.VARIANTS["aot"], "tiny8", dict(channels=16, block_num=8))
+    monkeypatch.setitem(T.D_CNUM, "tiny8", T.D_CNUM["tiny"])
+    monkeypatch.setattr(P, "evaluate_in_subprocess", lambda *a, **k: None)
+    state = _start(photos, tmp_path)
+    _continue(photos, state, tmp_path / "r1", until=4)  # the end of the first phase
+    p = P.state_path(state, "aot")
+    st = json.loads(p.read_text())
+    st["plan"][1]["variant"] = "tiny8"
+    p.write_text(json.dumps(st))
+    before = (state / "aot_g.pt").read_bytes()
+    run = dict(state_dir=state, minutes=5, run_root=tmp_path / "runs", log=None, threads=1, workers=0,
+               val_every=0, val_count=2, cache_mb=64)
+    with pytest.raises(ValueError, match=r"trains the tiny8 variant, but the snapshot is the tiny one.*--grow tiny8"):
+        P.run_programme("aot", str(photos), **run)
+    assert P.read_state(p)["step"] == 4 and (state / "aot_g.pt").read_bytes() == before
+    P.grow_programme(state, "aot", "tiny8")
+    res = P.run_programme("aot", str(photos), **run)
+    st = P.read_state(p)
+    assert res["status"] == "plan complete" and (st["step"], st["variant"]) == (7, "tiny8")
+    assert [(s["phase"], s["step_from"], s["step_to"]) for s in st["sessions"]][-1] == ("large", 4, 7)

@@ -14,7 +14,8 @@ is a pure function of the step, and batch ``k`` (crops, flips, jitter, masks) de
 and the same mask sequence on any machine.
 
 ``plan`` is a list of phases, each ``{"name", "until": step, <TrainConfig overrides>}`` (for
-example 128-px crops, then 256 px, then an adversarial fine-tune); :func:`run_programme` trains
+example 128-px crops, then 256 px, then an adversarial fine-tune; ``"variant"`` names the variant
+a phase needs, which :func:`grow_programme` reaches); :func:`run_programme` trains
 the current phase until its ``until`` step or the time limit, writes the snapshot at every
 checkpoint, and moves on to the next phase. A phase's overrides are kept in the state's config
 for the phases after it: a phase that needs the default back (a constant schedule after a
@@ -155,9 +156,15 @@ def phase_config(state: dict, phase: dict, data: str, out: str, **session):
     """TrainConfig for ``phase`` of a programme: the programme's config, the phase's overrides,
     then the session's own settings (data, device, threads, ...)."""
     from .trainer import TrainConfig
-    bad = [k for k in phase if k not in PHASE_KEYS + ("name", "until", "note")]
+    bad = [k for k in phase if k not in PHASE_KEYS + ("name", "until", "note", "variant")]
     if bad:
         raise ValueError(f"phase {phase.get('name')!r}: unknown setting(s) {', '.join(bad)}")
+    want = phase.get("variant")
+    if want and want != state["variant"]:
+        # a phase planned for a grown network must not train the old one under its name
+        raise ValueError(f"phase {phase.get('name')!r} of the {state['arch']} plan trains the {want} variant, but "
+                         f"the snapshot is the {state['variant']} one: grow it first with "
+                         f"`inpaint train --programme {state['arch']} --grow {want}`")
     if phase.get("mask_mix") is not None:
         from .masks import TRAIN_MIXES
         if phase["mask_mix"] not in TRAIN_MIXES:
