@@ -87,7 +87,7 @@ SPEC = ModelSpec(
                   source="trained by this project (inpaint_gui.training) on CPU",
                   licence="same as this project", training_data="project training photo pool",
                   resolution=256, card="models/aot_starter.md", variant="medium",
-                  sha256="225e7afcc5ebe18338dacfe60e8aab97c84b265ab9e690266c740623658a1c48",
+                  sha256="a4cd8208fa4ef2e90aee5cf957f3de746d9b360551690c1cb234fb1a13c3d577",
                   options=STARTER_OPTIONS, seam_match=True, hole_reach=STARTER_REACH),
     ),
 )
