@@ -36,8 +36,8 @@ for job in "$@"; do
     fi
     # a phase planned for a grown variant: grow first, as the plan says (keeps the function)
     WANT=$("$PY" -c "import sys; from inpaint_gui.training import programme as P
-st = P.read_state(P.state_path(sys.argv[1], sys.argv[2])); ph = P.phase_at(st['plan'], st['step']) or {}
-print(ph.get('variant') if ph.get('variant') not in (None, st['variant']) else '')" "$STATE" "$ARCH")
+st = P.read_state(P.state_path(sys.argv[1], sys.argv[2]))
+print(P.growth_needed(st, P.phase_at(st['plan'], st['step'])) or '')" "$STATE" "$ARCH")
     if [ -n "$WANT" ]; then
         "$PY" -m inpaint_gui.cli train --programme "$ARCH" --state-dir "$STATE" --grow "$WANT" \
             --grow-note "grown by the one-call GPU run, as the plan's next phase says" || { status=1; continue; }

@@ -152,6 +152,12 @@ def phase_at(plan: List[dict], step: int) -> Optional[dict]:
     return None
 
 
+def growth_needed(state: dict, phase: Optional[dict]) -> Optional[str]:
+    """The variant ``phase`` names when the snapshot in ``state`` has not been grown to it, else None."""
+    want = (phase or {}).get("variant")
+    return want if want and want != state["variant"] else None
+
+
 def phase_config(state: dict, phase: dict, data: str, out: str, **session):
     """TrainConfig for ``phase`` of a programme: the programme's config, the phase's overrides,
     then the session's own settings (data, device, threads, ...)."""
@@ -159,8 +165,8 @@ def phase_config(state: dict, phase: dict, data: str, out: str, **session):
     bad = [k for k in phase if k not in PHASE_KEYS + ("name", "until", "note", "variant")]
     if bad:
         raise ValueError(f"phase {phase.get('name')!r}: unknown setting(s) {', '.join(bad)}")
-    want = phase.get("variant")
-    if want and want != state["variant"]:
+    want = growth_needed(state, phase)
+    if want:
         # a phase planned for a grown network must not train the old one under its name
         raise ValueError(f"phase {phase.get('name')!r} of the {state['arch']} plan trains the {want} variant, but "
                          f"the snapshot is the {state['variant']} one: grow it first with "
