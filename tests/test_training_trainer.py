@@ -100,6 +100,29 @@ def test_few_steps_lower_the_loss(photos, tmp_path, arch):
     assert np.mean(vals[-3:]) < 0.85 * np.mean(vals[:2]), vals
 
 
+def test_aot_step_with_the_texture_term(photos, tmp_path):
+    """A phase's texture_weight reaches the AOT step: the term is listed, computed and trained."""
+    import contextlib
+    torch.manual_seed(0)
+    cfg = _cfg(photos, tmp_path, arch="aot", texture_weight=0.5)
+    at = T.ARCH_TRAINERS["aot"](cfg, "cpu")
+    at.build_optimizers()
+    at.scaler_g = at.scaler_d = None
+    assert any(k.startswith("random_texture_gram") and v == 0.5 for k, v in at.active_losses(0).items())
+    train, _ = D.split_files(photos)
+    from inpaint_gui.training.masks import MaskSampler
+    src = D.BatchSource(train, 48, 2, seed=1, mask_fn=MaskSampler(at.mask_mix), workers=0)
+    imgs, holes = src.batch(0)
+    img = torch.from_numpy(imgs).permute(0, 3, 1, 2).float() / 255
+    hole = torch.from_numpy(holes.astype(np.float32))[:, None]
+    before = [p.detach().clone() for p in at.G.parameters()]
+    out = at.train_step(img, hole, 0, contextlib.nullcontext)
+    assert 0 < float(out["texture"]) < 10
+    assert any(not torch.equal(a, b) for a, b in zip(before, at.G.parameters()))
+    assert not any(k.startswith("random_texture") for k in T.ARCH_TRAINERS["aot"](
+        _cfg(photos, tmp_path / "plain", arch="aot"), "cpu").active_losses(0))
+
+
 def _states(tr):
     out = {"G": tr.arch.G.state_dict(), "ema": tr.ema.state_dict()}
     if tr.arch.D is not None:

@@ -121,6 +121,64 @@ class SubstituteLoss(nn.Module):
         return total
 
 
+class RandomTextureLoss(nn.Module):
+    """Texture statistics inside the hole without pretrained weights.
+
+    Gram matrices of a fixed random ReLU conv net (He-initialised from ``seed`` with its own
+    generator, so every machine builds the same net; 3x3 convs, 2x2 average pooling between
+    stages, receptive fields 3 to ~40 px), taken over the hole only (each stage's features
+    weighted by the hole mask average-pooled to its size). Random-weight conv nets carry enough
+    texture statistics for Gram-based synthesis (Ustyuzhaninov et al., ICLR 2017; He et al.,
+    2016), so this stands in for the ImageNet VGG style term that gives AOT-GAN its texture.
+
+    ``pred``/``target``: (N,3,H,W) in [-1, 1]; ``hole``: (N,1,H,W), 1 = generated. Returns the
+    batch mean over stages of mean|Gram(pred) - Gram(target)| / mean|Gram(target)| (relative,
+    so each stage counts alike and the weight does not depend on image contrast). Unlike L1 it
+    is indifferent to where a texture element sits and penalises blur: a shifted copy of a
+    texture scores near 0, a blurred copy does not.
+    """
+
+    def __init__(self, channels: Sequence[int] = (16, 32, 64, 96), seed: int = 20261207):
+        super().__init__()
+        gen = torch.Generator().manual_seed(int(seed))
+        self.seed = int(seed)
+        self.channels = tuple(int(c) for c in channels)
+        cin = 3
+        for i, c in enumerate(self.channels):
+            w = torch.randn(c, cin, 3, 3, generator=gen) * math.sqrt(2.0 / (cin * 9))
+            self.register_buffer(f"w{i}", w, persistent=False)
+            cin = c
+
+    def describe(self) -> str:
+        return f"random_texture_gram(hole, {'-'.join(map(str, self.channels))} ch, seed {self.seed})"
+
+    def _grams(self, x: torch.Tensor, hole: torch.Tensor):
+        out = []
+        m = hole
+        for i in range(len(self.channels)):
+            if i:
+                x = F.avg_pool2d(x, 2)
+                m = F.avg_pool2d(m, 2)
+            x = F.relu(F.conv2d(x, getattr(self, f"w{i}").to(x.dtype), padding=1))
+            n, c, h, w = x.shape
+            f = x.reshape(n, c, h * w)
+            mw = m.reshape(n, 1, h * w).to(x.dtype)
+            g = torch.bmm(f * mw, f.transpose(1, 2)) / (c * mw.sum(-1, keepdim=True).clamp_min(1.0))
+            out.append(g)
+        return out
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+        hole = hole.float()
+        gp = self._grams(pred.float(), hole)
+        with torch.no_grad():
+            gt = self._grams(target.float(), hole)
+        total = 0.0
+        for a, b in zip(gp, gt):
+            scale = b.abs().mean(dim=(1, 2)).clamp_min(1e-8)
+            total = total + ((a - b).abs().mean(dim=(1, 2)) / scale).mean()
+        return total / len(gp)
+
+
 # ----------------------------------------------------------------------------------------------
 # RFR
 
@@ -176,7 +234,8 @@ class RFRLoss(nn.Module):
 # ----------------------------------------------------------------------------------------------
 # AOT-GAN
 
-AOT_WEIGHTS = dict(l1=1.0, style=250.0, perceptual=0.1, adv=0.01, substitute=1.0)
+# texture: RandomTextureLoss (ours, not official; 0 = off, phases switch it on)
+AOT_WEIGHTS = dict(l1=1.0, style=250.0, perceptual=0.1, adv=0.01, substitute=1.0, texture=0.0)
 AOT_PERC_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 AOT_STYLE_LAYERS = ("relu2_2", "relu3_4", "relu4_4", "relu5_2")
 
@@ -248,13 +307,15 @@ class SMGANLoss:
 
 class AOTLoss(nn.Module):
     """AOT-GAN's reconstruction loss (``1*L1 + 250*Style + 0.1*Perceptual``) on [-1,1] tensors.
-    ``vgg``: VGGFeatures (VGG19 preferred, ImageNet-normalised input) or None (substitute)."""
+    ``vgg``: VGGFeatures (VGG19 preferred, ImageNet-normalised input) or None (substitute).
+    ``weights["texture"]`` > 0 adds :class:`RandomTextureLoss` on the composite."""
 
     def __init__(self, vgg=None, weights: Optional[dict] = None):
         super().__init__()
         self.w = dict(AOT_WEIGHTS, **(weights or {}))
         self.vgg = vgg
         self.substitute = SubstituteLoss() if vgg is None else None
+        self.texture = RandomTextureLoss() if self.w.get("texture") else None
         if vgg is not None:
             from .vgg import pick_layers
             self.perc_layers = pick_layers(vgg.kind, AOT_PERC_LAYERS)
@@ -267,9 +328,13 @@ class AOTLoss(nn.Module):
             t[f"perceptual_{self.vgg.kind}_{'+'.join(self.perc_layers)}"] = self.w["perceptual"]
         else:
             t["substitute(ms_l1+ssim+grad)"] = self.w["substitute"]
+        if self.texture is not None:
+            t[self.texture.describe()] = self.w["texture"]
         return t
 
-    def forward(self, pred: torch.Tensor, img: torch.Tensor):
+    def forward(self, pred: torch.Tensor, img: torch.Tensor, hole: Optional[torch.Tensor] = None):
+        """``hole`` (N,1,H,W, 1 = generated) is needed only by the texture term, which is
+        measured on the composite."""
         pred = pred.float()
         parts = {"l1": (pred - img).abs().mean()}
         total = self.w["l1"] * parts["l1"]
@@ -285,6 +350,12 @@ class AOTLoss(nn.Module):
         else:
             parts["substitute"] = self.substitute(p01, i01)
             total = total + self.w["substitute"] * parts["substitute"]
+        if self.texture is not None:
+            if hole is None:
+                raise ValueError("the texture term needs the hole mask")
+            comp = hole * pred + (1 - hole) * img
+            parts["texture"] = self.texture(comp, img, hole)
+            total = total + self.w["texture"] * parts["texture"]
         return total, parts
 
 

@@ -148,6 +148,7 @@ class TrainConfig:
     adv_convention: str = "paper"        # AOT SM-PatchGAN labels: paper | official
     jitter: Optional[float] = None       # colour jitter (AOT official 0.05)
     adv_weight: Optional[float] = None   # AOT: weight of the SM-PatchGAN term (official 0.01)
+    texture_weight: Optional[float] = None  # AOT: weight of losses.RandomTextureLoss (None/0 = off)
     srn_canvas: str = "fixed"            # SRN reconstruction stage: "fixed" (the official square
     #                                      canvas, half-size window) | "random" (see SRNTrainer)
     rewarm: int = 200                    # steps of linear lr re-warm after a snapshot resume
@@ -421,7 +422,7 @@ class AOTTrainer(ArchTrainer):
     def __init__(self, cfg, device, vgg=None):
         super().__init__(cfg, device, vgg)
         self.D = AOTDiscriminator(cnum=D_CNUM.get(cfg.variant, 64)).to(device)
-        self.loss = L.AOTLoss(vgg)
+        self.loss = L.AOTLoss(vgg, weights={"texture": cfg.texture_weight or 0.0})
         self.adv = L.SMGANLoss(convention=cfg.adv_convention)
         self.adv_w = L.AOT_WEIGHTS["adv"] if cfg.adv_weight is None else float(cfg.adv_weight)
 
@@ -441,7 +442,7 @@ class AOTTrainer(ArchTrainer):
             pred, x = self._forward(self.G, img01, hole)
         pred = pred.float()
         comp = (1 - hole) * x + hole * pred
-        rec, parts = self.loss(pred, x)
+        rec, parts = self.loss(pred, x, hole)
         _set_requires_grad(self.D, False)
         with amp():
             g_fake = self.D(comp)
