@@ -187,9 +187,9 @@ def test_vgg_torchvision_keys_roundtrip(tmp_path):
 
 def _grass(size=64):
     """A crop of real grass from the sample photo, (1,3,size,size) in [-1, 1]."""
-    import cv2
-    im = cv2.imread(str(Path(__file__).resolve().parents[1] / "resources" / "samples" / "cows.jpg"))
-    crop = im[620:620 + size, 30:30 + size, ::-1].copy()
+    from inpaint_gui.engine.imageio import load_image
+    im = load_image(Path(__file__).resolve().parents[1] / "resources" / "samples" / "cows.jpg").rgb
+    crop = im[620:620 + size, 30:30 + size].copy()
     return crop, torch.from_numpy(crop).permute(2, 0, 1)[None].float() / 127.5 - 1
 
 

@@ -155,11 +155,11 @@ class RandomTextureLoss(nn.Module):
     def _grams(self, x: torch.Tensor, hole: torch.Tensor):
         out = []
         m = hole
-        for i in range(len(self.channels)):  # the buffers follow the input's device (the loss is not moved)
+        for i in range(len(self.channels)):
             if i:
                 x = F.avg_pool2d(x, 2)
                 m = F.avg_pool2d(m, 2)
-            x = F.relu(F.conv2d(x, getattr(self, f"w{i}").to(x.device, x.dtype), padding=1))
+            x = F.relu(F.conv2d(x, getattr(self, f"w{i}").to(x.dtype), padding=1))
             n, c, h, w = x.shape
             f = x.reshape(n, c, h * w)
             mw = m.reshape(n, 1, h * w).to(x.dtype)

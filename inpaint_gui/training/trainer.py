@@ -422,7 +422,7 @@ class AOTTrainer(ArchTrainer):
     def __init__(self, cfg, device, vgg=None):
         super().__init__(cfg, device, vgg)
         self.D = AOTDiscriminator(cnum=D_CNUM.get(cfg.variant, 64)).to(device)
-        self.loss = L.AOTLoss(vgg, weights={"texture": cfg.texture_weight or 0.0})
+        self.loss = L.AOTLoss(vgg, weights={"texture": cfg.texture_weight or 0.0}).to(device)
         self.adv = L.SMGANLoss(convention=cfg.adv_convention)
         self.adv_w = L.AOT_WEIGHTS["adv"] if cfg.adv_weight is None else float(cfg.adv_weight)
 
