@@ -299,7 +299,7 @@ def test_small_and_r2_variants():
     starter = adapter.SPEC.weight_set("starter")
     from inpaint_gui.training.trainer import VARIANTS
     assert dict(starter.options)["cnum"] == VARIANTS["srn"][starter.variant]["cnum"]  # the programme's variant
-    assert sum(p.numel() for p in create("srn", **dict(starter.options)).parameters()) < 2_000_000
+    assert sum(p.numel() for p in create("srn", **dict(starter.options)).parameters()) < 3_000_000
 
 
 def test_spec():
@@ -336,6 +336,37 @@ def test_plan_steps_cover_margins(size, margins, geom):
         H, W = H + e[0] + e[2], W + e[1] + e[3]
     assert tuple(tot) == tuple(margins)
     assert plan_steps(size, (0, 0, 0, 0), geom) == []
+
+
+def test_two_sided_axis_is_extended_one_side_per_pass():
+    """Left + right (or top + bottom) alone: one pass per side, the larger margin first, each
+    pass a one-sided extension whose model canvas reaches beyond the kept margin; with the other
+    axis extended too, or with split_sides off, one pass covers both sides."""
+    steps = plan_steps((64, 48), (0, 18, 0, 30), (2, 2), context="full")
+    assert [st.ext for st in steps] == [(0, 0, 0, 30), (0, 18, 0, 0)]
+    steps = plan_steps((64, 48), (20, 0, 20, 0), (2, 2), context="full")
+    assert [st.ext for st in steps] == [(20, 0, 0, 0), (0, 0, 20, 0)]  # a tie: top first
+    assert [st.ext for st in plan_steps((64, 48), (0, 18, 0, 30), (2, 2), split_sides=False)] == \
+        [(0, 18, 0, 30)]
+    assert [st.ext for st in plan_steps((64, 48), (4, 18, 0, 30), (2, 2))] == [(4, 18, 0, 30)]
+
+    img = _photo(64, 48)
+    m = (0, 24, 0, 24)
+    f = MirrorModel(window=(64, 48))
+    f.outpaint_defaults = (("context", "full"),)
+    out = outpaint(img, m, model=f, quantize="round")
+    assert out.shape == (64, 96, 3) and np.array_equal(out[:, 24:72], img)
+    (s1, m1), (s2, m2) = f.calls
+    assert m1[1] > 0 and m1[3] == 0 and m2[1] == 0 and m2[3] > 0  # left, then right
+    # both passes see the original picture alone, at the native scale: the exact mirror on
+    # both sides (the second pass's context leaves out the first pass's new columns)
+    assert s1 == s2 == (64, 48)
+    assert np.array_equal(out, _reflect(img, m))
+    st = plan_steps((64, 48), m, (2, 2), context="full")
+    assert [s.crop for s in st] == [(0, 0, 64, 48), (0, 24, 64, 48)]
+    g = MirrorModel(window=(64, 48))
+    outpaint(img, m, model=g, split_sides=False)
+    assert len(g.calls) == 1 and g.calls[0][1][1] == g.calls[0][1][3] > 0
 
 
 def test_geometry_with_mirror_model():

@@ -168,17 +168,25 @@ def _axis_plan(n: int, a: int, b: int, f: int, other_extends: bool, min_ctx: int
 
 
 def plan_steps(size_hw: Tuple[int, int], margins: Sequence[int], geometry: Tuple[int, int] = (2, 2),
-               band: float = 0.5, context: str = "auto", max_steps: int = 64) -> List[Step]:
+               band: float = 0.5, context: str = "auto", max_steps: int = 64,
+               split_sides: bool = True) -> List[Step]:
     """The sequence of model passes that extends an image of ``size_hw`` by ``margins``.
 
     ``context="auto"``: one-sided extensions use a band next to that side (at least ``band``
-    times the other side, and at least the extension); ``"full"``: always the whole image."""
+    times the other side, and at least the extension); ``"full"``: always the whole image.
+    ``split_sides``: an axis extended on both sides while the other axis is not (left + right,
+    top + bottom) is extended one side per pass, the larger margin first (ties: top / left).
+    Together, the two margins fill the model's whole canvas and what is kept runs to its far
+    edge, where a network predicts worst; one side at a time, the model predicts up to twice
+    the margin and the near part is kept (SRN starters, left + right 25 % on 39 held-out
+    photos: +0.33 / +0.60 dB). The second side's context leaves out the first side's new area."""
     H, W = (int(v) for v in size_hw)
     t, l, b, r = check_margins(margins)
     fy, fx = (int(v) for v in geometry)
     if fy < 2 and fx < 2:
         raise ValueError(f"model geometry {geometry} cannot extend any axis")
     steps: List[Step] = []
+    fresh = (0, 0, 0, 0)  # what the previous pass added when it was one side of a split axis
     while t + l + b + r > 0:
         if len(steps) >= max_steps:
             raise RuntimeError("outpaint: too many steps planned (margins too large for the image)")
@@ -191,12 +199,28 @@ def plan_steps(size_hw: Tuple[int, int], margins: Sequence[int], geometry: Tuple
         tf, lf, bf, rf = rem
         ext_y = fy >= 2 and tf + bf > 0
         ext_x = fx >= 2 and lf + rf > 0
+        split = False
+        if split_sides and ext_x != ext_y:
+            if ext_y and tf and bf:
+                tf, bf, split = (tf, 0, True) if tf >= bf else (0, bf, True)
+            elif ext_x and lf and rf:
+                lf, rf, split = (lf, 0, True) if lf >= rf else (0, rf, True)
+        # the second side of a split axis takes its context from the picture without the first
+        # side's new area, as the first side did (a prediction is no context for another one)
+        pt, pl, pb, pr = fresh if not transpose else (fresh[1], fresh[0], fresh[3], fresh[2])
+        ya, yb = (pt if bf and not tf else 0), (pb if tf and not bf else 0)
+        xa, xb = (pl if rf and not lf else 0), (pr if lf and not rf else 0)
+        if Hf - ya - yb < 16:
+            ya = yb = 0
+        if Wf - xa - xb < 16:
+            xa = xb = 0
         force = context == "full"
-        ay = _axis_plan(Hf, tf, bf, fy, ext_x, max(16, int(band * Wf)), force)
-        ax = _axis_plan(Wf, lf, rf, fx, ext_y, max(16, int(band * Hf)), force)
+        ay = _axis_plan(Hf - ya - yb, tf, bf, fy, ext_x, max(16, int(band * Wf)), force)
+        ax = _axis_plan(Wf - xa - xb, lf, rf, fx, ext_y, max(16, int(band * Hf)), force)
         ext = (ay[0], ax[0], ay[1], ax[1])
-        steps.append(Step(transpose, (Hf, Wf), ext, (ay[2], ax[2], ay[3], ax[3]), (ay[4], ax[4])))
+        steps.append(Step(transpose, (Hf, Wf), ext, (ay[2] + ya, ax[2] + xa, ay[3], ax[3]), (ay[4], ax[4])))
         et, el, eb, er = ext if not transpose else (ext[1], ext[0], ext[3], ext[2])
+        fresh = (et, el, eb, er) if split else (0, 0, 0, 0)
         t, l, b, r = t - et, l - el, b - eb, r - er
         H, W = H + et + eb, W + el + er
     return steps
@@ -342,7 +366,7 @@ def _add_border_detail(canvas: np.ndarray, cur: np.ndarray, ext: Margins, scale,
 #: :func:`outpaint_float`'s settings when neither the caller nor the model's weight set
 #: (``model.outpaint_defaults``, :attr:`.registry.WeightSet.outpaint_options`) gives them
 SRN_DEFAULTS = dict(detail=1.0, detail_decay=8.0, band=0.5, context="auto", scale_tolerance=1.0,
-                    harmonize=1.0)
+                    harmonize=1.0, split_sides=True)
 
 
 def outpaint_float(model, image01: np.ndarray, margins: Sequence[int], reporter=None,
@@ -354,14 +378,16 @@ def outpaint_float(model, image01: np.ndarray, margins: Sequence[int], reporter=
     network's raw output, as the official test graph)."""
     o = {**SRN_DEFAULTS, **dict(getattr(model, "outpaint_defaults", ())),
          **{k: v for k, v in opts.items() if k in SRN_DEFAULTS and v is not None}}
-    detail, detail_decay, band, context, scale_tolerance, harmonize = (
-        o[k] for k in ("detail", "detail_decay", "band", "context", "scale_tolerance", "harmonize"))
+    detail, detail_decay, band, context, scale_tolerance, harmonize, split_sides = (
+        o[k] for k in ("detail", "detail_decay", "band", "context", "scale_tolerance", "harmonize",
+                       "split_sides"))
     reporter = as_reporter(reporter) if not hasattr(reporter, "stage") else reporter
     m = check_margins(margins)
     cur = np.ascontiguousarray(image01, dtype=np.float32)
     if not any(m):
         return cur.copy()
-    steps = plan_steps(cur.shape[:2], m, tuple(model.geometry), band=band, context=context)
+    steps = plan_steps(cur.shape[:2], m, tuple(model.geometry), band=band, context=context,
+                       split_sides=bool(split_sides))
     n = len(steps)
     for i, st in enumerate(steps):
         reporter.stage(f"outpaint step {i + 1}/{n}" if n > 1 else "outpaint", i, n)
@@ -477,8 +503,8 @@ def _from01(x: np.ndarray, dtype, quantize: str) -> np.ndarray:
 
 #: Outpainting options (``model_options`` keys that go to :func:`extend`, not to a loader,
 #: unless the model declares them itself, as PatchMatch's ``seed``).
-EXTEND_OPTIONS = ("detail", "detail_decay", "band", "context", "scale_tolerance", "harmonize", "quantize",
-                  "radius", "grain", "seed")
+EXTEND_OPTIONS = ("detail", "detail_decay", "band", "context", "scale_tolerance", "harmonize",
+                  "split_sides", "quantize", "radius", "grain", "seed")
 
 
 def split_options(model_options, declared=()) -> "tuple[dict, dict]":
@@ -501,7 +527,9 @@ def extend(image: np.ndarray, margins: Sequence[int], model, progress=None, canc
     pixels, default 8), ``band`` (min context band / other side, default 0.5), ``context``
     ("auto" | "full"), ``scale_tolerance`` (contexts within this linear factor of the native
     window run unscaled; default 1: always resample to the native window area), ``harmonize``
-    (colour match to the known window, default 1; 0 = the network's raw output). Classical:
+    (colour match to the known window, default 1; 0 = the network's raw output),
+    ``split_sides`` (left + right or top + bottom alone: one side per pass, default true; see
+    :func:`plan_steps`). Classical:
     ``radius``, ``grain``, ``seed``. ``quantize``: "truncate" (the official SRN uint8
     conversion, default for SRN unless the weight set says otherwise) or "round"."""
     img = np.asarray(image)
