@@ -364,9 +364,10 @@ def test_two_sided_axis_is_extended_one_side_per_pass():
     assert np.array_equal(out, _reflect(img, m))
     st = plan_steps((64, 48), m, (2, 2), context="full")
     assert [s.crop for s in st] == [(0, 0, 64, 48), (0, 24, 64, 48)]
-    g = MirrorModel(window=(64, 48))
-    outpaint(img, m, model=g, split_sides=False)
-    assert len(g.calls) == 1 and g.calls[0][1][1] == g.calls[0][1][3] > 0
+    for off in (False, "false"):  # a typed value too
+        g = MirrorModel(window=(64, 48))
+        outpaint(img, m, model=g, split_sides=off)
+        assert len(g.calls) == 1 and g.calls[0][1][1] == g.calls[0][1][3] > 0
 
 
 def test_geometry_with_mirror_model():

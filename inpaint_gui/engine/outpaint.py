@@ -386,6 +386,8 @@ def outpaint_float(model, image01: np.ndarray, margins: Sequence[int], reporter=
     cur = np.ascontiguousarray(image01, dtype=np.float32)
     if not any(m):
         return cur.copy()
+    if isinstance(split_sides, str):  # a value typed by hand ("false", "0", "off")
+        split_sides = split_sides.strip().lower() not in ("0", "false", "no", "off")
     steps = plan_steps(cur.shape[:2], m, tuple(model.geometry), band=band, context=context,
                        split_sides=bool(split_sides))
     n = len(steps)
