@@ -588,8 +588,9 @@ def test_weight_set_quantize_default(small_model):
 def test_bundled_starter_extends_the_sample_photos_as_closely_as_telea():
     """The shipped starter against the photo itself: the three sample photos at 384 px, cut
     and extended again on the right, at the bottom, on both sides and all round (11 cases).
-    Measured 2026-12-06: +0.08 dB over Telea on average (-1.8 to +2.1 dB per case); broken
-    weights or a wrong colour order land several dB below."""
+    Measured 2026-12-07 (the cnum-32 starter, two opposite sides one per step): +0.43 dB over
+    Telea on average (-1.4 to +1.9 dB per case); broken weights or a wrong colour order land
+    several dB below."""
     from inpaint_gui import engine
     from inpaint_gui.engine.imageio import load_image
     from inpaint_gui.training.metrics import psnr
@@ -611,4 +612,4 @@ def test_bundled_starter_extends_the_sample_photos_as_closely_as_telea():
             assert np.array_equal(got[t:h - b, l:w - r], known)
             ref = outpaint(known, (t, l, b, r), model="telea")
             diffs.append(psnr(got / 255.0, img / 255.0) - psnr(ref / 255.0, img / 255.0))
-    assert len(diffs) == 11 and np.mean(diffs) > -0.5, np.round(diffs, 2)
+    assert len(diffs) == 11 and np.mean(diffs) > 0.0, np.round(diffs, 2)
