@@ -386,10 +386,9 @@ def outpaint_float(model, image01: np.ndarray, margins: Sequence[int], reporter=
     cur = np.ascontiguousarray(image01, dtype=np.float32)
     if not any(m):
         return cur.copy()
-    if isinstance(split_sides, str):  # a value typed by hand ("false", "0", "off")
-        split_sides = split_sides.strip().lower() not in ("0", "false", "no", "off")
+    from .settings import _as_bool  # the settings' reader: a typed "false" / "0" / "off" too
     steps = plan_steps(cur.shape[:2], m, tuple(model.geometry), band=band, context=context,
-                       split_sides=bool(split_sides))
+                       split_sides=_as_bool(split_sides, "split_sides"))
     n = len(steps)
     for i, st in enumerate(steps):
         reporter.stage(f"outpaint step {i + 1}/{n}" if n > 1 else "outpaint", i, n)
