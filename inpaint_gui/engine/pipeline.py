@@ -281,7 +281,11 @@ def predict_window(model, image01: np.ndarray, mask01: np.ndarray, limit: Option
         pred = seam_matched(pred, img, msk > 0.5)
     if (ph, pw) != (h, w):
         pred = cv2.resize(pred, (w, h), interpolation=cv2.INTER_CUBIC)
-    return np.clip(pred, 0.0, 1.0).astype(np.float32, copy=False)
+    pred = np.clip(pred, 0.0, 1.0).astype(np.float32, copy=False)
+    strength = getattr(model, "patch_detail", 0.0)
+    if strength > 0:
+        pred = patch_detailed(pred, image01, mask01 > 0.5, strength, scale=max(h / ph, w / pw))
+    return pred
 
 
 def seam_matched(pred01: np.ndarray, image01: np.ndarray, hole: np.ndarray) -> np.ndarray:
@@ -298,6 +302,41 @@ def seam_matched(pred01: np.ndarray, image01: np.ndarray, hole: np.ndarray) -> n
     out = pred01.copy()
     out[hole] = np.clip(g[hole] + corr[hole], 0.0, 1.0)
     return out
+
+
+# Fine detail taken from a PatchMatch fill (:func:`patch_detailed`): wavelengths below about
+# DETAIL_SIGMA model pixels, faded in over DETAIL_RAMP model pixels from the hole's edge, where
+# the network's own fill is closest to the photo.
+DETAIL_SIGMA = 3.0
+DETAIL_RAMP = 6.0
+
+
+def patch_detailed(pred01: np.ndarray, image01: np.ndarray, hole: np.ndarray, strength: float,
+                   scale: float = 1.0) -> np.ndarray:
+    """``pred01`` (float32 HxWx3 [0,1]) with the photo's own fine grain added inside ``hole``
+    (bool HxW, True = fill): ``strength`` (0..1) times the high-pass (Gaussian, sigma
+    ``DETAIL_SIGMA * scale`` px) of a PatchMatch fill of the same hole from ``image01``.
+    ``scale``: window pixels per model pixel (>= 1 when the model saw a downscaled window), so
+    the grain replaces the band the network could not resolve. A network trained on L1 fills
+    large holes with the mean of what could be there, a smooth wash; patches copied from the
+    photo carry its real grain (grass, gravel, fur) but their own structure, so only their fine
+    detail is kept. Unchanged when PatchMatch is not installed."""
+    if strength <= 0 or not hole.any() or hole.all():
+        return pred01
+    from .models.patchmatch import SPEC as PATCHMATCH, PatchMatchModel
+    from .registry import ModelUnavailableError
+    try:
+        pm = PatchMatchModel(PATCHMATCH)
+    except ModelUnavailableError:
+        return pred01
+    grain = pm.predict(image01, hole.astype(np.float32))
+    s = max(1.0, float(scale))
+    grain -= cv2.GaussianBlur(grain, (0, 0), DETAIL_SIGMA * s, borderType=cv2.BORDER_REFLECT)
+    # distance to the nearest known pixel; outside the window counts as known
+    dist = cv2.distanceTransform(np.pad(hole.astype(np.uint8), 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
+    weight = np.clip(dist / (DETAIL_RAMP * s), 0.0, 1.0) * np.float32(strength)
+    out = pred01 + grain * weight[..., None]
+    return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
 
 
 def composite_window(out: np.ndarray, box, pred01: np.ndarray, mask: np.ndarray) -> None:

@@ -48,6 +48,9 @@ class WeightSet:
     # drifting in colour; the pipeline shrinks windows with deeper holes to fit
     # (:func:`.pipeline.predict_window`; loader option ``hole_reach``, 0 = no limit)
     hole_reach: Optional[int] = None
+    # percent (0-100) of a PatchMatch fill's fine detail the pipeline adds to these weights'
+    # fills (:func:`.pipeline.patch_detailed`; loader option ``patch_detail``, 0 = none)
+    patch_detail: int = 0
     # (key, value) defaults of the extension settings with these weights
     # (:data:`.outpaint.SRN_DEFAULTS`; what the user sets overrides them)
     outpaint_options: tuple = ()

@@ -33,6 +33,9 @@ class InpaintModel:
     # True: the pipeline matches the fill to the photo at the hole's edge at the model's
     # resolution (:func:`~inpaint_gui.engine.pipeline.seam_matched`); set from the weight set
     seam_match: bool = False
+    # > 0: the pipeline adds this share (0..1) of a PatchMatch fill's fine detail to the fill
+    # (:func:`~inpaint_gui.engine.pipeline.patch_detailed`); set from the weight set
+    patch_detail: float = 0.0
     # (key, value) defaults of :func:`~inpaint_gui.engine.outpaint.outpaint_float` for these
     # weights; set from the weight set
     outpaint_defaults: tuple = ()
@@ -268,12 +271,14 @@ class TorchAdapter(ModelAdapter):
         obj, ws = read_weights(spec, weights)
         seam = options.pop("seam_match", ws.seam_match if ws is not None else False)
         reach = options.pop("hole_reach", ws.hole_reach if ws is not None else None)
+        detail = options.pop("patch_detail", ws.patch_detail if ws is not None else 0)
         sd = cls.extract(obj, spec)
         net = cls.build_net(spec, **cls.net_kwargs(ws, cls.detected_options(obj, sd), options))
         load_into(net, cls.fit(sd, net), model_name=spec.title)
         model = cls.wrap(spec, net, device, precision, options)
         from ..settings import _as_bool, _as_int  # the settings' readers ("0", "false", "48.0", ...)
         model.seam_match = _as_bool(seam, "seam_match")
+        model.patch_detail = patch_detail_share(detail)
         model.outpaint_defaults = tuple(ws.outpaint_options) if ws is not None else ()
         reach = _as_int(reach, "hole_reach") if reach is not None else 0
         if reach > 0:  # the weights' reach and the network's own (RFR's recurrences): the smaller
@@ -292,6 +297,15 @@ class TorchAdapter(ModelAdapter):
         """What :meth:`recognises` says of the family's own generator weights."""
         spec = cls.specs[0]
         return spec.title, f"Choose the model '{spec.name}' for this file."
+
+
+def patch_detail_share(value) -> float:
+    """The loader option ``patch_detail`` (whole percent, 0-100) as a share 0..1."""
+    from ..settings import SettingsError, _as_int
+    pct = _as_int(value, "patch_detail")
+    if not 0 <= pct <= 100:
+        raise SettingsError(f"patch_detail is a percentage from 0 to 100, not {value!r}")
+    return pct / 100.0
 
 
 def check_architecture(sd: Mapping, spec: ModelSpec) -> None:

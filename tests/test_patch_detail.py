@@ -1,0 +1,113 @@
+"""Patch detail: a smooth learned fill gets the photo's own fine grain from a PatchMatch fill of
+the same hole (:func:`pipeline.patch_detailed`); a weight set asks for a share of it, the loader
+option ``patch_detail`` (percent) overrides that."""
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from inpaint_gui import engine
+from inpaint_gui.engine.models.base import InpaintModel
+from inpaint_gui.engine.pipeline import DETAIL_RAMP, patch_detailed
+from inpaint_gui.engine.registry import get_spec
+from inpaint_gui.engine.settings import SettingsError
+from inpaint_gui.engine.texture import gradient_energy
+
+needs_patchmatch = pytest.mark.skipif(sys.version_info < (3, 11), reason="pypatchmatch needs Python 3.11+")
+
+
+def _grainy(h=96, w=128, seed=0) -> np.ndarray:
+    """uint8 RGB: a smooth colour ramp under strong pixel grain (gravel, grass at a distance)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    base = np.stack([90 + 60 * x / w, 110 + 40 * y / h, 70 + 30 * (x + y) / (h + w)], -1)
+    grain = cv2.GaussianBlur(rng.normal(0, 22, (h, w)).astype(np.float32), (0, 0), 0.8)
+    return np.clip(base + grain[..., None], 0, 255).astype(np.uint8)
+
+
+def _hole(h=96, w=128) -> np.ndarray:
+    hole = np.zeros((h, w), bool)
+    hole[28:68, 36:92] = True
+    return hole
+
+
+class _SmoothFill(InpaintModel):
+    """Fills the hole with a heavy blur of the picture around it: the mean colour, no grain
+    (what an L1-trained network gives deep inside a large hole)."""
+
+    def __init__(self, patch_detail):
+        super().__init__(get_spec("aot"))
+        self.patch_detail = patch_detail
+
+    def predict(self, image, mask):
+        hole = mask > 0.5
+        known = np.where(hole[..., None], 0, image).astype(np.float32)
+        w = cv2.GaussianBlur((~hole).astype(np.float32), (0, 0), 12)[..., None]
+        smooth = cv2.GaussianBlur(known, (0, 0), 12) / np.maximum(w, 1e-6)
+        return np.where(hole[..., None], smooth, image).astype(np.float32)
+
+
+def _inner(hole, px=5):
+    return cv2.erode(hole.astype(np.uint8), np.ones((2 * px + 1, 2 * px + 1), np.uint8)) > 0
+
+
+@needs_patchmatch
+@pytest.mark.parametrize("pct", [0, 100])
+def test_a_smooth_fill_gets_the_photos_grain(pct):
+    img, hole = _grainy(), _hole()
+    mask = hole.astype(np.uint8) * 255
+    out = engine.inpaint(img, mask, model=_SmoothFill(pct / 100))
+    np.testing.assert_array_equal(out[~hole], img[~hole])
+    inner = _inner(hole)
+    texture = gradient_energy(out, inner) / gradient_energy(img, inner)
+    smooth = engine.inpaint(img, mask, model=_SmoothFill(0.0))
+    if pct == 0:
+        np.testing.assert_array_equal(out, smooth)
+        assert texture < 0.2
+    else:
+        assert 0.6 < texture < 1.4
+        # fine grain only: the fill's colour stays the network's
+        drift = np.abs(out[hole].astype(float).mean(0) - smooth[hole].astype(float).mean(0))
+        assert drift.max() < 2.0
+
+
+@needs_patchmatch
+def test_grain_fades_in_from_the_hole_edge_and_scales_with_strength():
+    img, hole = _grainy(seed=1), _hole()
+    img01 = img.astype(np.float32) / 255
+    pred = _SmoothFill(0).predict(img01, hole.astype(np.float32))
+    full = patch_detailed(pred, img01, hole, 1.0) - pred
+    half = patch_detailed(pred, img01, hole, 0.5) - pred
+    np.testing.assert_array_equal(full[~hole], 0)
+    unclipped = (np.abs(full) < 0.2).all(-1) & hole
+    assert unclipped.mean() > 0.5 * hole.mean()
+    np.testing.assert_allclose(half[unclipped], 0.5 * full[unclipped], atol=2e-6)
+    dist = cv2.distanceTransform(np.pad(hole.astype(np.uint8), 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
+    edge = hole & (dist <= 1.5)
+    deep = hole & (dist >= DETAIL_RAMP)
+    # the network is closest to the photo next to known pixels: little grain there
+    assert np.abs(full[edge]).mean() < 0.35 * np.abs(full[deep]).mean()
+    # the grain is the high-pass of patches from this photo: as strong as the photo's own
+    photo_hp = img01 - cv2.GaussianBlur(img01, (0, 0), 3.0)
+    ratio = full[deep].std() / photo_hp[~hole].std()
+    assert 0.6 < ratio < 1.4
+
+
+def test_without_patchmatch_the_fill_is_left_as_it_is(no_patchmatch):
+    img, hole = _grainy(), _hole()
+    mask = hole.astype(np.uint8) * 255
+    np.testing.assert_array_equal(engine.inpaint(img, mask, model=_SmoothFill(1.0)),
+                                  engine.inpaint(img, mask, model=_SmoothFill(0.0)))
+
+
+def test_the_weight_set_asks_and_the_option_overrides():
+    spec = get_spec("aot")
+    assert all(ws.patch_detail == 0 for ws in spec.weight_sets if ws.kind == "official")
+    starter = spec.weight_set("starter").patch_detail
+    assert engine.load_model("aot", weights="aot:starter").patch_detail == starter / 100
+    assert engine.load_model("aot", weights="aot:starter", patch_detail="0").patch_detail == 0
+    assert engine.load_model("aot", weights="aot:starter", patch_detail=35).patch_detail == 0.35
+    for bad in (150, -5, "lots", 12.5):
+        with pytest.raises(SettingsError, match="patch_detail"):
+            engine.load_model("aot", weights="aot:starter", patch_detail=bad)
