@@ -111,3 +111,17 @@ def test_the_weight_set_asks_and_the_option_overrides():
     for bad in (150, -5, "lots", 12.5):
         with pytest.raises(SettingsError, match="patch_detail"):
             engine.load_model("aot", weights="aot:starter", patch_detail=bad)
+
+
+@needs_patchmatch
+def test_no_grain_where_the_patches_show_something_else():
+    """The network continued a white object into the hole; the photo's patches are green
+    grass: their grain is not put on the white (it would look like grass through a ghost)."""
+    img, hole = _grainy(seed=2), _hole()
+    img01 = img.astype(np.float32) / 255
+    pred = _SmoothFill(0).predict(img01, hole.astype(np.float32))
+    white = pred.copy()
+    white[hole] = np.float32([0.95, 0.95, 0.93])
+    added_white = np.abs(patch_detailed(white, img01, hole, 1.0) - white)[hole].mean()
+    added_same = np.abs(patch_detailed(pred, img01, hole, 1.0) - pred)[hole].mean()
+    assert added_white < 0.02 * added_same

@@ -309,6 +309,7 @@ def seam_matched(pred01: np.ndarray, image01: np.ndarray, hole: np.ndarray) -> n
 # the network's own fill is closest to the photo.
 DETAIL_SIGMA = 3.0
 DETAIL_RAMP = 6.0
+DETAIL_AGREE = 0.1
 
 
 def patch_detailed(pred01: np.ndarray, image01: np.ndarray, hole: np.ndarray, strength: float,
@@ -329,12 +330,19 @@ def patch_detailed(pred01: np.ndarray, image01: np.ndarray, hole: np.ndarray, st
         pm = PatchMatchModel(PATCHMATCH)
     except ModelUnavailableError:
         return pred01
-    grain = pm.predict(image01, hole.astype(np.float32))
+    patches = pm.predict(image01, hole.astype(np.float32))
     s = max(1.0, float(scale))
-    grain -= cv2.GaussianBlur(grain, (0, 0), DETAIL_SIGMA * s, borderType=cv2.BORDER_REFLECT)
+    sigma = DETAIL_SIGMA * s
+    low = cv2.GaussianBlur(patches, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    grain = patches - low
     # distance to the nearest known pixel; outside the window counts as known
     dist = cv2.distanceTransform(np.pad(hole.astype(np.uint8), 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
     weight = np.clip(dist / (DETAIL_RAMP * s), 0.0, 1.0) * np.float32(strength)
+    if DETAIL_AGREE:
+        # grain only where the patches show what the network shows (grass on grass, not on
+        # the white flank of a cow the network continued)
+        diff = low - cv2.GaussianBlur(pred01, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+        weight *= np.exp(-(diff * diff).sum(-1) / (2 * DETAIL_AGREE ** 2))
     out = pred01 + grain * weight[..., None]
     return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
 
