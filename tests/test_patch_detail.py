@@ -105,8 +105,11 @@ def test_the_weight_set_asks_and_the_option_overrides():
     spec = get_spec("aot")
     assert all(ws.patch_detail == 0 for ws in spec.weight_sets if ws.kind == "official")
     starter = spec.weight_set("starter").patch_detail
+    assert 0 < starter <= 100
     assert engine.load_model("aot", weights="aot:starter").patch_detail == starter / 100
     assert engine.load_model("aot", weights="aot:starter", patch_detail="0").patch_detail == 0
+    # -1 (the Models panel's "weights' own") keeps the set's share
+    assert engine.load_model("aot", weights="aot:starter", patch_detail=-1).patch_detail == starter / 100
     assert engine.load_model("aot", weights="aot:starter", patch_detail=35).patch_detail == 0.35
     for bad in (150, -5, "lots", 12.5):
         with pytest.raises(SettingsError, match="patch_detail"):
@@ -125,3 +128,11 @@ def test_no_grain_where_the_patches_show_something_else():
     added_white = np.abs(patch_detailed(white, img01, hole, 1.0) - white)[hole].mean()
     added_same = np.abs(patch_detailed(pred, img01, hole, 1.0) - pred)[hole].mean()
     assert added_white < 0.02 * added_same
+
+
+def test_the_learned_models_offer_it_and_the_classical_do_not():
+    for name in ("aot", "rfr", "lama", "pennet"):
+        opt = {o.key: o for o in get_spec(name).user_options}["patch_detail"]
+        assert (opt.default, opt.minimum, opt.maximum) == (-1, -1, 100) and opt.special
+    for name in ("telea", "ns", "patchmatch"):
+        assert "patch_detail" not in {o.key for o in get_spec(name).user_options}

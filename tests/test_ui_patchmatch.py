@@ -86,6 +86,24 @@ def test_dock_lists_patchmatch_with_its_options(qtbot, tmp_path):
     assert other.option_spins["seed"].value() == 42 and other.option_spins["patch_size"].value() == 5
 
 
+def test_dock_offers_photo_grain_for_learned_models(qtbot):
+    dock = ModelsDock()
+    qtbot.addWidget(dock)
+    dock.select_model("aot")
+    spin = dock.option_spins["patch_detail"]
+    assert spin.value() == -1 and spin.text() == "weights' own" and not dock.options_box.isHidden()
+    with qtbot.waitSignal(dock.run_requested, timeout=1000) as blocker:
+        dock.run_button.click()
+    assert dict(blocker.args[0].model_options) == {"patch_detail": -1}
+    spin.setValue(0)
+    assert spin.text() == "0"
+    with qtbot.waitSignal(dock.run_requested, timeout=1000) as blocker:
+        dock.run_button.click()
+    assert dict(blocker.args[0].model_options) == {"patch_detail": 0}
+    dock.select_model("telea")
+    assert "patch_detail" not in dock.option_spins
+
+
 def test_dock_shows_unavailable_patchmatch_with_the_reason(qtbot, no_patchmatch):
     dock = ModelsDock()
     qtbot.addWidget(dock)

@@ -66,6 +66,9 @@ class ModelOption:
     minimum: int
     maximum: int
     tooltip: str = ""
+    # shown instead of ``minimum`` when that value means something else (e.g. -1: the weights'
+    # own setting)
+    special: str = ""
 
 
 @dataclass(frozen=True)

@@ -445,6 +445,8 @@ class ModelsDock(QDockWidget):
         for opt in (spec.user_options if spec is not None else ()):
             spin = QSpinBox(self.options_box)
             spin.setRange(opt.minimum, opt.maximum)
+            if opt.special:
+                spin.setSpecialValueText(opt.special)  # shown at the minimum
             spin.setValue(int(self.model_option_values(name).get(opt.key, opt.default)))
             spin.setToolTip(opt.tooltip)
             spin.setObjectName(f"option_{opt.key}")

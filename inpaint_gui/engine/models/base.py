@@ -22,7 +22,15 @@ from typing import Mapping, Optional
 
 import numpy as np
 
-from ..registry import ModelSpec, get_adapter, list_models
+from ..registry import ModelOption, ModelSpec, get_adapter, list_models
+
+#: the learned models' "Photo grain" option (:func:`~inpaint_gui.engine.pipeline.patch_detailed`);
+#: -1 keeps the weight set's own share
+PATCH_DETAIL_OPTION = ModelOption(
+    "patch_detail", "Photo grain %", -1, -1, 100, special="weights' own",
+    tooltip=("Adds this share of the fine grain of a PatchMatch fill (patches of this photo) to "
+             "the network's fill, where the two agree in colour: grass, gravel and foliage look "
+             "less smooth. 0 = the network's own fill."))
 
 
 class InpaintModel:
@@ -271,14 +279,14 @@ class TorchAdapter(ModelAdapter):
         obj, ws = read_weights(spec, weights)
         seam = options.pop("seam_match", ws.seam_match if ws is not None else False)
         reach = options.pop("hole_reach", ws.hole_reach if ws is not None else None)
-        detail = options.pop("patch_detail", ws.patch_detail if ws is not None else 0)
+        detail = options.pop("patch_detail", -1)
         sd = cls.extract(obj, spec)
         net = cls.build_net(spec, **cls.net_kwargs(ws, cls.detected_options(obj, sd), options))
         load_into(net, cls.fit(sd, net), model_name=spec.title)
         model = cls.wrap(spec, net, device, precision, options)
         from ..settings import _as_bool, _as_int  # the settings' readers ("0", "false", "48.0", ...)
         model.seam_match = _as_bool(seam, "seam_match")
-        model.patch_detail = patch_detail_share(detail)
+        model.patch_detail = patch_detail_share(detail, ws.patch_detail if ws is not None else 0)
         model.outpaint_defaults = tuple(ws.outpaint_options) if ws is not None else ()
         reach = _as_int(reach, "hole_reach") if reach is not None else 0
         if reach > 0:  # the weights' reach and the network's own (RFR's recurrences): the smaller
@@ -299,12 +307,16 @@ class TorchAdapter(ModelAdapter):
         return spec.title, f"Choose the model '{spec.name}' for this file."
 
 
-def patch_detail_share(value) -> float:
-    """The loader option ``patch_detail`` (whole percent, 0-100) as a share 0..1."""
+def patch_detail_share(value, own: int = 0) -> float:
+    """The loader option ``patch_detail`` (whole percent 0-100; -1 = ``own``, the weight
+    set's) as a share 0..1."""
     from ..settings import SettingsError, _as_int
     pct = _as_int(value, "patch_detail")
+    if pct == -1:
+        pct = int(own)
     if not 0 <= pct <= 100:
-        raise SettingsError(f"patch_detail is a percentage from 0 to 100, not {value!r}")
+        raise SettingsError(f"patch_detail is a percentage from 0 to 100 (-1: the weights' own), "
+                            f"not {value!r}")
     return pct / 100.0
 
 

@@ -21,7 +21,7 @@ from typing import Mapping
 import numpy as np
 
 from ..registry import ModelSpec, WeightSet, register_model
-from .base import TorchAdapter, TorchInpaintModel, tensors_under
+from .base import PATCH_DETAIL_OPTION, TorchAdapter, TorchInpaintModel, tensors_under
 
 _SRC = ("https://github.com/advimman/lama (commit 786f593); big-lama.zip from "
         "https://huggingface.co/smartywu/big-lama/resolve/main/big-lama.zip "
@@ -53,6 +53,7 @@ SPEC = ModelSpec(
                  "256 px crops; generalises to about 1-2k px, beyond that it blurs, so large "
                  "photos are processed as crops around the mask."),
     checkpoint_reader="any",  # Lightning .ckpt and TorchScript .pt (safe_unpickle)
+    user_options=(PATCH_DETAIL_OPTION,),
     weight_sets=(
         WeightSet(name="big-lama", kind="official", filename="big-lama.ckpt", source=_SRC,
                   licence=_LIC, training_data=_DATA, resolution=256,

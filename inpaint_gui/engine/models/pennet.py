@@ -22,7 +22,7 @@ import numpy as np
 from typing import Mapping
 
 from ..registry import ModelSpec, WeightSet, register_model
-from .base import TorchAdapter, TorchInpaintModel, tensors_under
+from .base import PATCH_DETAIL_OPTION, TorchAdapter, TorchInpaintModel, tensors_under
 
 _SRC = ("https://github.com/researchmm/PEN-Net-for-Inpainting (commit 8721a55), Google-Drive "
         "links in its README ('pretrained models'); the file is release_model/pennet_*/gen_*.pth")
@@ -49,6 +49,7 @@ SPEC = ModelSpec(
                  "attention cost grows with the square of the pixel count, so it works on "
                  "windows of at most 512 px."),
     checkpoint_reader="any",  # netG containers of the legacy format with extra objects
+    user_options=(PATCH_DETAIL_OPTION,),
     weight_sets=(
         WeightSet(name="places2", kind="official", filename="pennet_places2.pth", source=_SRC,
                   licence=_LIC, training_data="Places2 (Places365), 256x256 (configs: square holes)",

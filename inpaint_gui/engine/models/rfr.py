@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from ..registry import ModelSpec, WeightSet, register_model
-from .base import TorchAdapter, TorchInpaintModel, checkpoint_config
+from .base import PATCH_DETAIL_OPTION, TorchAdapter, TorchInpaintModel, checkpoint_config
 
 _SRC = ("https://github.com/jingyuanli001/RFR-Inpainting (commit e1cad6a8, README 'Pretrained "
         "Models'): Google Drive folder "
@@ -65,6 +65,7 @@ SPEC = ModelSpec(
                  "from its border inwards over six steps of partial convolutions, with a "
                  "knowledge-consistent attention between steps. Good on small to medium holes "
                  "in faces (CelebA) and street scenes (Paris StreetView); trained at 256 px."),
+    user_options=(PATCH_DETAIL_OPTION,),
     weight_sets=(
         WeightSet(name="celeba", kind="official", filename="checkpoint_celeba.pth", source=_SRC,
                   licence=_LIC, training_data="CelebA faces, 256x256, irregular masks (<= ~60%)",
