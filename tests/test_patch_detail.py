@@ -136,3 +136,26 @@ def test_the_learned_models_offer_it_and_the_classical_do_not():
         assert (opt.default, opt.minimum, opt.maximum) == (-1, -1, 100) and opt.special
     for name in ("telea", "ns", "patchmatch"):
         assert "patch_detail" not in {o.key for o in get_spec(name).user_options}
+
+
+@needs_patchmatch
+def test_large_holes_take_their_patches_from_a_smaller_window(monkeypatch):
+    """PatchMatch cannot be cancelled part-way: its work is bounded by the hole's pixels."""
+    import inpaint_gui.engine.pipeline as P
+    from inpaint_gui.engine.models.patchmatch import PatchMatchModel
+
+    seen = []
+    real = PatchMatchModel.predict
+    monkeypatch.setattr(PatchMatchModel, "predict",
+                        lambda self, image, mask: seen.append(mask.shape) or real(self, image, mask))
+    img, hole = _grainy(), _hole()
+    img01 = img.astype(np.float32) / 255
+    pred = _SmoothFill(0).predict(img01, hole.astype(np.float32))
+    monkeypatch.setattr(P, "DETAIL_MAX_HOLE_PIXELS", int(hole.sum()) // 4)
+    out = patch_detailed(pred, img01, hole, 1.0)
+    assert seen == [(48, 64)]  # half the sides: a quarter of the hole's pixels
+    assert out.shape == pred.shape and (out[hole] != pred[hole]).any()
+    np.testing.assert_array_equal(out[~hole], pred[~hole])
+    monkeypatch.setattr(P, "DETAIL_MAX_HOLE_PIXELS", int(hole.sum()))
+    patch_detailed(pred, img01, hole, 1.0)
+    assert seen[-1] == hole.shape

@@ -310,6 +310,9 @@ def seam_matched(pred01: np.ndarray, image01: np.ndarray, hole: np.ndarray) -> n
 DETAIL_SIGMA = 3.0
 DETAIL_RAMP = 6.0
 DETAIL_AGREE = 0.1
+# PatchMatch is one native call that Cancel cannot stop (13-24 s per hole megapixel here): larger
+# holes take their patches from a downscaled window, so their grain is coarser
+DETAIL_MAX_HOLE_PIXELS = 250_000
 
 
 def patch_detailed(pred01: np.ndarray, image01: np.ndarray, hole: np.ndarray, strength: float,
@@ -330,7 +333,18 @@ def patch_detailed(pred01: np.ndarray, image01: np.ndarray, hole: np.ndarray, st
         pm = PatchMatchModel(PATCHMATCH)
     except ModelUnavailableError:
         return pred01
-    patches = pm.predict(image01, hole.astype(np.float32))
+    k = min(1.0, math.sqrt(DETAIL_MAX_HOLE_PIXELS / float(hole.sum())))
+    if k < 1.0:
+        h, w = hole.shape
+        sh, sw = max(1, round(h * k)), max(1, round(w * k))
+        small_hole = cv2.resize(hole.astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA) > 0
+        if small_hole.all():
+            return pred01
+        small = pm.predict(cv2.resize(image01, (sw, sh), interpolation=cv2.INTER_AREA),
+                           small_hole.astype(np.float32))
+        patches = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+    else:
+        patches = pm.predict(image01, hole.astype(np.float32))
     s = max(1.0, float(scale))
     sigma = DETAIL_SIGMA * s
     low = cv2.GaussianBlur(patches, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
