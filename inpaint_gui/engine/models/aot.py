@@ -37,8 +37,9 @@ _SIZE = "about 61 MB (estimated)"
 
 NET_OPTIONS = ("channels", "block_num", "rates")
 
-# Medium variant of the CPU-trained starter weights (inpaint_gui.training, ``--variant medium``: the small one grown by two blocks).
-STARTER_OPTIONS = (("channels", 32), ("block_num", 6), ("rates", (1, 2, 4, 8)))
+# Base variant of the CPU-trained starter weights (inpaint_gui.training, ``--variant base``: the
+# small one grown by two blocks to medium, then by two more).
+STARTER_OPTIONS = (("channels", 32), ("block_num", 8), ("rates", (1, 2, 4, 8)))
 
 # Holes deeper than this (model pixels) are filled on a smaller window: beyond it the starter's
 # fill drifts in colour (a uniform field with a 256-px square hole at 512 px came back 62-87
@@ -89,13 +90,13 @@ SPEC = ModelSpec(
         # the user's own training of the starter variant (``inpaint train`` + model manager)
         WeightSet(name="mine", kind="imported", filename="aot_mine.pt",
                   source="your own file, installed with the model manager",
-                  licence="yours", training_data="see your training run", variant="medium",
+                  licence="yours", training_data="see your training run", variant="base",
                   options=STARTER_OPTIONS),
         WeightSet(name="starter", kind="starter", filename="aot_starter.pt",
                   source="trained by this project (inpaint_gui.training) on CPU",
                   licence="same as this project", training_data="project training photo pool",
-                  resolution=256, card="models/aot_starter.md", variant="medium",
-                  sha256="a4cd8208fa4ef2e90aee5cf957f3de746d9b360551690c1cb234fb1a13c3d577",
+                  resolution=256, card="models/aot_starter.md", variant="base",
+                  sha256="a19f79266a229f2bf9382922f84afafc69c1d1a8c221a8a6a3fd831a29ee6a35",
                   options=STARTER_OPTIONS, seam_match=True, hole_reach=STARTER_REACH,
                   patch_detail=STARTER_DETAIL),
     ),
