@@ -306,7 +306,9 @@ def seam_matched(pred01: np.ndarray, image01: np.ndarray, hole: np.ndarray) -> n
 
 # Fine detail taken from a PatchMatch fill (:func:`patch_detailed`): wavelengths below about
 # DETAIL_SIGMA model pixels, faded in over DETAIL_RAMP model pixels from the hole's edge, where
-# the network's own fill is closest to the photo.
+# the network's own fill is closest to the photo, and kept where the two fills' local colours
+# are within about DETAIL_AGREE of each other (RGB distance in [0, 1]; a Gaussian weight, 0 =
+# no colour check).
 DETAIL_SIGMA = 3.0
 DETAIL_RAMP = 6.0
 DETAIL_AGREE = 0.1
