@@ -255,6 +255,14 @@ def hole_depth(mask01: np.ndarray) -> float:
     return float(cv2.distanceTransform(padded, cv2.DIST_C, 3).max())
 
 
+def _shrunk(image01: np.ndarray, mask, sh: int, sw: int):
+    """``image01`` area-averaged to ``sh`` x ``sw``, and ``mask`` (> 0 = fill) with it as float32
+    0/1: a cell with any fill in it is fill."""
+    img = cv2.resize(image01, (sw, sh), interpolation=cv2.INTER_AREA)
+    msk = cv2.resize(np.asarray(mask, np.float32), (sw, sh), interpolation=cv2.INTER_AREA) > 0
+    return img, msk.astype(np.float32)
+
+
 def predict_window(model, image01: np.ndarray, mask01: np.ndarray, limit: Optional[int]) -> np.ndarray:
     """Run ``model`` on one window: downscale to ``limit`` (and the model's max_size) if needed,
     pad to its constraints, predict, crop back, upscale. Returns float32 HxWx3 in [0, 1]."""
@@ -271,8 +279,7 @@ def predict_window(model, image01: np.ndarray, mask01: np.ndarray, limit: Option
     if cap is not None and max(h, w) > cap:
         scale = cap / max(h, w)
         sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
-        img = cv2.resize(image01, (sw, sh), interpolation=cv2.INTER_AREA)
-        msk = (cv2.resize(mask01, (sw, sh), interpolation=cv2.INTER_AREA) > 0).astype(np.float32)
+        img, msk = _shrunk(image01, mask01, sh, sw)
     ph, pw = msk.shape
     img_p, msk_p = _pad_to_constraints(img, msk, spec, getattr(model, "pad_mode", "symmetric"))
     pred = model.predict(np.ascontiguousarray(img_p, dtype=np.float32),
@@ -339,11 +346,10 @@ def patch_detailed(pred01: np.ndarray, image01: np.ndarray, hole: np.ndarray, st
     if k < 1.0:
         h, w = hole.shape
         sh, sw = max(1, round(h * k)), max(1, round(w * k))
-        small_hole = cv2.resize(hole.astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA) > 0
+        small_img, small_hole = _shrunk(image01, hole, sh, sw)
         if small_hole.all():
             return pred01
-        small = pm.predict(cv2.resize(image01, (sw, sh), interpolation=cv2.INTER_AREA),
-                           small_hole.astype(np.float32))
+        small = pm.predict(small_img, small_hole)
         patches = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
     else:
         patches = pm.predict(image01, hole.astype(np.float32))
