@@ -418,3 +418,42 @@ def test_app_main_opens_the_image_from_the_command_line(qtbot, tmp_path, photo, 
     qtbot.waitUntil(lambda: not w.document.is_empty(), timeout=20000)  # cold start in a fresh clone
     assert np.array_equal(w.document.image, photo[1])
     assert w.autosaver.folder == str(tmp_path / "data" / "inpaint-gui" / "recovery")
+
+
+@pytest.mark.parametrize("size", [(1366, 768), (1400, 900), (1920, 1080)])
+def test_first_start_shows_run_progress_and_status_without_scrolling(win, qtbot, size):
+    """The Models panel is sized to its content on first start: Run and the progress bar are
+    in view, and where the window has room the run's status line (under a four-line Auto
+    reason) and all the tool options below too."""
+    from PySide6.QtCore import QPoint
+
+    from inpaint_gui import app as app_mod
+    app_mod._install_models_gui(win)
+    dock = win.models_dock
+    win.resize(*size)
+    win.show()
+    qtbot.waitExposed(win)
+    qtbot.wait(50)  # the second sizing pass runs once the window is laid out
+    dock.auto_label.setText("Auto: patchmatch: " + "a reason long enough to wrap " * 8)
+    dock.status_label.setText("AOT-GAN · default · 3.4 s")
+    qtbot.wait(20)
+    area = dock.widget()
+    roomy = size[1] >= 900
+    for w in (dock.run_button, dock.progress_bar) + ((dock.status_label,) if roomy else ()):
+        bottom = w.mapTo(area.viewport(), QPoint(0, w.height())).y()
+        assert w.isVisible() and bottom <= area.viewport().height(), w
+    if roomy:
+        assert win.docks["tool_options_dock"].widget().verticalScrollBar().maximum() == 0
+
+
+def test_the_settings_tabs_are_as_tall_as_the_page_shown(qtbot):
+    from inpaint_gui.ui.models_dock import ModelsDock
+    dock = ModelsDock()
+    qtbot.addWidget(dock)
+    tabs = dock.settings_tabs
+    heights = {}
+    for i in range(tabs.count()):
+        tabs.setCurrentIndex(i)
+        heights[tabs.tabText(i)] = tabs.sizeHint().height()
+    # the HD strategy page has six rows, Seams two
+    assert heights["Seams"] < heights["Model"] < heights["HD strategy"]

@@ -496,9 +496,26 @@ class MainWindow(QMainWindow):
             d.show()
         tool.raise_()
 
+        def content_height(dock) -> int:
+            """The dock's height with its content at its size hint (inside a scroll area: the
+            scrolled widget's)."""
+            body = dock.widget()
+            inner = body.widget() if isinstance(body, QScrollArea) else body
+            return inner.sizeHint().height() + dock.sizeHint().height() - body.sizeHint().height()
+
         def sizes():
-            h = max(400, self.centralWidget().height())
-            self.resizeDocks([models, tool], [int(h * 0.72), int(h * 0.28)], Qt.Vertical)
+            # the column's height: the two docks as laid out, or the central area before that
+            h = max(400, models.height() + tool.height() if models.height() > 50
+                    else self.centralWidget().height())
+            # the Models panel as tall as its content plus what is added once an image is open
+            # and a model chosen (Auto's reason wraps to four lines; a model's own options add
+            # up to two rows of about two lines each), so Run, the progress bar and the run's
+            # status show without scrolling; the editing panels below keep what their content
+            # needs, or at least 30 % in a short window
+            need = content_height(models) + 7 * models.fontMetrics().lineSpacing()
+            tool_need = content_height(tool) + 2 * tool.fontMetrics().lineSpacing()  # + its tab bar
+            m = max(int(h * 0.5), min(need, h - min(tool_need, int(h * 0.3))))
+            self.resizeDocks([models, tool], [m, h - m], Qt.Vertical)
             self.resizeDocks([models], [370], Qt.Horizontal)
         sizes()
         QTimer.singleShot(0, sizes)  # again once the window is shown and laid out

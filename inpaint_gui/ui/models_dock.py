@@ -10,7 +10,7 @@ import json
 import time
 from typing import Optional
 
-from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QSignalBlocker, QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QColor, QStandardItemModel
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QFormLayout, QHBoxLayout,
                                QHeaderView, QLabel, QProgressBar, QPushButton, QSizePolicy,
@@ -65,6 +65,26 @@ def model_status(spec) -> "tuple[str, str]":
     if status == "broken":
         return status, "no usable weight file\n" + "\n".join(broken)
     return status, "\n".join([f"{ws.name} ({ws.kind}): {path}"] + broken)
+
+
+class _PageTabs(QTabWidget):
+    """Tabs as tall as the page shown (a QTabWidget is as tall as its tallest page): the
+    Model page, the one usually open, is shorter than HD strategy's, and the panel's Run,
+    progress and status keep that room."""
+
+    def sizeHint(self) -> QSize:
+        return self._fit(super().sizeHint(), QWidget.sizeHint)
+
+    def minimumSizeHint(self) -> QSize:
+        return self._fit(super().minimumSizeHint(), QWidget.minimumSizeHint)
+
+    def _fit(self, hint: QSize, page_hint) -> QSize:
+        """``hint`` (the tallest page's) with the current page's height instead."""
+        page = self.currentWidget()
+        if page is None:
+            return hint
+        tallest = max(page_hint(self.widget(i)).height() for i in range(self.count()))
+        return QSize(hint.width(), hint.height() - tallest + page_hint(page).height())
 
 
 class ModelsDock(QDockWidget):
@@ -127,6 +147,7 @@ class ModelsDock(QDockWidget):
         self.auto_label = QLabel(body)
         self.auto_label.setWordWrap(True)
         self.auto_label.setObjectName("autoReason")
+        self.auto_label.setMinimumHeight(self.auto_label.fontMetrics().lineSpacing())
         lay.addWidget(self.auto_label)
 
         # why the selected model cannot run here (e.g. a native library that did not load)
@@ -138,7 +159,7 @@ class ModelsDock(QDockWidget):
         lay.addWidget(self.unavailable_label)
 
         # settings in tabs so the model list and Run/progress stay visible in a short dock
-        self.settings_tabs = QTabWidget(body)
+        self.settings_tabs = _PageTabs(body)
         page = QWidget(self.settings_tabs)
         form = QFormLayout(page)
         self.weights_combo = QComboBox(body)
@@ -210,6 +231,7 @@ class ModelsDock(QDockWidget):
         sform.addRow("Radius", self.blend_radius)
         self.settings_tabs.addTab(seam, "Seams")
         lay.addWidget(self.settings_tabs)
+        self.settings_tabs.currentChanged.connect(lambda _i: self.settings_tabs.updateGeometry())
 
         self.auto_run_check = QCheckBox("Run on stroke release", body)
         self.auto_run_check.toggled.connect(self.auto_run_toggled)
@@ -240,6 +262,8 @@ class ModelsDock(QDockWidget):
         self.status_label.setObjectName("runStatus")
         self.status_label.setWordWrap(True)
         self.status_label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
+        # a line even while empty: the panel's size hint has room for the run's status
+        self.status_label.setMinimumHeight(self.status_label.fontMetrics().lineSpacing())
         lay.addWidget(self.status_label)
         lay.addStretch(1)
         self.setWidget(body)
