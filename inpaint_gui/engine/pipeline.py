@@ -263,9 +263,20 @@ def _shrunk(image01: np.ndarray, mask, sh: int, sw: int):
     return img, msk.astype(np.float32)
 
 
+def _predict_padded(model, img: np.ndarray, msk: np.ndarray) -> np.ndarray:
+    """``model.predict`` on ``img`` / ``msk`` (float HxWx3 / HxW, 1 = fill) padded to the
+    model's constraints, cropped back to HxW."""
+    ph, pw = msk.shape
+    img_p, msk_p = _pad_to_constraints(img, msk, model.spec, getattr(model, "pad_mode", "symmetric"))
+    return model.predict(np.ascontiguousarray(img_p, dtype=np.float32),
+                         np.ascontiguousarray(msk_p, dtype=np.float32))[:ph, :pw]
+
+
 def predict_window(model, image01: np.ndarray, mask01: np.ndarray, limit: Optional[int]) -> np.ndarray:
-    """Run ``model`` on one window: downscale to ``limit`` (and the model's max_size) if needed,
-    pad to its constraints, predict, crop back, upscale. Returns float32 HxWx3 in [0, 1]."""
+    """Run ``model`` on one window: downscale to ``limit`` (and the model's max_size, and to the
+    model's ``hole_reach``) if needed, pad to its constraints, predict (averaged with the
+    mirrored window's prediction when ``model.flip_average``), match the seam, crop back,
+    upscale, add photo grain. Returns float32 HxWx3 in [0, 1]."""
     spec = model.spec
     h, w = mask01.shape
     caps = [c for c in (limit, spec.max_size) if c]
@@ -281,9 +292,11 @@ def predict_window(model, image01: np.ndarray, mask01: np.ndarray, limit: Option
         sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
         img, msk = _shrunk(image01, mask01, sh, sw)
     ph, pw = msk.shape
-    img_p, msk_p = _pad_to_constraints(img, msk, spec, getattr(model, "pad_mode", "symmetric"))
-    pred = model.predict(np.ascontiguousarray(img_p, dtype=np.float32),
-                         np.ascontiguousarray(msk_p, dtype=np.float32))[:ph, :pw]
+    pred = _predict_padded(model, img, msk)
+    if getattr(model, "flip_average", False):
+        # the mirror image's fill, mirrored back: its errors are partly its own, so the mean
+        # is closer to the photo (measured on the AOT-GAN starter: +0.06 dB for -0.01 texture)
+        pred = 0.5 * (pred + _predict_padded(model, img[:, ::-1], msk[:, ::-1])[:, ::-1])
     if getattr(model, "seam_match", False):
         pred = seam_matched(pred, img, msk > 0.5)
     if (ph, pw) != (h, w):

@@ -51,6 +51,9 @@ class WeightSet:
     # percent (0-100) of a PatchMatch fill's fine detail the pipeline adds to these weights'
     # fills (:func:`.pipeline.patch_detailed`; loader option ``patch_detail``, 0 = none)
     patch_detail: int = 0
+    # True: the pipeline averages each fill with the fill of the mirrored window, mirrored back
+    # (twice the network's time; loader option ``flip_average``)
+    flip_average: bool = False
     # (key, value) defaults of the extension settings with these weights
     # (:data:`.outpaint.SRN_DEFAULTS`; what the user sets overrides them)
     outpaint_options: tuple = ()

@@ -98,7 +98,7 @@ SPEC = ModelSpec(
                   resolution=256, card="models/aot_starter.md", variant="base",
                   sha256="a19f79266a229f2bf9382922f84afafc69c1d1a8c221a8a6a3fd831a29ee6a35",
                   options=STARTER_OPTIONS, seam_match=True, hole_reach=STARTER_REACH,
-                  patch_detail=STARTER_DETAIL),
+                  patch_detail=STARTER_DETAIL, flip_average=True),
     ),
 )
 

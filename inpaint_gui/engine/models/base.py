@@ -44,6 +44,9 @@ class InpaintModel:
     # > 0: the pipeline adds this share (0..1) of a PatchMatch fill's fine detail to the fill
     # (:func:`~inpaint_gui.engine.pipeline.patch_detailed`); set from the weight set
     patch_detail: float = 0.0
+    # average with the mirrored window's fill (:func:`~inpaint_gui.engine.pipeline.predict_window`);
+    # set from the weight set
+    flip_average: bool = False
     # (key, value) defaults of :func:`~inpaint_gui.engine.outpaint.outpaint_float` for these
     # weights; set from the weight set
     outpaint_defaults: tuple = ()
@@ -280,12 +283,14 @@ class TorchAdapter(ModelAdapter):
         seam = options.pop("seam_match", ws.seam_match if ws is not None else False)
         reach = options.pop("hole_reach", ws.hole_reach if ws is not None else None)
         detail = options.pop("patch_detail", -1)
+        flip = options.pop("flip_average", ws.flip_average if ws is not None else False)
         sd = cls.extract(obj, spec)
         net = cls.build_net(spec, **cls.net_kwargs(ws, cls.detected_options(obj, sd), options))
         load_into(net, cls.fit(sd, net), model_name=spec.title)
         model = cls.wrap(spec, net, device, precision, options)
         from ..settings import _as_bool, _as_int  # the settings' readers ("0", "false", "48.0", ...)
         model.seam_match = _as_bool(seam, "seam_match")
+        model.flip_average = _as_bool(flip, "flip_average")
         model.patch_detail = patch_detail_share(detail, ws.patch_detail if ws is not None else 0)
         model.outpaint_defaults = tuple(ws.outpaint_options) if ws is not None else ()
         reach = _as_int(reach, "hole_reach") if reach is not None else 0
