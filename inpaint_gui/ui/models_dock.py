@@ -147,6 +147,8 @@ class ModelsDock(QDockWidget):
         self.auto_label = QLabel(body)
         self.auto_label.setWordWrap(True)
         self.auto_label.setObjectName("autoReason")
+        # a line even while empty (no image open yet): the first-start layout sizes the panel
+        # from its size hint
         self.auto_label.setMinimumHeight(self.auto_label.fontMetrics().lineSpacing())
         lay.addWidget(self.auto_label)
 
