@@ -96,7 +96,7 @@ SPEC = ModelSpec(
                   source="trained by this project (inpaint_gui.training) on CPU",
                   licence="same as this project", training_data="project training photo pool",
                   resolution=256, card="models/aot_starter.md", variant="base",
-                  sha256="a19f79266a229f2bf9382922f84afafc69c1d1a8c221a8a6a3fd831a29ee6a35",
+                  sha256="1a7f02079ed8b3f0d5b5dac8958530866028a854c7fbfe8ad9e8f349711df91b",
                   options=STARTER_OPTIONS, seam_match=True, hole_reach=STARTER_REACH,
                   patch_detail=STARTER_DETAIL, flip_average=True),
     ),
