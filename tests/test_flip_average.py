@@ -79,7 +79,8 @@ def test_the_weight_set_asks_and_the_option_overrides():
     assert not any(ws.flip_average for ws in spec.weight_sets if ws.kind == "official")
     assert engine.load_model("aot", weights="aot:starter").flip_average is True
     assert engine.load_model("aot", weights="aot:starter", flip_average="false").flip_average is False
-    assert engine.load_model("rfr", weights="rfr:starter").flip_average is False
-    assert engine.load_model("rfr", weights="rfr:starter", flip_average=1).flip_average is True
+    assert engine.load_model("rfr", weights="rfr:starter").flip_average is True
+    assert engine.load_model("rfr", weights="rfr:starter", flip_average=0).flip_average is False
+    assert not any(ws.flip_average for ws in get_spec("rfr").weight_sets if ws.kind == "official")
     with pytest.raises(SettingsError, match="flip_average"):
         engine.load_model("aot", weights="aot:starter", flip_average="sometimes")

@@ -85,7 +85,7 @@ SPEC = ModelSpec(
                   resolution=256, card="models/rfr_starter.md", variant="tiny",
                   sha256="b16c29bc9f74bca71da5e0c4ea1ad7478da7fb2134089267b93d3a3498dd2ec7",
                   options=STARTER_OPTIONS, auto_ok=False, seam_match=True,
-                  hole_reach=STARTER_REACH,
+                  hole_reach=STARTER_REACH, flip_average=True,
                   auto_reason=("RFR-Net's starter only equals Telea in SSIM (AOT-GAN's starter "
                                "beats both), so Auto does not use it")),
     ),
