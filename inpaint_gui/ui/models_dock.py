@@ -72,6 +72,10 @@ class _PageTabs(QTabWidget):
     Model page, the one usually open, is shorter than HD strategy's, and the panel's Run,
     progress and status keep that room."""
 
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.currentChanged.connect(lambda _index: self.updateGeometry())
+
     def sizeHint(self) -> QSize:
         return self._fit(super().sizeHint(), QWidget.sizeHint)
 
@@ -233,7 +237,6 @@ class ModelsDock(QDockWidget):
         sform.addRow("Radius", self.blend_radius)
         self.settings_tabs.addTab(seam, "Seams")
         lay.addWidget(self.settings_tabs)
-        self.settings_tabs.currentChanged.connect(lambda _i: self.settings_tabs.updateGeometry())
 
         self.auto_run_check = QCheckBox("Run on stroke release", body)
         self.auto_run_check.toggled.connect(self.auto_run_toggled)
