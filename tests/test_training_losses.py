@@ -258,3 +258,47 @@ def test_aot_loss_adds_the_texture_term_on_the_composite():
     assert total.item() == pytest.approx(plain(pred, x)[0].item() + 0.5 * parts["texture"].item(), rel=1e-6)
     with pytest.raises(ValueError, match="hole"):
         tex(pred, x)
+
+
+def test_log_mse_is_the_mean_of_per_photo_log_errors_over_the_hole():
+    gt = torch.zeros(2, 3, 8, 8)
+    pred = gt.clone()
+    hole = torch.zeros(2, 1, 8, 8)
+    hole[..., 4:] = 1
+    pred[0] += 0.1 * hole[0]          # photo 0: error 0.1 everywhere in its hole
+    pred[1] += 0.02 * hole[1]         # photo 1: a near-perfect fill
+    pred[:, :, :, :4] += 5.0          # known pixels do not count, however wrong
+    got = L.log_mse_loss(pred, gt, hole, eps=1e-4)
+    assert got.item() == pytest.approx((math.log(0.01 + 1e-4) + math.log(0.0004 + 1e-4)) / 2, rel=1e-6)
+    # each photo pulls by its relative error: the near-perfect one gets the larger per-pixel push
+    pred.requires_grad_(True)
+    L.log_mse_loss(pred, gt, hole).backward()
+    g0, g1 = pred.grad[0, :, :, 4:].abs().mean(), pred.grad[1, :, :, 4:].abs().mean()
+    assert (pred.grad[:, :, :, :4] == 0).all()
+    assert g1 / g0 == pytest.approx((0.02 / 0.1) * (0.01 + 1e-4) / (0.0004 + 1e-4), rel=1e-4)
+    # plain L1 pulls both photos the same per pixel
+    pred.grad = None
+    ((pred - gt).abs() * hole).mean().backward()
+    assert pred.grad[0, :, :, 4:].abs().mean() == pytest.approx(pred.grad[1, :, :, 4:].abs().mean().item())
+
+
+def test_psnr_weight_adds_log_mse_to_the_aot_and_srn_losses():
+    _, x = _grass(32)
+    hole = torch.zeros(1, 1, 32, 32)
+    hole[..., 8:24, 8:24] = 1
+    pred = x.flip(-1)
+    plain_total = L.AOTLoss(None)(pred, x, hole)[0]
+    aot = L.AOTLoss(None, weights={"psnr": 0.05})
+    total, parts = aot(pred, x, hole)
+    assert "log_mse_hole (per-photo PSNR)" in aot.active_terms()
+    assert parts["log_mse"].item() == pytest.approx(L.log_mse_loss(pred, x, hole).item())
+    assert total.item() == pytest.approx(plain_total.item() + 0.05 * parts["log_mse"].item(), rel=1e-6)
+    with pytest.raises(ValueError, match="hole"):
+        aot(pred, x)
+    unknown = torch.zeros(1, 1, 32, 32)
+    unknown[..., 16:] = 1
+    base, bparts = L.srn_reconstruction_loss(pred, x, unknown)
+    assert "log_mse" not in bparts
+    total, parts = L.srn_reconstruction_loss(pred, x, unknown, w={"psnr": 0.5})
+    assert parts["log_mse"].item() == pytest.approx(L.log_mse_loss(pred, x, unknown).item())
+    assert total.item() == pytest.approx(base.item() + 0.5 * parts["log_mse"].item(), rel=1e-6)

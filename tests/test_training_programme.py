@@ -25,7 +25,8 @@ def photos(tmp_path_factory):
 
 
 PLAN = [{"name": "small", "until": 4, "size": 48, "batch": 2},
-        {"name": "large", "until": 7, "size": 64, "batch": 2, "adv_weight": 0.05, "texture_weight": 0.2}]
+        {"name": "large", "until": 7, "size": 64, "batch": 2, "adv_weight": 0.05, "texture_weight": 0.2,
+         "psnr_weight": 0.05}]
 
 
 def _cfg(photos, out, arch="aot", **kw):
@@ -111,7 +112,8 @@ def test_resumed_snapshot_continues_schedule_and_masks(photos, tmp_path):
     snap = P.read_snapshot(P.state_path(moved, "aot"))
     ph = P.phase_at(snap["state"]["plan"], snap["state"]["step"])
     cfg = P.phase_config(snap["state"], ph, str(photos), str(tmp_path / "rb3"))
-    assert (ph["name"], cfg.size, cfg.adv_weight, cfg.texture_weight, cfg.steps) == ("large", 64, 0.05, 0.2, 7)
+    assert (ph["name"], cfg.size, cfg.adv_weight, cfg.texture_weight, cfg.psnr_weight, cfg.steps) == \
+        ("large", 64, 0.05, 0.2, 0.05, 7)
 
 
 def test_reloaded_snapshot_is_strict_and_identical(photos, tmp_path):

@@ -123,6 +123,28 @@ def test_aot_step_with_the_texture_term(photos, tmp_path):
         _cfg(photos, tmp_path / "plain", arch="aot"), "cpu").active_losses(0))
 
 
+@pytest.mark.parametrize("arch", ["aot", "srn"])
+def test_psnr_weight_reaches_the_step(photos, tmp_path, arch):
+    """A phase's psnr_weight is listed among the run's losses and computed in the step."""
+    import contextlib
+    torch.manual_seed(0)
+    cfg = _cfg(photos, tmp_path, arch=arch, psnr_weight=0.5, pretrain_steps=10 ** 6, srn_canvas="random")
+    at = T.ARCH_TRAINERS[arch](cfg, "cpu")
+    at.build_optimizers()
+    at.scaler_g = at.scaler_d = None
+    assert any(k.startswith("log_mse") and v == 0.5 for k, v in at.active_losses(0).items())
+    from inpaint_gui.training.masks import MaskSampler
+    train, _ = D.split_files(photos)
+    src = D.BatchSource(train, 64, 2, seed=1, mask_fn=MaskSampler("aot"), workers=0)
+    imgs, holes = src.batch(0)
+    img = torch.from_numpy(imgs).permute(0, 3, 1, 2).float() / 255
+    hole = torch.from_numpy(holes.astype(np.float32))[:, None]
+    out = at.train_step(img, hole, 0, contextlib.nullcontext)
+    assert -10 < float(out["log_mse"]) < 2  # ln of an MSE in [-1, 1] units
+    plain = T.ARCH_TRAINERS[arch](_cfg(photos, tmp_path / "plain", arch=arch), "cpu")
+    assert not any(k.startswith("log_mse") for k in plain.active_losses(0))
+
+
 def _states(tr):
     out = {"G": tr.arch.G.state_dict(), "ema": tr.ema.state_dict()}
     if tr.arch.D is not None:

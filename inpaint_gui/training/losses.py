@@ -51,6 +51,22 @@ def masked_l1(a: torch.Tensor, b: torch.Tensor, weight=None) -> torch.Tensor:
     return d.mean()
 
 
+def log_mse_loss(pred: torch.Tensor, target: torch.Tensor, region: torch.Tensor,
+                 eps: float = 1e-4) -> torch.Tensor:
+    """Mean over the batch of ln(MSE_i + eps), MSE_i over ``region`` of sample i.
+
+    ``pred``/``target``: (N,C,H,W) in [-1, 1]; ``region``: (N,1,H,W), 1 = counted (the hole).
+    A mean of per-photo PSNRs (10 log10 1/MSE) is what the goals measure: this term's gradient
+    on a photo is its MSE gradient divided by (MSE + eps), so a smooth photo, where a few grey
+    levels cost several dB, pulls as hard as a busy one. L1 and MSE weigh photos by their
+    absolute error and leave the smooth ones almost no gradient. ``eps`` (1e-4: about 1.3 grey
+    levels RMS) bounds the weight of a near-perfect fill."""
+    d2 = (pred.float() - target.float()) ** 2 * region
+    n = region.sum(dim=(1, 2, 3)).clamp_min(1.0) * pred.shape[1]
+    mse = d2.sum(dim=(1, 2, 3)) / n
+    return torch.log(mse + eps).mean()
+
+
 def gram_matrix(f: torch.Tensor) -> torch.Tensor:
     """(N,C,H,W) -> (N,C,C) Gram matrix divided by C*H*W."""
     n, c, h, w = f.shape
@@ -235,7 +251,7 @@ class RFRLoss(nn.Module):
 # AOT-GAN
 
 # texture: RandomTextureLoss (ours, not official; 0 = off, phases switch it on)
-AOT_WEIGHTS = dict(l1=1.0, style=250.0, perceptual=0.1, adv=0.01, substitute=1.0, texture=0.0)
+AOT_WEIGHTS = dict(l1=1.0, style=250.0, perceptual=0.1, adv=0.01, substitute=1.0, texture=0.0, psnr=0.0)
 AOT_PERC_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 AOT_STYLE_LAYERS = ("relu2_2", "relu3_4", "relu4_4", "relu5_2")
 
@@ -308,7 +324,8 @@ class SMGANLoss:
 class AOTLoss(nn.Module):
     """AOT-GAN's reconstruction loss (``1*L1 + 250*Style + 0.1*Perceptual``) on [-1,1] tensors.
     ``vgg``: VGGFeatures (VGG19 preferred, ImageNet-normalised input) or None (substitute).
-    ``weights["texture"]`` > 0 adds :class:`RandomTextureLoss` on the composite."""
+    ``weights["texture"]`` > 0 adds :class:`RandomTextureLoss` on the composite, ``weights["psnr"]``
+    > 0 adds :func:`log_mse_loss` over the hole."""
 
     def __init__(self, vgg=None, weights: Optional[dict] = None):
         super().__init__()
@@ -330,11 +347,13 @@ class AOTLoss(nn.Module):
             t["substitute(ms_l1+ssim+grad)"] = self.w["substitute"]
         if self.texture is not None:
             t[self.texture.describe()] = self.w["texture"]
+        if self.w.get("psnr"):
+            t["log_mse_hole (per-photo PSNR)"] = self.w["psnr"]
         return t
 
     def forward(self, pred: torch.Tensor, img: torch.Tensor, hole: Optional[torch.Tensor] = None):
-        """``hole`` (N,1,H,W, 1 = generated) is needed only by the texture term, which is
-        measured on the composite."""
+        """``hole`` (N,1,H,W, 1 = generated) is needed by the texture term, which is measured on
+        the composite, and by the per-photo PSNR term."""
         pred = pred.float()
         parts = {"l1": (pred - img).abs().mean()}
         total = self.w["l1"] * parts["l1"]
@@ -356,13 +375,19 @@ class AOTLoss(nn.Module):
             comp = hole * pred + (1 - hole) * img
             parts["texture"] = self.texture(comp, img, hole)
             total = total + self.w["texture"] * parts["texture"]
+        if self.w.get("psnr"):
+            if hole is None:
+                raise ValueError("the per-photo PSNR term needs the hole mask")
+            parts["log_mse"] = log_mse_loss(pred, img, hole)
+            total = total + self.w["psnr"] * parts["log_mse"]
         return total, parts
 
 
 # ----------------------------------------------------------------------------------------------
 # SRN
 
-SRN_WEIGHTS = dict(l1=4.2, ae=1.2, pretrain_l1_alpha=1.2, adv=1e-3, mrf=0.05, gp_lambda=10.0, substitute=0.5)
+SRN_WEIGHTS = dict(l1=4.2, ae=1.2, pretrain_l1_alpha=1.2, adv=1e-3, mrf=0.05, gp_lambda=10.0, substitute=0.5,
+                   psnr=0.0)
 
 
 def _norm_cdf(x: torch.Tensor) -> torch.Tensor:
@@ -414,7 +439,8 @@ def relative_spatial_variant_weight(unknown: torch.Tensor, hsize: int = 64, sigm
 
 def srn_reconstruction_loss(pred: torch.Tensor, gt: torch.Tensor, unknown: torch.Tensor,
                             weight: Optional[torch.Tensor] = None, w: Optional[dict] = None):
-    """SRN's pretrain losses on [-1,1] tensors; returns (4.2*l1 + 1.2*ae, parts)."""
+    """SRN's pretrain losses on [-1,1] tensors; returns (4.2*l1 + 1.2*ae, parts), plus
+    ``w["psnr"]`` * :func:`log_mse_loss` over the margin when that weight is set."""
     w = dict(SRN_WEIGHTS, **(w or {}))
     if weight is None:
         weight = relative_spatial_variant_weight(unknown)
@@ -422,7 +448,11 @@ def srn_reconstruction_loss(pred: torch.Tensor, gt: torch.Tensor, unknown: torch
     known = 1.0 - unknown
     l1 = w["pretrain_l1_alpha"] * (d * weight).mean()
     ae = w["pretrain_l1_alpha"] * (d * known).mean() / known.mean().clamp_min(1e-8)
-    return w["l1"] * l1 + w["ae"] * ae, {"l1": l1, "ae": ae}
+    total, parts = w["l1"] * l1 + w["ae"] * ae, {"l1": l1, "ae": ae}
+    if w.get("psnr"):
+        parts["log_mse"] = log_mse_loss(pred, gt, unknown)
+        total = total + w["psnr"] * parts["log_mse"]
+    return total, parts
 
 
 def id_mrf_layer(gen: torch.Tensor, tar: torch.Tensor, bias: float = 1.0, nn_sigma: float = 0.5,

@@ -37,7 +37,8 @@ import torch
 SNAPSHOT_FORMAT = "inpaint_gui.snapshot/1"
 DEFAULT_STATE_DIR = "models/train_state"
 # TrainConfig fields a phase of the plan may set
-PHASE_KEYS = ("size", "batch", "lr", "d_lr", "adv_weight", "texture_weight", "schedule", "warmup", "min_lr_factor",
+PHASE_KEYS = ("size", "batch", "lr", "d_lr", "adv_weight", "texture_weight", "psnr_weight",
+              "schedule", "warmup", "min_lr_factor",
               "jitter", "ema_decay", "finetune_at", "pretrain_steps", "d_steps", "rewarm", "srn_canvas", "mask_mix")
 # per-bin evaluation of the programme's snapshots (the goal is stated on these bins)
 EVAL_BINS = "20-30,30-40,40-50,50-60"

@@ -149,6 +149,7 @@ class TrainConfig:
     jitter: Optional[float] = None       # colour jitter (AOT official 0.05)
     adv_weight: Optional[float] = None   # AOT: weight of the SM-PatchGAN term (official 0.01)
     texture_weight: Optional[float] = None  # AOT: weight of losses.RandomTextureLoss (None/0 = off)
+    psnr_weight: Optional[float] = None  # AOT, SRN: weight of losses.log_mse_loss (None/0 = off)
     srn_canvas: str = "fixed"            # SRN reconstruction stage: "fixed" (the official square
     #                                      canvas, half-size window) | "random" (see SRNTrainer)
     rewarm: int = 200                    # steps of linear lr re-warm after a snapshot resume
@@ -422,7 +423,8 @@ class AOTTrainer(ArchTrainer):
     def __init__(self, cfg, device, vgg=None):
         super().__init__(cfg, device, vgg)
         self.D = AOTDiscriminator(cnum=D_CNUM.get(cfg.variant, 64)).to(device)
-        self.loss = L.AOTLoss(vgg, weights={"texture": cfg.texture_weight or 0.0}).to(device)
+        self.loss = L.AOTLoss(vgg, weights={"texture": cfg.texture_weight or 0.0,
+                                            "psnr": cfg.psnr_weight or 0.0}).to(device)
         self.adv = L.SMGANLoss(convention=cfg.adv_convention)
         self.adv_w = L.AOT_WEIGHTS["adv"] if cfg.adv_weight is None else float(cfg.adv_weight)
 
@@ -476,7 +478,7 @@ class SRNTrainer(ArchTrainer):
     def __init__(self, cfg, device, vgg=None):
         super().__init__(cfg, device, vgg)
         self.D = SRNDiscriminator(cfg.size, cnum=D_CNUM.get(cfg.variant, 64)).to(device)
-        self.w = dict(L.SRN_WEIGHTS)
+        self.w = dict(L.SRN_WEIGHTS, psnr=cfg.psnr_weight or 0.0)
         self.mrf = L.IDMRFLoss(vgg) if vgg is not None else None
         self.substitute = L.SubstituteLoss() if vgg is None else None
         self.pretrain_steps = cfg.pretrain_steps if cfg.pretrain_steps is not None else int(round(cfg.steps * 0.7))
@@ -490,6 +492,8 @@ class SRNTrainer(ArchTrainer):
     def active_losses(self, step):
         t = {"relative_spatial_variant_l1 (4.2*1.2)": self.w["l1"] * self.w["pretrain_l1_alpha"],
              "ae_l1 (1.2*1.2)": self.w["ae"] * self.w["pretrain_l1_alpha"]}
+        if self.w["psnr"]:
+            t["log_mse_margin (per-photo PSNR)"] = self.w["psnr"]
         if self.stage(step) == "finetune":
             t["wgan_gp_global+context"] = self.w["adv"]
             t[f"gradient_penalty(lambda)"] = self.w["gp_lambda"]
