@@ -57,10 +57,10 @@ def log_mse_loss(pred: torch.Tensor, target: torch.Tensor, region: torch.Tensor,
 
     ``pred``/``target``: (N,C,H,W) in [-1, 1]; ``region``: (N,1,H,W), 1 = counted (the hole).
     A mean of per-photo PSNRs (10 log10 1/MSE) is what the goals measure: this term's gradient
-    on a photo is its MSE gradient divided by (MSE + eps), so a smooth photo, where a few grey
-    levels cost several dB, pulls as hard as a busy one. L1 and MSE weigh photos by their
-    absolute error and leave the smooth ones almost no gradient. ``eps`` (1e-4: about 1.3 grey
-    levels RMS) bounds the weight of a near-perfect fill."""
+    on a photo is its MSE gradient divided by (MSE + eps), so a photo already close to right,
+    where each grey level of error costs many dB, pulls harder than a busy one. L1 pushes every
+    pixel alike and MSE by its absolute error, which ranks photos the other way round from the
+    metric. ``eps`` (1e-4: about 1.3 grey levels RMS) bounds the weight of a near-perfect fill."""
     d2 = (pred.float() - target.float()) ** 2 * region
     n = region.sum(dim=(1, 2, 3)).clamp_min(1.0) * pred.shape[1]
     mse = d2.sum(dim=(1, 2, 3)) / n
