@@ -347,7 +347,7 @@ class AOTLoss(nn.Module):
             t["substitute(ms_l1+ssim+grad)"] = self.w["substitute"]
         if self.texture is not None:
             t[self.texture.describe()] = self.w["texture"]
-        if self.w.get("psnr"):
+        if self.w["psnr"]:
             t["log_mse_hole (per-photo PSNR)"] = self.w["psnr"]
         return t
 
@@ -375,7 +375,7 @@ class AOTLoss(nn.Module):
             comp = hole * pred + (1 - hole) * img
             parts["texture"] = self.texture(comp, img, hole)
             total = total + self.w["texture"] * parts["texture"]
-        if self.w.get("psnr"):
+        if self.w["psnr"]:
             if hole is None:
                 raise ValueError("the per-photo PSNR term needs the hole mask")
             parts["log_mse"] = log_mse_loss(pred, img, hole)
@@ -449,7 +449,7 @@ def srn_reconstruction_loss(pred: torch.Tensor, gt: torch.Tensor, unknown: torch
     l1 = w["pretrain_l1_alpha"] * (d * weight).mean()
     ae = w["pretrain_l1_alpha"] * (d * known).mean() / known.mean().clamp_min(1e-8)
     total, parts = w["l1"] * l1 + w["ae"] * ae, {"l1": l1, "ae": ae}
-    if w.get("psnr"):
+    if w["psnr"]:
         parts["log_mse"] = log_mse_loss(pred, gt, unknown)
         total = total + w["psnr"] * parts["log_mse"]
     return total, parts
