@@ -48,10 +48,6 @@ class _SmoothFill(InpaintModel):
         return np.where(hole[..., None], smooth, image).astype(np.float32)
 
 
-def _inner(hole, px=5):
-    return cv2.erode(hole.astype(np.uint8), np.ones((2 * px + 1, 2 * px + 1), np.uint8)) > 0
-
-
 @needs_patchmatch
 @pytest.mark.parametrize("pct", [0, 100])
 def test_a_smooth_fill_gets_the_photos_grain(pct):
@@ -59,12 +55,14 @@ def test_a_smooth_fill_gets_the_photos_grain(pct):
     mask = hole.astype(np.uint8) * 255
     out = engine.inpaint(img, mask, model=_SmoothFill(pct / 100))
     np.testing.assert_array_equal(out[~hole], img[~hole])
-    inner = _inner(hole)
-    texture = gradient_energy(out, inner) / gradient_energy(img, inner)
+    # past the ramp from the hole's edge the fill gets the whole grain
+    deep = hole & (cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 3) >= DETAIL_RAMP)
+    assert deep.sum() > 100
+    texture = gradient_energy(out, deep) / gradient_energy(img, deep)
     smooth = engine.inpaint(img, mask, model=_SmoothFill(0.0))
     if pct == 0:
         np.testing.assert_array_equal(out, smooth)
-        assert texture < 0.2
+        assert texture < 0.3  # the smooth fill's own colour ramp
     else:
         assert 0.6 < texture < 1.4
         # fine grain only: the fill's colour stays the network's
