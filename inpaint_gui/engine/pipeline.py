@@ -329,9 +329,9 @@ def seam_matched(pred01: np.ndarray, image01: np.ndarray, hole: np.ndarray) -> n
 # kept where the two fills' local colours are within about DETAIL_AGREE of each other (RGB
 # distance in [0, 1]; a Gaussian weight, 0 = no colour check). The ramp is long because a
 # network's fill keeps real detail near known pixels and loses it with depth: thin strokes get
-# little grain and the middle of a large hole the most (measured on the AOT-GAN starter, 16
-# training photos, 100 % grain: a 16-px ramp against the 6-px one gave +0.06 dB on 20-30 %
-# holes and +0.02 texture on 40-60 % ones, against 70 % grain over 6 px).
+# little grain and the middle of a large hole the most (the AOT-GAN starter on 16 training
+# photos: the whole grain over 16 px against 70 % of it over 6 px gave +0.06 dB on 20-30 % holes
+# and +0.02 texture on 40-60 % ones).
 DETAIL_SIGMA = 3.0
 DETAIL_RAMP = 16.0
 DETAIL_AGREE = 0.1
