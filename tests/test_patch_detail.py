@@ -48,6 +48,11 @@ class _SmoothFill(InpaintModel):
         return np.where(hole[..., None], smooth, image).astype(np.float32)
 
 
+def _depth(hole):
+    """Distance (px) of each hole pixel to the nearest known one, as the grain's ramp counts it."""
+    return cv2.distanceTransform(np.pad(hole.astype(np.uint8), 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
+
+
 @needs_patchmatch
 @pytest.mark.parametrize("pct", [0, 100])
 def test_a_smooth_fill_gets_the_photos_grain(pct):
@@ -56,7 +61,7 @@ def test_a_smooth_fill_gets_the_photos_grain(pct):
     out = engine.inpaint(img, mask, model=_SmoothFill(pct / 100))
     np.testing.assert_array_equal(out[~hole], img[~hole])
     # past the ramp from the hole's edge the fill gets the whole grain
-    deep = hole & (cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 3) >= DETAIL_RAMP)
+    deep = hole & (_depth(hole) >= DETAIL_RAMP)
     assert deep.sum() > 100
     texture = gradient_energy(out, deep) / gradient_energy(img, deep)
     smooth = engine.inpaint(img, mask, model=_SmoothFill(0.0))
@@ -81,7 +86,7 @@ def test_grain_fades_in_from_the_hole_edge_and_scales_with_strength():
     unclipped = (np.abs(full) < 0.2).all(-1) & hole
     assert unclipped.mean() > 0.5 * hole.mean()
     np.testing.assert_allclose(half[unclipped], 0.5 * full[unclipped], atol=2e-6)
-    dist = cv2.distanceTransform(np.pad(hole.astype(np.uint8), 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
+    dist = _depth(hole)
     edge = hole & (dist <= 1.5)
     deep = hole & (dist >= DETAIL_RAMP)
     # the network is closest to the photo next to known pixels: little grain there

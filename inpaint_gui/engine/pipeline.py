@@ -329,9 +329,8 @@ def seam_matched(pred01: np.ndarray, image01: np.ndarray, hole: np.ndarray) -> n
 # kept where the two fills' local colours are within about DETAIL_AGREE of each other (RGB
 # distance in [0, 1]; a Gaussian weight, 0 = no colour check). The ramp is long because a
 # network's fill keeps real detail near known pixels and loses it with depth: thin strokes get
-# little grain and the middle of a large hole the most (the AOT-GAN starter on 16 training
-# photos: the whole grain over 16 px against 70 % of it over 6 px gave +0.06 dB on 20-30 % holes
-# and +0.02 texture on 40-60 % ones).
+# little grain and the middle of a large hole the most (measured with the AOT-GAN starter: see
+# :data:`~inpaint_gui.engine.models.aot.STARTER_DETAIL`).
 DETAIL_SIGMA = 3.0
 DETAIL_RAMP = 16.0
 DETAIL_AGREE = 0.1
