@@ -294,3 +294,37 @@ def test_srn_random_canvas_geometry_and_step(photos, tmp_path):
         assert np.isfinite(float(out["loss"]))
     finally:
         tr.close()
+
+
+def test_srn_sided_canvas_is_the_apps_one_sided_layout(photos, tmp_path):
+    """``srn_canvas="sided"``: every step keeps the canvas "random" gives it; about
+    ``SIDED_SHARE`` of the steps put the window flush against one side of one axis and centred
+    on the other (the layout ``outpaint.plan_steps`` gives a one-sided extension), on all four
+    sides; the other steps keep "random"'s layout. An unknown name is refused."""
+    def trainer(kind, sub):
+        return T.Trainer(_cfg(photos, tmp_path / sub, arch="srn", variant="tiny", size=64,
+                              srn_canvas=kind, pretrain_steps=100), log=None)
+    rnd, sided = trainer("random", "r"), trainer("sided", "s")
+    try:
+        n, one_sided, sides = 200, 0, set()
+        for k in range(n):
+            y0, x0, H, W, m = rnd.arch.random_canvas(k, 64)
+            y0s, x0s, Hs, Ws, (t, l, b, r) = sided.arch.random_canvas(k, 64)
+            assert (y0s, x0s, Hs, Ws) == (y0, x0, H, W)
+            if (t, l, b, r) == m:
+                continue
+            one_sided += 1
+            if l == 0 or r == 0:  # extends x by the whole window width, centred in y
+                assert l + r == W // 2 and abs(t - b) <= 4 and t % 4 == 0
+                sides.add("right" if l == 0 else "left")
+            if t == 0 or b == 0:
+                assert t + b == H // 2 and abs(l - r) <= 4 and l % 4 == 0
+                sides.add("bottom" if t == 0 else "top")
+            assert (l == 0 or r == 0) != (t == 0 or b == 0)
+        assert sides == {"left", "right", "top", "bottom"}
+        assert 0.35 * n <= one_sided <= T.SIDED_SHARE * n + 0.1 * n
+    finally:
+        rnd.close()
+        sided.close()
+    with pytest.raises(ValueError, match="srn_canvas"):
+        trainer("sideways", "x")

@@ -151,7 +151,8 @@ class TrainConfig:
     texture_weight: Optional[float] = None  # AOT: weight of losses.RandomTextureLoss (None/0 = off)
     psnr_weight: Optional[float] = None  # AOT, SRN: weight of losses.log_mse_loss (None/0 = off)
     srn_canvas: str = "fixed"            # SRN reconstruction stage: "fixed" (the official square
-    #                                      canvas, half-size window) | "random" (see SRNTrainer)
+    #                                      canvas, half-size window) | "random" | "sided" (see
+    #                                      SRNTrainer.random_canvas)
     rewarm: int = 200                    # steps of linear lr re-warm after a snapshot resume
     mask_mix: Optional[str] = None       # training-mask mix (masks.TRAIN_MIXES; default: the arch's)
 
@@ -467,6 +468,11 @@ class AOTTrainer(ArchTrainer):
         return ((pred.float() + 1) / 2).clamp(0, 1)
 
 
+SRN_CANVASES = ("fixed", "random", "sided")
+#: ``srn_canvas="sided"``: the share of reconstruction steps on the app's one-sided layout
+SIDED_SHARE = 0.5
+
+
 class SRNTrainer(ArchTrainer):
     """SRN: one known window per batch (official); BGR [-1,1] tensors; pretrain (reconstruction
     only) then fine-tune (+ WGAN-GP global and contextual critics, + ID-MRF or substitute)."""
@@ -476,6 +482,8 @@ class SRNTrainer(ArchTrainer):
     shared_mask = True
 
     def __init__(self, cfg, device, vgg=None):
+        if cfg.srn_canvas not in SRN_CANVASES:
+            raise ValueError(f"unknown srn_canvas {cfg.srn_canvas!r}; choose one of {', '.join(SRN_CANVASES)}")
         super().__init__(cfg, device, vgg)
         self.D = SRNDiscriminator(cfg.size, cnum=D_CNUM.get(cfg.variant, 64)).to(device)
         self.w = dict(L.SRN_WEIGHTS, psnr=cfg.psnr_weight or 0.0)
@@ -531,7 +539,9 @@ class SRNTrainer(ArchTrainer):
         2:1), a half-size window (2x canvas per axis: the geometry SRN's feature expansion
         needs) at a random place. The app runs SRN on context windows of any aspect and scale
         within 2x of its native window; the official square-only geometry leaves those unseen.
-        Deterministic in (seed, step)."""
+        ``"sided"``: the same canvases; a share :data:`SIDED_SHARE` of the steps has the window
+        on the layout the app gives a one-sided extension (right / bottom / each side of left +
+        right), the rest as "random". Deterministic in (seed, step)."""
         rng = np.random.default_rng([int(self.cfg.seed), int(step), 3])
         H = int(rng.integers(size // 16, size // 8 + 1)) * 8
         W = int(rng.integers(size // 16, size // 8 + 1)) * 8
@@ -540,13 +550,22 @@ class SRNTrainer(ArchTrainer):
         h, w = H // 2, W // 2
         t = int(rng.integers(0, (H - h) // 4 + 1)) * 4
         l = int(rng.integers(0, (W - w) // 4 + 1)) * 4
+        if self.cfg.srn_canvas == "sided" and rng.random() < SIDED_SHARE:
+            # the app's one-sided extension (outpaint.plan_steps: one side of one axis, also each
+            # side of a split left + right): the window flush against the other side, centred on
+            # the axis that is not extended. Drawn after the random layout's numbers: the canvas
+            # of every step and the layout of the other steps are those of "random"
+            if rng.random() < 0.5:  # extends x
+                t, l = (H - h) // 8 * 4, (W - w) if rng.random() < 0.5 else 0
+            else:
+                t, l = (H - h) if rng.random() < 0.5 else 0, (W - w) // 8 * 4
         return y0, x0, H, W, (t, l, H - h - t, W - w - l)
 
     def _critic_mask_small(self, hole):
         return L.max_pool_same(hole, 3)
 
     def train_step(self, img01, hole, step, amp):
-        if self.cfg.srn_canvas == "random" and self.stage(step) == "pretrain":
+        if self.cfg.srn_canvas in ("random", "sided") and self.stage(step) == "pretrain":
             y0, x0, H, W, margins = self.random_canvas(step, img01.shape[-1])
             img01 = img01[:, :, y0:y0 + H, x0:x0 + W]
             m = torch.from_numpy(M.outpaint_mask(H, W, margins).astype(np.float32))
