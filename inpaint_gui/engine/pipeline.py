@@ -330,10 +330,10 @@ def seam_matched(pred01: np.ndarray, image01: np.ndarray, hole: np.ndarray) -> n
 # distance in [0, 1]; a Gaussian weight, 0 = no colour check). The ramp is long because a
 # network's fill keeps real detail near known pixels and loses it with depth: thin strokes get
 # little grain and the middle of a large hole the most (measured with the AOT-GAN starter: see
-# :data:`~inpaint_gui.engine.models.aot.STARTER_DETAIL`).
+# :data:`~inpaint_gui.engine.models.aot.STARTER_DETAIL`, also for the colour check's width).
 DETAIL_SIGMA = 3.0
 DETAIL_RAMP = 16.0
-DETAIL_AGREE = 0.1
+DETAIL_AGREE = 0.15
 # PatchMatch is one native call that Cancel cannot stop (13-24 s per hole megapixel here): larger
 # holes take their patches from a downscaled window, so their grain is coarser
 DETAIL_MAX_HOLE_PIXELS = 250_000
