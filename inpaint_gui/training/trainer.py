@@ -565,7 +565,7 @@ class SRNTrainer(ArchTrainer):
         return L.max_pool_same(hole, 3)
 
     def train_step(self, img01, hole, step, amp):
-        if self.cfg.srn_canvas in ("random", "sided") and self.stage(step) == "pretrain":
+        if self.cfg.srn_canvas != "fixed" and self.stage(step) == "pretrain":  # random | sided
             y0, x0, H, W, margins = self.random_canvas(step, img01.shape[-1])
             img01 = img01[:, :, y0:y0 + H, x0:x0 + W]
             m = torch.from_numpy(M.outpaint_mask(H, W, margins).astype(np.float32))
